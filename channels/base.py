@@ -1,0 +1,52 @@
+"""The channel-model interface: per-client, per-step channel parts on a time grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ChannelTrace:
+    """Channel parts for K clients on a time grid of n steps; every array is [K, n].
+
+    Step i covers [t[i], t[i] + dt). Losses are positive dB; ``fading_gain`` is the linear
+    small-scale power gain (mean 1; exactly 1 for models without fading).
+    """
+
+    t: np.ndarray
+    distance_3d_m: np.ndarray
+    los: np.ndarray
+    pathloss_db: np.ndarray
+    shadowing_db: np.ndarray
+    fading_gain: np.ndarray
+
+    @property
+    def gain_db(self) -> np.ndarray:
+        """Total channel power gain in dB: -(path loss + shadowing) + fading."""
+        return -(self.pathloss_db + self.shadowing_db) + 10.0 * np.log10(self.fading_gain)
+
+
+@runtime_checkable
+class ChannelModel(Protocol):
+    """A radio channel between a base station and K mobile clients.
+
+    ``trace`` must be time-consistent: asking twice for the same client and instant gives the
+    same values, so a client's channel stays continuous across rounds.
+    """
+
+    name: str
+    carrier_hz: float
+    bs_position: np.ndarray
+
+    def trace(
+        self,
+        clients: np.ndarray,
+        t: np.ndarray,
+        positions: np.ndarray,
+        velocities: np.ndarray,
+    ) -> ChannelTrace:
+        """Channel of ``clients`` [K] at times ``t`` [n]; positions, velocities [K, n, 3]."""
+        ...

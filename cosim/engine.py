@@ -1,0 +1,401 @@
+"""The SimPy engine: one server process runs the rounds, one process per scheduled client."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from channels import ChannelModel, LinkBudget, distances, upload_end_time
+from cosim.compute import ComputeModel
+from cosim.events import EventLog
+from cosim.mobility import Mobility
+from cosim.records import ChannelRecorder, CsvTable
+from cosim.scenario import Scenario
+from cosim.seeding import SeedBank
+from fl import AllocationRequest, Allocator, Strategy, Trainer, TrainSettings, predicted_upload_s
+
+
+@dataclass
+class World:
+    """Everything a run is made of, built from a scenario (see cosim.build)."""
+
+    scenario: Scenario
+    seeds: SeedBank
+    mobility: Mobility
+    channel: ChannelModel
+    link: LinkBudget
+    compute: ComputeModel
+    trainer: Trainer
+    strategy: Strategy
+    allocator: Allocator
+    shards: list[np.ndarray]
+    eval_indices: np.ndarray
+    step_flops: float
+
+
+@dataclass
+class RoundPlan:
+    """One round as the server set it up: grid, channel, allocation, and where results go."""
+
+    round: int
+    t0: float
+    deadline: float
+    clients: np.ndarray
+    steps: np.ndarray
+    snr_db: np.ndarray
+    bandwidth_hz: np.ndarray
+    budget: np.ndarray
+    payload_bits: np.ndarray
+    predicted_upload_s: np.ndarray
+    positions: np.ndarray
+    distance_m: np.ndarray
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class HostTime:
+    """Host wall-clock seconds spent in training and evaluation (reported, never simulated)."""
+
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    trained_updates: int = 0
+
+
+class Simulation:
+    """Plays the rounds of a scenario in simulated time and writes events and tables."""
+
+    def __init__(
+        self,
+        world: World,
+        log: EventLog,
+        rounds_table: CsvTable,
+        clients_table: CsvTable,
+        recorder: ChannelRecorder | None = None,
+        on_round: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.w = world
+        self.s = world.scenario
+        self.log = log
+        self.rounds_table = rounds_table
+        self.clients_table = clients_table
+        self.recorder = recorder
+        self.on_round = on_round
+        self.env = simpy.Environment()
+        self.global_state = world.trainer.initial_state()
+        self.host = HostTime()
+        self.dt = self.s.channel.dt
+        self.train_settings = TrainSettings(
+            steps=self.s.train.local_steps,
+            batch_size=self.s.train.batch_size,
+            lr=self.s.train.lr,
+            weight_decay=self.s.train.weight_decay,
+        )
+        self.sizes = np.array([len(s) for s in world.shards], dtype=float)
+
+    # ------------------------------------------------------------------ server
+    def run(self) -> None:
+        """Run every round to the end."""
+        self.env.process(self._server())
+        self.env.run()
+
+    def _evaluate(self) -> tuple[float, float]:
+        start = time.perf_counter()
+        acc, loss = self.w.trainer.evaluate(self.global_state, self.w.eval_indices)
+        self.host.eval_s += time.perf_counter() - start
+        return acc, loss
+
+    def _server(self):
+        acc, loss = self._evaluate()
+        self.log.emit(self.env.now, "eval", 0, accuracy=acc, loss=loss)
+        for r in range(1, self.s.run.rounds + 1):
+            plan = self._plan_round(r)
+            yield self.env.timeout(self.s.server.broadcast_s)
+            procs = [self.env.process(self._client(plan, i)) for i in range(len(plan.clients))]
+            yield self.env.all_of(procs)
+            self._finish_round(plan)
+
+    def _plan_round(self, r: int) -> RoundPlan:
+        """round_start, csi, allocation and broadcast events; the round's channel trace."""
+        s, w, now = self.s, self.w, self.env.now
+        deadline = now + s.deadline.seconds
+        self.log.emit(now, "round_start", r, deadline=deadline)
+        clients = np.sort(
+            w.seeds.rng("schedule", r).choice(s.clients.count, s.clients.per_round, replace=False)
+        )
+        steps = grid_steps(now, deadline, self.dt)
+        t = steps * self.dt
+        pos_all = w.mobility.positions(t)
+        trace = w.channel.trace(clients, t, pos_all[clients], w.mobility.velocities(t)[clients])
+        # CSI: the channel at the round's start, as the allocator sees it (exact in this model)
+        csi_gain_db = trace.gain_db[:, 0]
+        for i, k in enumerate(clients):
+            self.log.emit(
+                now,
+                "csi",
+                r,
+                k,
+                gain_db=csi_gain_db[i],
+                distance_m=trace.distance_3d_m[i, 0],
+                los=bool(trace.los[i, 0]),
+            )
+        template = self.global_state
+        dense_bits = w.strategy.payload_bits(template, 1.0)
+        dense = np.full(len(clients), dense_bits, dtype=float)
+        compute_s = w.compute.seconds(clients, self.step_flops_round)
+        snr_per_hz = w.link.snr_per_hz(csi_gain_db)
+        alloc = w.allocator.allocate(
+            AllocationRequest(
+                clients=clients,
+                snr_per_hz=snr_per_hz,
+                dense_bits=dense,
+                compute_s=compute_s,
+                total_bandwidth_hz=s.channel.bandwidth_hz,
+                time_left_s=s.deadline.seconds,
+            )
+        )
+        if alloc.bandwidth_hz.sum() > s.channel.bandwidth_hz * (1 + 1e-9):
+            raise RuntimeError(
+                f"allocator {w.allocator.name!r} assigned {alloc.bandwidth_hz.sum()} Hz "
+                f"of {s.channel.bandwidth_hz} Hz"
+            )
+        bits = np.array(
+            [w.strategy.payload_bits(template, float(b)) for b in alloc.budget], dtype=np.int64
+        )
+        pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz)
+        for i, k in enumerate(clients):
+            self.log.emit(
+                now,
+                "allocation",
+                r,
+                k,
+                bandwidth_hz=alloc.bandwidth_hz[i],
+                budget=alloc.budget[i],
+                bits=bits[i],
+                snr_db=w.link.snr_db(csi_gain_db[i], alloc.bandwidth_hz[i]),
+                predicted_train_s=compute_s[i],
+                predicted_upload_s=pred_up[i],
+                predicted_s=s.server.broadcast_s + compute_s[i] + pred_up[i],
+            )
+        self.log.emit(
+            now,
+            "broadcast",
+            r,
+            bits=dense_bits,
+            seconds=s.server.broadcast_s,
+            clients=clients.tolist(),
+        )
+        snr_db = w.link.snr_db(trace.gain_db, alloc.bandwidth_hz[:, None])
+        if self.recorder is not None:
+            self._pending_chunk = dict(
+                steps=steps,
+                clients=clients,
+                positions=pos_all,
+                distance_3d_m=distances(pos_all, w.channel.bs_position)[1],
+                pathloss_db=trace.pathloss_db,
+                los=trace.los.astype(np.int8),
+                snr_db=snr_db,
+            )
+        return RoundPlan(
+            round=r,
+            t0=now,
+            deadline=deadline,
+            clients=clients,
+            steps=steps,
+            snr_db=snr_db,
+            bandwidth_hz=alloc.bandwidth_hz,
+            budget=alloc.budget,
+            payload_bits=bits,
+            predicted_upload_s=pred_up,
+            positions=pos_all[clients, 0],
+            distance_m=trace.distance_3d_m[:, 0],
+        )
+
+    @property
+    def step_flops_round(self) -> float:
+        """FLOPs of one client's local training in a round."""
+        return self.w.step_flops * self.s.train.local_steps
+
+    # ------------------------------------------------------------------ client
+    def _client(self, plan: RoundPlan, i: int):
+        """train_start -> train_end -> upload_start -> upload_end | deadline_miss."""
+        w, env, r, k = self.w, self.env, plan.round, int(plan.clients[i])
+        train_s = float(w.compute.seconds(k, self.step_flops_round))
+        fits = env.now + train_s <= plan.deadline
+        env_log = self.log.emit
+        env_log(
+            env.now,
+            "train_start",
+            r,
+            k,
+            flops=self.step_flops_round,
+            speed_tflops=w.compute.flops_per_s[k] / 1e12,
+            train_s=train_s,
+            host_trained=fits,
+        )
+        result: dict[str, Any] = dict(
+            train_s=train_s,
+            upload_s=0.0,
+            bits=0.0,
+            on_time=False,
+            miss="",
+            train_loss=None,
+            payload=None,
+        )
+        plan.results[k] = result
+        if not fits:
+            # Its update could not arrive in time: the simulated device trains until the
+            # deadline cuts it off; the host skips the (discarded) computation.
+            yield env.timeout(max(plan.deadline - env.now, 0.0))
+            result["miss"] = "train"
+            env_log(
+                env.now,
+                "deadline_miss",
+                r,
+                k,
+                phase="train",
+                bits=0,
+                payload_bits=plan.payload_bits[i],
+            )
+            return
+        w.seeds.seed_torch("local_train", r, k)
+        start = time.perf_counter()
+        update = w.trainer.train(self.global_state, w.shards[k], self.train_settings)
+        self.host.train_s += time.perf_counter() - start
+        self.host.trained_updates += 1
+        result["train_loss"] = update.loss
+        yield env.timeout(train_s)
+        env_log(env.now, "train_end", r, k, loss=update.loss, train_s=train_s)
+        payload = w.strategy.compress(update.state, float(plan.budget[i]))
+        t_up = env.now
+        grid_t0 = plan.steps[0] * self.dt
+        outcome = upload_end_time(
+            payload.bits,
+            plan.bandwidth_hz[i],
+            plan.snr_db[i],
+            grid_t0,
+            self.dt,
+            t_up,
+            plan.deadline,
+        )
+        j = min(int((t_up - grid_t0) // self.dt), len(plan.steps) - 1)
+        env_log(
+            t_up,
+            "upload_start",
+            r,
+            k,
+            bits=payload.bits,
+            bandwidth_hz=plan.bandwidth_hz[i],
+            snr_db=plan.snr_db[i, j],
+            predicted_s=plan.predicted_upload_s[i],
+        )
+        if outcome.delivered[0]:
+            yield env.timeout(max(outcome.t_end[0] - env.now, 0.0))
+            result.update(
+                upload_s=env.now - t_up, bits=float(payload.bits), on_time=True, payload=payload
+            )
+            env_log(
+                env.now,
+                "upload_end",
+                r,
+                k,
+                bits=payload.bits,
+                predicted_s=plan.predicted_upload_s[i],
+                realised_s=env.now - t_up,
+            )
+        else:
+            yield env.timeout(max(plan.deadline - env.now, 0.0))
+            result.update(
+                upload_s=env.now - t_up, bits=float(outcome.delivered_bits[0]), miss="upload"
+            )
+            env_log(
+                env.now,
+                "deadline_miss",
+                r,
+                k,
+                phase="upload",
+                bits=outcome.delivered_bits[0],
+                payload_bits=payload.bits,
+                predicted_s=plan.predicted_upload_s[i],
+            )
+
+    # ------------------------------------------------------------------ round end
+    def _finish_round(self, plan: RoundPlan) -> None:
+        """aggregate and eval events; round and client rows; the round's channel chunk."""
+        now, r = self.env.now, plan.round
+        arrived = [k for k in map(int, plan.clients) if plan.results[k]["on_time"]]
+        weights = self.sizes[arrived] / self.sizes[arrived].sum() if arrived else np.array([])
+        self.global_state = self.w.strategy.aggregate(
+            self.global_state, [plan.results[k]["payload"] for k in arrived], weights.tolist()
+        )
+        self.log.emit(now, "aggregate", r, clients=arrived, weights=weights)
+        acc, loss = self._evaluate()
+        self.log.emit(now, "eval", r, accuracy=acc, loss=loss)
+        late = len(plan.clients) - len(arrived)
+        bits_up = sum(res["bits"] for res in plan.results.values())
+        row = dict(
+            round=r,
+            t_start=plan.t0,
+            t_end=now,
+            scheduled=len(plan.clients),
+            on_time=len(arrived),
+            late=late,
+            bits_up=bits_up,
+            accuracy=acc,
+            loss=loss,
+        )
+        self.rounds_table.append(row)
+        for i, k in enumerate(map(int, plan.clients)):
+            res = plan.results[k]
+            x, y, z = plan.positions[i]
+            self.clients_table.append(
+                dict(
+                    round=r,
+                    client=k,
+                    x_m=x,
+                    y_m=y,
+                    z_m=z,
+                    distance_m=plan.distance_m[i],
+                    snr_db_mean=float(np.mean(plan.snr_db[i])),
+                    bandwidth_hz=plan.bandwidth_hz[i],
+                    budget=plan.budget[i],
+                    train_s=res["train_s"],
+                    upload_s=res["upload_s"],
+                    bits=res["bits"],
+                    payload_bits=plan.payload_bits[i],
+                    on_time=res["on_time"],
+                    miss=res["miss"],
+                    train_loss=res["train_loss"],
+                )
+            )
+        if self.recorder is not None:
+            chunk = self._pending_chunk
+            keep = chunk["steps"] * self.dt < now  # the rest of the grid belongs to the next round
+            keep[0] = True
+            self.recorder.add(
+                chunk["steps"][keep],
+                chunk["clients"],
+                positions=chunk["positions"][:, keep],
+                distance_3d_m=chunk["distance_3d_m"][:, keep],
+                pathloss_db=chunk["pathloss_db"][:, keep],
+                los=chunk["los"][:, keep],
+                snr_db=chunk["snr_db"][:, keep],
+            )
+        if self.on_round is not None:
+            self.on_round(row)
+
+
+def grid_steps(t0: float, t1: float, dt: float) -> np.ndarray:
+    """Global step indices i whose steps [i·dt, (i+1)·dt) cover [t0, t1]."""
+    i0 = math.floor(t0 / dt)
+    while i0 * dt > t0:
+        i0 -= 1
+    i1 = math.ceil(t1 / dt)
+    while i1 * dt < t1:
+        i1 += 1
+    return np.arange(i0, max(i1, i0 + 1))

@@ -1,0 +1,58 @@
+"""The event log: one JSON object per event, streamed to events.jsonl and to observers."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+Observer = Callable[[dict[str, Any]], None]
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+class EventLog:
+    """Writes events in the order they happen; observers see each one as it is logged."""
+
+    def __init__(self, path: Path | None = None, observers: list[Observer] | None = None) -> None:
+        self._file: IO[str] | None = path.open("w", encoding="utf-8") if path else None
+        self.observers = list(observers or [])
+        self.count = 0
+
+    def emit(
+        self, t: float, kind: str, round_: int, client: int | None = None, **fields: Any
+    ) -> None:
+        """Record event ``kind`` at simulated time ``t``."""
+        event: dict[str, Any] = {"t": float(t), "kind": kind, "round": int(round_)}
+        if client is not None:
+            event["client"] = int(client)
+        event.update(plain(fields))
+        if self._file is not None:
+            self._file.write(json.dumps(event) + "\n")
+        for obs in self.observers:
+            obs(event)
+        self.count += 1
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,112 @@
+"""Run tables (rounds.csv, clients.csv) and the optional channel trace (channel.npz)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cosim.events import plain
+
+ROUND_COLUMNS = (
+    "round",
+    "t_start",
+    "t_end",
+    "scheduled",
+    "on_time",
+    "late",
+    "bits_up",
+    "accuracy",
+    "loss",
+)
+CLIENT_COLUMNS = (
+    "round",
+    "client",
+    "x_m",
+    "y_m",
+    "z_m",
+    "distance_m",
+    "snr_db_mean",
+    "bandwidth_hz",
+    "budget",
+    "train_s",
+    "upload_s",
+    "bits",
+    "payload_bits",
+    "on_time",
+    "miss",
+    "train_loss",
+)
+
+
+class CsvTable:
+    """A CSV file written row by row with a fixed header; rows are also kept in memory."""
+
+    def __init__(self, path: Path | None, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+        self.rows: list[dict[str, Any]] = []
+        self._file = path.open("w", encoding="utf-8", newline="") if path else None
+        self._writer = csv.DictWriter(self._file, fieldnames=columns) if self._file else None
+        if self._writer:
+            self._writer.writeheader()
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Add one row (keys must be exactly the columns)."""
+        if set(row) != set(self.columns):
+            raise KeyError(f"row keys {sorted(set(row) ^ set(self.columns))} do not match")
+        row = {k: ("" if v is None else v) for k, v in plain(row).items()}
+        self.rows.append(row)
+        if self._writer:
+            self._writer.writerow(row)
+            self._file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+class ChannelRecorder:
+    """Collects per-round trace chunks on the global step grid and saves them as channel.npz.
+
+    Positions and distances are kept for every client; channel terms only for the clients
+    scheduled in a round (NaN, or -1 for ``los``, where a client's channel was not computed).
+    """
+
+    def __init__(self, num_clients: int, dt: float) -> None:
+        self.num_clients = num_clients
+        self.dt = dt
+        self._chunks: list[dict[str, np.ndarray]] = []
+
+    def add(self, steps: np.ndarray, clients: np.ndarray, **arrays: np.ndarray) -> None:
+        """One round's chunk: ``steps`` [n] global step indices; arrays [K or Ks, n(, 3)]."""
+        self._chunks.append({"steps": steps, "clients": clients, **arrays})
+
+    def save(self, path: Path, carrier_hz: float, bs_position: np.ndarray) -> None:
+        """Assemble [K, N] arrays (later rounds overwrite shared boundary steps) and save."""
+        n_total = max(int(c["steps"][-1]) + 1 for c in self._chunks) if self._chunks else 0
+        k = self.num_clients
+        out = {
+            "positions": np.full((k, n_total, 3), np.nan),
+            "distance_3d_m": np.full((k, n_total), np.nan),
+            "pathloss_db": np.full((k, n_total), np.nan),
+            "snr_db": np.full((k, n_total), np.nan),
+            "los": np.full((k, n_total), -1, dtype=np.int8),
+        }
+        for c in self._chunks:
+            s, cl = c["steps"], c["clients"]
+            out["positions"][:, s] = c["positions"]
+            out["distance_3d_m"][:, s] = c["distance_3d_m"]
+            for name in ("pathloss_db", "snr_db", "los"):
+                out[name][np.ix_(cl, s)] = c[name]
+        np.savez_compressed(
+            path,
+            t=np.arange(n_total) * self.dt,
+            dt=np.float64(self.dt),
+            carrier_hz=np.float64(carrier_hz),
+            bs_position=np.asarray(bs_position, dtype=float),
+            **out,
+        )

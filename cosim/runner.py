@@ -1,0 +1,156 @@
+"""Runs a scenario end to end into a run folder: resolved scenario, events, tables, timing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from cosim.build import build_world
+from cosim.engine import HostTime, Simulation
+from cosim.events import EventLog
+from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable
+from cosim.scenario import Scenario
+from cosim.scenario_io import ScenarioError, scenario_to_toml
+from fl import PartitionError
+
+OUTPUT_FILES = (
+    "scenario.toml",
+    "events.jsonl",
+    "rounds.csv",
+    "clients.csv",
+    "channel.npz",
+    "timing.json",
+)
+
+
+class RunDirError(ValueError):
+    """The run folder cannot be used (exists and not empty without overwrite, or not a folder)."""
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the tables in memory, the event count and host timing."""
+
+    out_dir: Path | None
+    scenario: Scenario
+    rounds: list[dict[str, Any]]
+    clients: list[dict[str, Any]]
+    events: int
+    host: HostTime
+    build_s: float
+    wall_s: float
+
+    @property
+    def final_accuracy(self) -> float:
+        """Accuracy after the last round."""
+        return float(self.rounds[-1]["accuracy"])
+
+    @property
+    def on_time_share(self) -> float:
+        """On-time uploads / scheduled clients over all rounds."""
+        sched = sum(r["scheduled"] for r in self.rounds)
+        return sum(r["on_time"] for r in self.rounds) / sched if sched else 0.0
+
+
+def check_run_dir(path: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless ``overwrite``; refuse a path that is a file."""
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise RunDirError(
+            f"{path}: run folder exists and is not empty; pass --overwrite to replace its "
+            "outputs, or choose another --out"
+        )
+
+
+def run(
+    scenario: Scenario,
+    out_dir: str | Path | None = None,
+    overwrite: bool = False,
+    observers: Sequence[Callable[[dict[str, Any]], None]] = (),
+    progress: bool = False,
+    source: str = "<scenario>",
+) -> RunResult:
+    """Run ``scenario``; write the run folder when ``out_dir`` is given."""
+    wall0 = time.perf_counter()
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        check_run_dir(out, overwrite)
+    try:
+        world = build_world(scenario)
+    except PartitionError as exc:
+        raise ScenarioError(
+            f"{source}: data.partition = {scenario.data.partition!r}: {exc}"
+        ) from None
+    build_s = time.perf_counter() - wall0
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in OUTPUT_FILES:
+            (out / name).unlink(missing_ok=True)
+        (out / "scenario.toml").write_text(scenario_to_toml(scenario), encoding="utf-8")
+    log = EventLog(out / "events.jsonl" if out else None, list(observers))
+    rounds = CsvTable(out / "rounds.csv" if out else None, ROUND_COLUMNS)
+    clients = CsvTable(out / "clients.csv" if out else None, CLIENT_COLUMNS)
+    recorder = (
+        ChannelRecorder(scenario.clients.count, scenario.channel.dt)
+        if scenario.output.channel and out is not None
+        else None
+    )
+    bar = tqdm(
+        total=scenario.run.rounds,
+        file=sys.stderr,
+        disable=not progress,
+        desc="rounds",
+        unit="round",
+        dynamic_ncols=True,
+    )
+    totals = {"scheduled": 0, "on_time": 0}
+
+    def on_round(row: dict[str, Any]) -> None:
+        totals["scheduled"] += row["scheduled"]
+        totals["on_time"] += row["on_time"]
+        bar.set_postfix(
+            t=f"{row['t_end']:.2f}s",
+            on_time=f"{totals['on_time'] / totals['scheduled']:.0%}",
+            acc=f"{row['accuracy']:.3f}",
+        )
+        bar.update(1)
+
+    sim = Simulation(world, log, rounds, clients, recorder, on_round)
+    try:
+        sim.run()
+    finally:
+        bar.close()
+        log.close()
+        rounds.close()
+        clients.close()
+    if recorder is not None and out is not None:
+        recorder.save(out / "channel.npz", world.channel.carrier_hz, world.channel.bs_position)
+    wall_s = time.perf_counter() - wall0
+    result = RunResult(
+        out, scenario, rounds.rows, clients.rows, log.count, sim.host, build_s, wall_s
+    )
+    if out is not None:
+        (out / "timing.json").write_text(json.dumps(timing(result), indent=2) + "\n")
+    return result
+
+
+def timing(result: RunResult) -> dict[str, Any]:
+    """Where the host wall time went (never part of simulated time; differs run to run)."""
+    h = result.host
+    return {
+        "note": "host wall-clock seconds; not simulated time; varies between runs",
+        "wall_s": round(result.wall_s, 3),
+        "build_s": round(result.build_s, 3),
+        "train_s": round(h.train_s, 3),
+        "eval_s": round(h.eval_s, 3),
+        "engine_and_io_s": round(result.wall_s - result.build_s - h.train_s - h.eval_s, 3),
+        "trained_updates": h.trained_updates,
+    }

@@ -1,0 +1,165 @@
+"""The scenario schema: typed, frozen, range-checked sections read from TOML."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LoraTarget = Literal["query", "key", "value", "dense"]
+
+
+class Section(BaseModel):
+    """Base of every scenario section: frozen, strict types, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class RunSection(Section):
+    """Seed and length of the run."""
+
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="root seed of every draw")] = 0
+    rounds: Annotated[int, Field(ge=1, le=100_000, description="federated rounds")] = 10
+
+
+class ClientsSection(Section):
+    """How many clients, how many are scheduled per round, where they are and how they move."""
+
+    count: Annotated[int, Field(ge=1, le=100_000)] = 10
+    per_round: Annotated[int, Field(ge=1, le=100_000)] = 5
+    placement: Literal["uniform_disc"] = "uniform_disc"
+    area_radius_m: Annotated[float, Field(gt=10.0, le=5_000.0)] = 400.0
+    min_distance_m: Annotated[float, Field(ge=10.0, le=5_000.0)] = 10.0
+    height_m: Annotated[float, Field(ge=1.5, le=22.5)] = 1.5
+    mobility: Literal["static"] = "static"
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.per_round > self.count:
+            raise ValueError(
+                f"clients.per_round ({self.per_round}) must be <= clients.count ({self.count})"
+            )
+        if self.min_distance_m >= self.area_radius_m:
+            raise ValueError(
+                f"clients.min_distance_m ({self.min_distance_m}) must be < "
+                f"clients.area_radius_m ({self.area_radius_m})"
+            )
+        return self
+
+
+class ComputeSection(Section):
+    """Device speeds: effective training throughput, log-uniform per client between the bounds."""
+
+    min_tflops: Annotated[float, Field(gt=0.0, le=1_000.0)] = 0.1
+    max_tflops: Annotated[float, Field(gt=0.0, le=1_000.0)] = 1.0
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.max_tflops < self.min_tflops:
+            raise ValueError(
+                f"compute.max_tflops ({self.max_tflops}) must be >= "
+                f"compute.min_tflops ({self.min_tflops})"
+            )
+        return self
+
+
+class ChannelSection(Section):
+    """Radio: channel model, trace step, carrier, total uplink bandwidth and link budget."""
+
+    model: Literal["pathloss"] = "pathloss"
+    dt: Annotated[float, Field(ge=1e-4, le=10.0, description="trace step [s]")] = 0.01
+    carrier_hz: Annotated[float, Field(ge=0.5e9, le=100e9)] = 3.5e9
+    bandwidth_hz: Annotated[float, Field(ge=1e3, le=1e9, description="total uplink band")] = 10e6
+    tx_power_dbm: Annotated[float, Field(ge=-30.0, le=40.0)] = 23.0
+    noise_figure_db: Annotated[float, Field(ge=0.0, le=20.0)] = 5.0
+    bs_height_m: Annotated[float, Field(ge=1.0, le=150.0)] = 10.0
+
+
+class DeadlineSection(Section):
+    """The per-round latency deadline, counted from the round's start."""
+
+    seconds: Annotated[float, Field(gt=0.0, le=1e6)] = 3.0
+
+
+class AllocationSection(Section):
+    """Which allocator splits the bandwidth and sets the budgets."""
+
+    name: Literal["equal"] = "equal"
+
+
+class StrategySection(Section):
+    """Which federated strategy, and how many bits each value costs on air."""
+
+    name: Literal["fedavg-lora"] = "fedavg-lora"
+    bits_per_value: Literal[16, 32] = 32
+
+
+class ModelSection(Section):
+    """The transformer and its LoRA adapter."""
+
+    layers: Annotated[int, Field(ge=1, le=6, description="transformer layers kept")] = 4
+    max_seq_len: Annotated[int, Field(ge=8, le=512)] = 64
+    lora_rank: Annotated[int, Field(ge=1, le=128)] = 8
+    lora_alpha: Annotated[float, Field(gt=0.0, le=1024.0)] = 16.0
+    lora_targets: Annotated[tuple[LoraTarget, ...], Field(min_length=1, strict=False)] = (
+        "query",
+        "value",
+    )
+    lora_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class DataSection(Section):
+    """The federated split of BBC News and the held-out test share."""
+
+    partition: Literal["iid", "dirichlet", "shards"] = "dirichlet"
+    dirichlet_alpha: Annotated[float, Field(gt=0.0, le=1_000.0)] = 0.5
+    shards_per_client: Annotated[int, Field(ge=1, le=100)] = 2
+    test_fraction: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
+
+
+class TrainSection(Section):
+    """Local training per round (AdamW)."""
+
+    local_steps: Annotated[int, Field(ge=1, le=10_000)] = 5
+    batch_size: Annotated[int, Field(ge=1, le=1_024)] = 16
+    lr: Annotated[float, Field(gt=0.0, le=1.0)] = 5e-3
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+
+class ServerSection(Section):
+    """Server-side timing and evaluation."""
+
+    broadcast_s: Annotated[float, Field(ge=0.0, le=1e4, description="downlink time")] = 0.0
+    eval_samples: Annotated[int, Field(ge=0, le=1_000_000, description="0 = whole test")] = 0
+
+
+class OutputSection(Section):
+    """Optional outputs."""
+
+    channel: bool = False
+
+
+class Scenario(Section):
+    """A whole scenario; every section and field has a default."""
+
+    run: RunSection = RunSection()
+    clients: ClientsSection = ClientsSection()
+    compute: ComputeSection = ComputeSection()
+    channel: ChannelSection = ChannelSection()
+    deadline: DeadlineSection = DeadlineSection()
+    allocation: AllocationSection = AllocationSection()
+    strategy: StrategySection = StrategySection()
+    model: ModelSection = ModelSection()
+    data: DataSection = DataSection()
+    train: TrainSection = TrainSection()
+    server: ServerSection = ServerSection()
+    output: OutputSection = OutputSection()
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.channel.dt > self.deadline.seconds:
+            raise ValueError(
+                f"channel.dt ({self.channel.dt}) must be <= deadline.seconds "
+                f"({self.deadline.seconds})"
+            )
+        return self

@@ -1,0 +1,74 @@
+"""Bandwidth/budget allocators: turn estimated channels into each client's share and budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AllocationRequest:
+    """What the allocator knows at the `csi` event, one entry per scheduled client.
+
+    ``snr_per_hz`` is the estimated linear SNR times 1 Hz: over a bandwidth b the client's SNR
+    is snr_per_hz / b. ``dense_bits`` is the payload at budget 1.0; ``compute_s`` the predicted
+    local training time; ``time_left_s`` the time from now to the deadline.
+    """
+
+    clients: np.ndarray
+    snr_per_hz: np.ndarray
+    dense_bits: np.ndarray
+    compute_s: np.ndarray
+    total_bandwidth_hz: float
+    time_left_s: float
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Bandwidth [Hz] and budget (fraction of the update kept, 1.0 = dense) per client."""
+
+    bandwidth_hz: np.ndarray
+    budget: np.ndarray
+
+    def __post_init__(self) -> None:
+        if np.any(self.bandwidth_hz < 0) or np.any((self.budget <= 0) | (self.budget > 1)):
+            raise ValueError("allocation out of range: bandwidth >= 0 and 0 < budget <= 1")
+
+
+def predicted_upload_s(
+    bits: np.ndarray, bandwidth_hz: np.ndarray, snr_per_hz: np.ndarray
+) -> np.ndarray:
+    """Upload time at the Shannon rate of a constant estimated SNR (inf with no bandwidth)."""
+    bw = np.asarray(bandwidth_hz, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = bw * np.log2(1.0 + np.asarray(snr_per_hz) / bw)
+        return np.where(bw > 0, np.asarray(bits, dtype=float) / rate, np.inf)
+
+
+class Allocator(Protocol):
+    """Chooses every scheduled client's bandwidth and budget for one round."""
+
+    name: str
+
+    def allocate(self, request: AllocationRequest) -> Allocation:
+        """Allocation for the clients of ``request``, in the same order."""
+        ...
+
+
+class EqualShare:
+    """Every scheduled client gets the same bandwidth share and sends its dense update."""
+
+    name = "equal"
+
+    def allocate(self, request: AllocationRequest) -> Allocation:
+        """B/n each, budget 1.0."""
+        n = len(request.clients)
+        return Allocation(
+            bandwidth_hz=np.full(n, request.total_bandwidth_hz / max(n, 1)),
+            budget=np.ones(n),
+        )
+
+
+ALLOCATORS: dict[str, type] = {EqualShare.name: EqualShare}

@@ -1,0 +1,101 @@
+"""Local LoRA training and evaluation on the one shared model; clients hold only tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from fl.data import TokenisedData
+from fl.model import LoraClassifier, get_trainable_state, set_trainable_state
+
+State = dict[str, torch.Tensor]
+ExtraLoss = Callable[[LoraClassifier], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Local optimisation settings (AdamW)."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    """A client's trained tensors with its mean training loss over the steps."""
+
+    state: State
+    loss: float
+    steps: int
+
+
+class Trainer:
+    """Trains and evaluates the single in-memory model for whichever client's turn it is.
+
+    Batches and dropout draw from torch's global RNG, which the caller seeds per client and
+    round, so results do not depend on the order clients are trained in.
+    """
+
+    def __init__(self, model: LoraClassifier, data: TokenisedData) -> None:
+        self.model = model
+        self.data = data
+
+    def initial_state(self) -> State:
+        """The global starting point: the adapter and head as built."""
+        return get_trainable_state(self.model)
+
+    def train(
+        self,
+        state: State,
+        indices: np.ndarray,
+        settings: TrainSettings,
+        extra_loss: ExtraLoss | None = None,
+    ) -> LocalResult:
+        """Run ``settings.steps`` AdamW steps from ``state`` on the samples ``indices``."""
+        if len(indices) == 0:
+            raise ValueError("a client with no samples cannot train")
+        set_trainable_state(self.model, state)
+        self.model.train()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        order = idx[torch.randperm(len(idx))]
+        pos, losses = 0, []
+        for _ in range(settings.steps):
+            if pos + settings.batch_size > len(order):
+                order = idx[torch.randperm(len(idx))]
+                pos = 0
+            batch = order[pos : pos + settings.batch_size]
+            pos += settings.batch_size
+            logits = self.model(self.data.input_ids[batch], self.data.attention_mask[batch])
+            loss = F.cross_entropy(logits, self.data.labels[batch])
+            total = loss if extra_loss is None else loss + extra_loss(self.model)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        return LocalResult(get_trainable_state(self.model), float(np.mean(losses)), settings.steps)
+
+    @torch.no_grad()
+    def evaluate(
+        self, state: State, indices: np.ndarray, batch_size: int = 128
+    ) -> tuple[float, float]:
+        """Accuracy and mean cross-entropy of ``state`` on the samples ``indices``."""
+        set_trainable_state(self.model, state)
+        self.model.eval()
+        correct, loss_sum = 0, 0.0
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        for start in range(0, len(idx), batch_size):
+            b = idx[start : start + batch_size]
+            logits = self.model(self.data.input_ids[b], self.data.attention_mask[b])
+            y = self.data.labels[b]
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(-1) == y).sum())
+        n = max(len(idx), 1)
+        return correct / n, loss_sum / n

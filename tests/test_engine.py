@@ -1,0 +1,136 @@
+"""Engine: round flow, deadline semantics, bookkeeping consistency, channel trace output."""
+
+import csv
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from conftest import TINY, read_events
+
+from cosim import load_scenario, run
+from cosim.engine import grid_steps
+
+
+def test_grid_steps_cover_the_window():
+    s = grid_steps(0.3, 1.0, 0.1)
+    assert s[0] * 0.1 <= 0.3 and (s[-1] + 1) * 0.1 >= 1.0 - 1e-12
+    assert list(grid_steps(0.0, 0.05, 0.01)) == [0, 1, 2, 3, 4]
+    assert len(grid_steps(2.0, 2.0, 0.5)) >= 1
+
+
+def test_round_flow_and_event_order(tiny_run):
+    out, result = tiny_run
+    events = read_events(out)
+    times = [e["t"] for e in events]
+    assert times == sorted(times)
+    assert events[0]["kind"] == "eval" and events[0]["round"] == 0
+    rounds = result.scenario.run.rounds
+    for r in range(1, rounds + 1):
+        kinds = [e["kind"] for e in events if e["round"] == r]
+        assert kinds[0] == "round_start" and kinds[-2:] == ["aggregate", "eval"]
+        assert kinds.count("csi") == kinds.count("allocation") == result.scenario.clients.per_round
+        assert kinds.index("broadcast") > max(i for i, k in enumerate(kinds) if k == "allocation")
+
+
+def test_every_client_ends_on_time_or_at_the_deadline(tiny_run):
+    out, _result = tiny_run
+    events = read_events(out)
+    deadline = {e["round"]: e["deadline"] for e in events if e["kind"] == "round_start"}
+    per = defaultdict(list)
+    for e in events:
+        if "client" in e and e["kind"] != "csi" and e["kind"] != "allocation":
+            per[(e["round"], e["client"])].append(e)
+    for (r, _k), evs in per.items():
+        kinds = [e["kind"] for e in evs]
+        assert kinds[0] == "train_start"
+        assert (kinds[-1] == "upload_end") != (kinds[-1] == "deadline_miss")
+        last = evs[-1]
+        if last["kind"] == "upload_end":
+            assert kinds == ["train_start", "train_end", "upload_start", "upload_end"]
+            assert last["t"] <= deadline[r]
+            # static, fading-free channel: the plan is exact
+            assert last["realised_s"] == pytest.approx(last["predicted_s"], rel=1e-9)
+        else:
+            assert last["t"] == pytest.approx(deadline[r])
+            assert 0 <= last["bits"] < last["payload_bits"]
+
+
+def test_tables_agree_with_events(tiny_run):
+    out, result = tiny_run
+    events = read_events(out)
+    rows = list(csv.DictReader((out / "rounds.csv").open()))
+    clients = list(csv.DictReader((out / "clients.csv").open()))
+    assert len(rows) == result.scenario.run.rounds
+    for row in rows:
+        r = int(row["round"])
+        ends = [e for e in events if e["round"] == r and e["kind"] == "upload_end"]
+        misses = [e for e in events if e["round"] == r and e["kind"] == "deadline_miss"]
+        agg = next(e for e in events if e["round"] == r and e["kind"] == "aggregate")
+        assert int(row["on_time"]) == len(ends) and int(row["late"]) == len(misses)
+        assert sorted(agg["clients"]) == sorted(e["client"] for e in ends)
+        assert float(row["bits_up"]) == pytest.approx(sum(e["bits"] for e in ends + misses))
+        crow = [c for c in clients if int(c["round"]) == r]
+        assert len(crow) == int(row["scheduled"])
+        assert sum(c["on_time"] == "True" for c in crow) == len(ends)
+    assert 0 < result.on_time_share < 1  # the tiny deadline cuts someone off
+
+
+def test_channel_npz_has_the_trace(tiny_run):
+    out, result = tiny_run
+    s = result.scenario
+    with np.load(out / "channel.npz") as z:
+        k = s.clients.count
+        n = len(z["t"])
+        assert z["snr_db"].shape == (k, n) and z["positions"].shape == (k, n, 3)
+        assert np.allclose(np.diff(z["t"]), s.channel.dt)
+        assert float(z["dt"]) == s.channel.dt and float(z["carrier_hz"]) == s.channel.carrier_hz
+        assert z["bs_position"].tolist() == [0.0, 0.0, s.channel.bs_height_m]
+        assert np.all(np.isfinite(z["positions"])) and np.all(np.isfinite(z["distance_3d_m"]))
+        scheduled = np.isfinite(z["snr_db"])
+        assert np.array_equal(scheduled, z["los"] >= 0)
+        assert np.array_equal(scheduled, np.isfinite(z["pathloss_db"]))
+        assert scheduled.any() and not scheduled.all()
+        assert n * s.channel.dt >= result.rounds[-1]["t_end"] - s.channel.dt
+
+
+def test_training_misses_skip_host_work_and_leave_the_model_unchanged(tmp_path):
+    s = load_scenario(TINY, ["compute.min_tflops=1e-4", "compute.max_tflops=1e-4"])
+    result = run(s, tmp_path / "run")
+    events = read_events(tmp_path / "run")
+    assert result.host.trained_updates == 0
+    assert all(not e["host_trained"] for e in events if e["kind"] == "train_start")
+    misses = [e for e in events if e["kind"] == "deadline_miss"]
+    assert len(misses) == s.run.rounds * s.clients.per_round
+    assert all(e["phase"] == "train" and e["bits"] == 0 for e in misses)
+    evals = [e["accuracy"] for e in events if e["kind"] == "eval"]
+    assert len(set(evals)) == 1  # nothing arrived, nothing changed
+    assert all(r["bits_up"] == 0 and r["on_time"] == 0 for r in result.rounds)
+
+
+def test_same_seed_same_bytes_other_seed_other_events(tiny_run, tmp_path):
+    out, _result = tiny_run
+    again = tmp_path / "again"
+    run(load_scenario(TINY), again)
+    for name in ("events.jsonl", "rounds.csv", "clients.csv", "scenario.toml"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
+    with np.load(out / "channel.npz") as a, np.load(again / "channel.npz") as b:
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    other = tmp_path / "other"
+    run(load_scenario(TINY, ["run.seed=8"]), other)
+    assert (other / "events.jsonl").read_bytes() != (out / "events.jsonl").read_bytes()
+
+
+def test_resolved_scenario_reruns_identically(tiny_run, tmp_path):
+    out, _ = tiny_run
+    rerun = tmp_path / "rerun"
+    run(load_scenario(out / "scenario.toml"), rerun)
+    assert (rerun / "events.jsonl").read_bytes() == (out / "events.jsonl").read_bytes()
+
+
+@pytest.mark.slow
+def test_default_scenario_learns_well_above_chance(tmp_path):
+    s = load_scenario(TINY.parent / "default.toml", ["run.rounds=4", "output.channel=false"])
+    result = run(s, tmp_path / "default")
+    assert result.final_accuracy > 0.6  # five classes: chance is about 0.23 (majority class)
+    assert result.rounds[-1]["accuracy"] > result.rounds[0]["accuracy"] - 0.05

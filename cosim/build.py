@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from channels import LinkBudget, UMiPathloss
 from cosim.compute import ComputeModel
 from cosim.engine import World
-from cosim.mobility import Static, place_uniform_disc
+from cosim.mobility import (
+    GaussMarkov,
+    Linear,
+    Paths,
+    RandomWaypoint,
+    Static,
+    TraceFile,
+    place_uniform_disc,
+)
 from cosim.scenario import Scenario
 from cosim.seeding import SeedBank
 from fl import (
@@ -38,7 +48,7 @@ def build_world(s: Scenario) -> World:
         s.clients.height_m,
         seeds.rng("placement"),
     )
-    mobility = Static(placement)
+    mobility = build_mobility(s, placement, seeds)
     channel = UMiPathloss(bs_position, s.channel.carrier_hz, s.clients.count, seeds.rng("los"))
     link = LinkBudget(s.channel.tx_power_dbm, s.channel.noise_figure_db)
     compute = ComputeModel.draw(
@@ -89,3 +99,30 @@ def _partition(s: Scenario, labels: np.ndarray, seeds: SeedBank) -> list[np.ndar
     if s.data.partition == "dirichlet":
         return dirichlet(labels, n, s.data.dirichlet_alpha, rng, min_samples=1)
     return shards(labels, n, s.data.shards_per_client, rng)
+
+
+def build_mobility(s: Scenario, placement: np.ndarray, seeds: SeedBank) -> Paths:
+    """The scenario's mobility model, starting from the placement (a trace has its own)."""
+    m, radius = s.mobility, s.clients.area_radius_m
+
+    def block(b: int) -> np.random.Generator:
+        return seeds.rng("mobility", b)
+
+    if m.model == "static":
+        return Static(placement)
+    if m.model == "linear":
+        return Linear(placement, block, radius, m.speed_min_mps, m.speed_max_mps)
+    if m.model == "random_waypoint":
+        return RandomWaypoint(placement, block, radius, m.speed_min_mps, m.speed_max_mps, m.pause_s)
+    if m.model == "gauss_markov":
+        return GaussMarkov(
+            placement,
+            block,
+            radius,
+            m.speed_min_mps,
+            m.speed_max_mps,
+            m.gm_memory,
+            m.gm_update_s,
+            np.deg2rad(m.gm_heading_std_deg),
+        )
+    return TraceFile(Path(m.trace_file), s.clients.count, s.clients.height_m)

@@ -14,7 +14,7 @@ import simpy
 from channels import ChannelModel, LinkBudget, distances, upload_end_time
 from cosim.compute import ComputeModel
 from cosim.events import EventLog
-from cosim.mobility import Mobility
+from cosim.mobility import Paths
 from cosim.records import ChannelRecorder, CsvTable
 from cosim.scenario import Scenario
 from cosim.seeding import SeedBank
@@ -27,7 +27,7 @@ class World:
 
     scenario: Scenario
     seeds: SeedBank
-    mobility: Mobility
+    mobility: Paths
     channel: ChannelModel
     link: LinkBudget
     compute: ComputeModel
@@ -130,8 +130,8 @@ class Simulation:
         )
         steps = grid_steps(now, deadline, self.dt)
         t = steps * self.dt
-        pos_all = w.mobility.positions(t)
-        trace = w.channel.trace(clients, t, pos_all[clients], w.mobility.velocities(t)[clients])
+        pos = w.mobility.positions(t, clients)
+        trace = w.channel.trace(clients, t, pos, w.mobility.velocities(t, clients))
         # CSI: the channel at the round's start, as the allocator sees it (exact in this model)
         csi_gain_db = trace.gain_db[:, 0]
         for i, k in enumerate(clients):
@@ -192,6 +192,7 @@ class Simulation:
         )
         snr_db = w.link.snr_db(trace.gain_db, alloc.bandwidth_hz[:, None])
         if self.recorder is not None:
+            pos_all = w.mobility.positions(t)
             self._pending_chunk = dict(
                 steps=steps,
                 clients=clients,

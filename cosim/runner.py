@@ -15,6 +15,7 @@ from tqdm import tqdm
 from cosim.build import build_world
 from cosim.engine import HostTime, Simulation
 from cosim.events import EventLog
+from cosim.mobility import TraceFileError
 from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable
 from cosim.scenario import Scenario
 from cosim.scenario_io import ScenarioError, scenario_to_toml
@@ -89,6 +90,8 @@ def run(
         raise ScenarioError(
             f"{source}: data.partition = {scenario.data.partition!r}: {exc}"
         ) from None
+    except TraceFileError as exc:
+        raise ScenarioError(f"{source}: mobility.trace_file: {exc}") from None
     build_s = time.perf_counter() - wall0
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

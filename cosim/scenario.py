@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,7 +31,6 @@ class ClientsSection(Section):
     area_radius_m: Annotated[float, Field(gt=10.0, le=5_000.0)] = 400.0
     min_distance_m: Annotated[float, Field(ge=10.0, le=5_000.0)] = 10.0
     height_m: Annotated[float, Field(ge=1.5, le=22.5)] = 1.5
-    mobility: Literal["static"] = "static"
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
@@ -44,6 +43,60 @@ class ClientsSection(Section):
                 f"clients.min_distance_m ({self.min_distance_m}) must be < "
                 f"clients.area_radius_m ({self.area_radius_m})"
             )
+        return self
+
+
+MOBILITY_PRESETS: dict[str, dict[str, Any]] = {
+    # walking people: 1.8-5.4 km/h between random waypoints, pausing 5 s at each
+    "pedestrian": {
+        "model": "random_waypoint",
+        "speed_min_mps": 0.5,
+        "speed_max_mps": 1.5,
+        "pause_s": 5.0,
+    },
+    # urban vehicles: 30-60 km/h with Gauss-Markov speed and heading changes every second
+    "vehicular": {
+        "model": "gauss_markov",
+        "speed_min_mps": 8.3,
+        "speed_max_mps": 16.7,
+        "gm_memory": 0.85,
+        "gm_update_s": 1.0,
+        "gm_heading_std_deg": 20.0,
+    },
+    # motorway / high-speed: 100-150 km/h on straight lines
+    "high_speed": {"model": "linear", "speed_min_mps": 27.8, "speed_max_mps": 41.7},
+}
+
+
+class MobilitySection(Section):
+    """How clients move; a preset fills the fields that the file does not set."""
+
+    preset: Literal["none", "pedestrian", "vehicular", "high_speed"] = "none"
+    model: Literal["static", "linear", "random_waypoint", "gauss_markov", "trace"] = "static"
+    speed_min_mps: Annotated[float, Field(ge=0.0, le=150.0)] = 0.5
+    speed_max_mps: Annotated[float, Field(ge=0.0, le=150.0)] = 1.5
+    pause_s: Annotated[float, Field(ge=0.0, le=1e5)] = 0.0
+    gm_memory: Annotated[float, Field(ge=0.0, le=1.0)] = 0.85
+    gm_update_s: Annotated[float, Field(gt=0.0, le=1e4)] = 1.0
+    gm_heading_std_deg: Annotated[float, Field(ge=0.0, le=180.0)] = 20.0
+    trace_file: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset", "none") in MOBILITY_PRESETS:
+            return {**MOBILITY_PRESETS[data["preset"]], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.speed_max_mps < self.speed_min_mps:
+            raise ValueError(
+                f"mobility.speed_max_mps ({self.speed_max_mps}) must be >= "
+                f"mobility.speed_min_mps ({self.speed_min_mps})"
+            )
+        if self.model == "trace" and not self.trace_file:
+            raise ValueError('mobility.model = "trace" needs mobility.trace_file (a CSV path)')
         return self
 
 
@@ -144,6 +197,7 @@ class Scenario(Section):
 
     run: RunSection = RunSection()
     clients: ClientsSection = ClientsSection()
+    mobility: MobilitySection = MobilitySection()
     compute: ComputeSection = ComputeSection()
     channel: ChannelSection = ChannelSection()
     deadline: DeadlineSection = DeadlineSection()

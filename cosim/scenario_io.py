@@ -30,6 +30,11 @@ def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Sce
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
+    trace = (
+        raw.get("mobility", {}).get("trace_file") if isinstance(raw.get("mobility"), dict) else None
+    )
+    if isinstance(trace, str) and trace and not Path(trace).is_absolute():
+        raw["mobility"]["trace_file"] = str((path.parent / trace).resolve())
     return scenario_from_dict(raw, source=str(path), overrides=overrides)
 
 

@@ -1,20 +1,30 @@
 """Radio: channel models behind one interface, the link budget and upload timing."""
 
 from channels.base import ChannelModel, ChannelTrace
+from channels.cell import Cell38901, CellFading
+from channels.fading import SumOfSinusoids
 from channels.link import LinkBudget, shannon_rate
-from channels.pathloss import UMiPathloss, distances, umi_los_probability, umi_pathloss_db
+from channels.pathloss import PathlossChannel, clamped_distances, distances
+from channels.processes import SpatialProcesses
+from channels.tr38901 import CELLS, los_probability, pathloss_db
 from channels.upload import UploadOutcome, delivery_time, upload_end_time
 
 __all__ = [
+    "CELLS",
+    "Cell38901",
+    "CellFading",
     "ChannelModel",
     "ChannelTrace",
     "LinkBudget",
-    "UMiPathloss",
+    "PathlossChannel",
+    "SpatialProcesses",
+    "SumOfSinusoids",
     "UploadOutcome",
+    "clamped_distances",
     "delivery_time",
     "distances",
+    "los_probability",
+    "pathloss_db",
     "shannon_rate",
-    "umi_los_probability",
-    "umi_pathloss_db",
     "upload_end_time",
 ]

@@ -12,8 +12,9 @@ import numpy as np
 class ChannelTrace:
     """Channel parts for K clients on a time grid of n steps; every array is [K, n].
 
-    Step i covers [t[i], t[i] + dt). Losses are positive dB; ``fading_gain`` is the linear
-    small-scale power gain (mean 1; exactly 1 for models without fading).
+    Step i covers [t[i], t[i] + dt). Losses are dB (shadowing is a zero-mean loss term;
+    penetration is O2I building or in-car loss); ``fading_gain`` is the linear small-scale power
+    gain (mean 1; exactly 1 for models without fading).
     """
 
     t: np.ndarray
@@ -21,12 +22,14 @@ class ChannelTrace:
     los: np.ndarray
     pathloss_db: np.ndarray
     shadowing_db: np.ndarray
+    penetration_db: np.ndarray
     fading_gain: np.ndarray
 
     @property
     def gain_db(self) -> np.ndarray:
-        """Total channel power gain in dB: -(path loss + shadowing) + fading."""
-        return -(self.pathloss_db + self.shadowing_db) + 10.0 * np.log10(self.fading_gain)
+        """Total channel power gain in dB: -(path loss + shadowing + penetration) + fading."""
+        loss = self.pathloss_db + self.shadowing_db + self.penetration_db
+        return -loss + 10.0 * np.log10(self.fading_gain)
 
 
 @runtime_checkable

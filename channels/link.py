@@ -11,10 +11,15 @@ BOLTZMANN = 1.380649e-23  # J/K
 
 @dataclass(frozen=True)
 class LinkBudget:
-    """Uplink budget of one client: noise is k·T·B times the receiver noise figure."""
+    """Uplink budget: noise is k·T·B times the noise figure; ``rx_antennas`` add MRC array gain.
+
+    With A receive antennas and maximum-ratio combining the mean SNR grows by A (10·log10 A dB);
+    the channel's ``fading_gain`` is the combined small-scale gain normalised to mean 1.
+    """
 
     tx_power_dbm: float
     noise_figure_db: float
+    rx_antennas: int = 1
     temperature_k: float = 290.0
 
     def noise_dbm(self, bandwidth_hz: np.ndarray | float) -> np.ndarray:
@@ -24,7 +29,9 @@ class LinkBudget:
 
     def snr_db(self, gain_db: np.ndarray, bandwidth_hz: np.ndarray | float) -> np.ndarray:
         """SNR [dB] for a channel gain [dB] and an allocated bandwidth [Hz]."""
-        return self.tx_power_dbm + np.asarray(gain_db, dtype=float) - self.noise_dbm(bandwidth_hz)
+        array_gain_db = 10.0 * np.log10(self.rx_antennas)
+        gain = np.asarray(gain_db, dtype=float) + array_gain_db
+        return self.tx_power_dbm + gain - self.noise_dbm(bandwidth_hz)
 
     def snr_per_hz(self, gain_db: np.ndarray) -> np.ndarray:
         """Linear SNR x 1 Hz: the SNR over a bandwidth b is this value divided by b."""

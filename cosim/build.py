@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from channels import LinkBudget, UMiPathloss
+from channels import ChannelModel, LinkBudget, PathlossChannel, SumOfSinusoids
 from cosim.compute import ComputeModel
 from cosim.engine import World
 from cosim.mobility import (
@@ -49,8 +49,8 @@ def build_world(s: Scenario) -> World:
         seeds.rng("placement"),
     )
     mobility = build_mobility(s, placement, seeds)
-    channel = UMiPathloss(bs_position, s.channel.carrier_hz, s.clients.count, seeds.rng("los"))
-    link = LinkBudget(s.channel.tx_power_dbm, s.channel.noise_figure_db)
+    channel = build_channel(s, seeds, bs_position)
+    link = LinkBudget(s.channel.tx_power_dbm, s.channel.noise_figure_db, s.channel.bs_antennas)
     compute = ComputeModel.draw(
         s.clients.count, s.compute.min_tflops, s.compute.max_tflops, seeds.rng("compute")
     )
@@ -126,3 +126,20 @@ def build_mobility(s: Scenario, placement: np.ndarray, seeds: SeedBank) -> Paths
             np.deg2rad(m.gm_heading_std_deg),
         )
     return TraceFile(Path(m.trace_file), s.clients.count, s.clients.height_m)
+
+
+def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> ChannelModel:
+    """The scenario's channel model (``channel.model``)."""
+    c, k = s.channel, s.clients.count
+    fading = None
+    if c.model in ("rayleigh", "rician"):
+        fading = SumOfSinusoids(
+            k,
+            c.carrier_hz,
+            seeds.rng("fading"),
+            bs_position,
+            num_paths=c.fading_paths,
+            k_factor=10 ** (c.rician_k_db / 10) if c.model == "rician" else 0.0,
+            antennas=c.bs_antennas,
+        )
+    return PathlossChannel(bs_position, c.carrier_hz, k, seeds.rng("los"), fading, c.model)

@@ -55,6 +55,7 @@ class RoundPlan:
     predicted_upload_s: np.ndarray
     positions: np.ndarray
     distance_m: np.ndarray
+    j0: int
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -128,12 +129,18 @@ class Simulation:
         clients = np.sort(
             w.seeds.rng("schedule", r).choice(s.clients.count, s.clients.per_round, replace=False)
         )
-        steps = grid_steps(now, deadline, self.dt)
+        # the round's channel, one batched call: from the CSI instant to the deadline
+        t_csi = max(now - s.channel.csi_delay_s, 0.0)
+        steps = grid_steps(t_csi, deadline, self.dt)
+        j0 = int(grid_steps(now, deadline, self.dt)[0] - steps[0])
         t = steps * self.dt
         pos = w.mobility.positions(t, clients)
-        trace = w.channel.trace(clients, t, pos, w.mobility.velocities(t, clients))
-        # CSI: the channel at the round's start, as the allocator sees it (exact in this model)
-        csi_gain_db = trace.gain_db[:, 0]
+        vel = w.mobility.velocities(t, clients)
+        trace = w.channel.trace(clients, t, pos, vel)
+        # CSI: the gain at t_csi (stale by csi_delay_s), plus a Gaussian estimation error in dB
+        true_gain_db = trace.gain_db[:, 0]
+        error_db = w.seeds.rng("csi_error", r).normal(0.0, 1.0, len(clients))
+        csi_gain_db = true_gain_db + s.channel.csi_error_db * error_db
         for i, k in enumerate(clients):
             self.log.emit(
                 now,
@@ -141,8 +148,12 @@ class Simulation:
                 r,
                 k,
                 gain_db=csi_gain_db[i],
-                distance_m=trace.distance_3d_m[i, 0],
-                los=bool(trace.los[i, 0]),
+                true_gain_db=true_gain_db[i],
+                age_s=now - t_csi,
+                error_db=csi_gain_db[i] - true_gain_db[i],
+                distance_m=trace.distance_3d_m[i, j0],
+                los=bool(trace.los[i, j0]),
+                speed_mps=float(np.linalg.norm(vel[i, j0])),
             )
         template = self.global_state
         dense_bits = w.strategy.payload_bits(template, 1.0)
@@ -192,15 +203,20 @@ class Simulation:
         )
         snr_db = w.link.snr_db(trace.gain_db, alloc.bandwidth_hz[:, None])
         if self.recorder is not None:
-            pos_all = w.mobility.positions(t)
+            own = slice(j0, None)
+            pos_all = w.mobility.positions(t[own])
             self._pending_chunk = dict(
-                steps=steps,
+                steps=steps[own],
                 clients=clients,
                 positions=pos_all,
+                speed=np.linalg.norm(w.mobility.velocities(t[own]), axis=-1),
                 distance_3d_m=distances(pos_all, w.channel.bs_position)[1],
-                pathloss_db=trace.pathloss_db,
-                los=trace.los.astype(np.int8),
-                snr_db=snr_db,
+                pathloss_db=trace.pathloss_db[:, own],
+                shadowing_db=trace.shadowing_db[:, own],
+                penetration_db=trace.penetration_db[:, own],
+                fading_gain=trace.fading_gain[:, own],
+                los=trace.los[:, own].astype(np.int8),
+                snr_db=snr_db[:, own],
             )
         return RoundPlan(
             round=r,
@@ -213,8 +229,9 @@ class Simulation:
             budget=alloc.budget,
             payload_bits=bits,
             predicted_upload_s=pred_up,
-            positions=pos_all[clients, 0],
-            distance_m=trace.distance_3d_m[:, 0],
+            positions=pos[:, j0],
+            distance_m=trace.distance_3d_m[:, j0],
+            j0=j0,
         )
 
     @property
@@ -246,14 +263,17 @@ class Simulation:
             on_time=False,
             miss="",
             train_loss=None,
+            energy_j=0.0,
             payload=None,
         )
         plan.results[k] = result
         if not fits:
             # Its update could not arrive in time: the simulated device trains until the
             # deadline cuts it off; the host skips the (discarded) computation.
+            t_start = env.now
             yield env.timeout(max(plan.deadline - env.now, 0.0))
             result["miss"] = "train"
+            result["energy_j"] = self._energy(env.now - t_start, 0.0)
             env_log(
                 env.now,
                 "deadline_miss",
@@ -262,6 +282,7 @@ class Simulation:
                 phase="train",
                 bits=0,
                 payload_bits=plan.payload_bits[i],
+                energy_j=result["energy_j"],
             )
             return
         w.seeds.seed_torch("local_train", r, k)
@@ -300,6 +321,7 @@ class Simulation:
             result.update(
                 upload_s=env.now - t_up, bits=float(payload.bits), on_time=True, payload=payload
             )
+            result["energy_j"] = self._energy(train_s, result["upload_s"])
             env_log(
                 env.now,
                 "upload_end",
@@ -308,12 +330,14 @@ class Simulation:
                 bits=payload.bits,
                 predicted_s=plan.predicted_upload_s[i],
                 realised_s=env.now - t_up,
+                energy_j=result["energy_j"],
             )
         else:
             yield env.timeout(max(plan.deadline - env.now, 0.0))
             result.update(
                 upload_s=env.now - t_up, bits=float(outcome.delivered_bits[0]), miss="upload"
             )
+            result["energy_j"] = self._energy(train_s, result["upload_s"])
             env_log(
                 env.now,
                 "deadline_miss",
@@ -323,7 +347,14 @@ class Simulation:
                 bits=outcome.delivered_bits[0],
                 payload_bits=payload.bits,
                 predicted_s=plan.predicted_upload_s[i],
+                realised_s=env.now - t_up,
+                energy_j=result["energy_j"],
             )
+
+    def _energy(self, train_s: float, upload_s: float) -> float:
+        """Device energy [J]: device power while training + transmit power while uploading."""
+        tx_w = 10.0 ** (self.s.channel.tx_power_dbm / 10.0) / 1000.0
+        return self.s.compute.device_power_w * train_s + tx_w * upload_s
 
     # ------------------------------------------------------------------ round end
     def _finish_round(self, plan: RoundPlan) -> None:
@@ -362,7 +393,7 @@ class Simulation:
                     y_m=y,
                     z_m=z,
                     distance_m=plan.distance_m[i],
-                    snr_db_mean=float(np.mean(plan.snr_db[i])),
+                    snr_db_mean=float(np.mean(plan.snr_db[i, plan.j0 :])),
                     bandwidth_hz=plan.bandwidth_hz[i],
                     budget=plan.budget[i],
                     train_s=res["train_s"],
@@ -372,20 +403,16 @@ class Simulation:
                     on_time=res["on_time"],
                     miss=res["miss"],
                     train_loss=res["train_loss"],
+                    energy_j=res["energy_j"],
                 )
             )
         if self.recorder is not None:
             chunk = self._pending_chunk
             keep = chunk["steps"] * self.dt < now  # the rest of the grid belongs to the next round
             keep[0] = True
+            steps, clients = chunk.pop("steps"), chunk.pop("clients")
             self.recorder.add(
-                chunk["steps"][keep],
-                chunk["clients"],
-                positions=chunk["positions"][:, keep],
-                distance_3d_m=chunk["distance_3d_m"][:, keep],
-                pathloss_db=chunk["pathloss_db"][:, keep],
-                los=chunk["los"][:, keep],
-                snr_db=chunk["snr_db"][:, keep],
+                steps[keep], clients, **{name: a[:, keep] for name, a in chunk.items()}
             )
         if self.on_round is not None:
             self.on_round(row)

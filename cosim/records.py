@@ -38,6 +38,7 @@ CLIENT_COLUMNS = (
     "on_time",
     "miss",
     "train_loss",
+    "energy_j",
 )
 
 
@@ -72,8 +73,8 @@ class CsvTable:
 class ChannelRecorder:
     """Collects per-round trace chunks on the global step grid and saves them as channel.npz.
 
-    Positions and distances are kept for every client; channel terms only for the clients
-    scheduled in a round (NaN, or -1 for ``los``, where a client's channel was not computed).
+    Positions, speeds and distances are kept for every client; channel terms only for the
+    clients scheduled in a round (NaN, or -1 for ``los``, where a channel was not computed).
     """
 
     def __init__(self, num_clients: int, dt: float) -> None:
@@ -89,18 +90,26 @@ class ChannelRecorder:
         """Assemble [K, N] arrays (later rounds overwrite shared boundary steps) and save."""
         n_total = max(int(c["steps"][-1]) + 1 for c in self._chunks) if self._chunks else 0
         k = self.num_clients
+        per_client = ("positions", "speed", "distance_3d_m")
+        scheduled = (
+            "pathloss_db",
+            "shadowing_db",
+            "penetration_db",
+            "fading_gain",
+            "snr_db",
+            "los",
+        )
         out = {
             "positions": np.full((k, n_total, 3), np.nan),
-            "distance_3d_m": np.full((k, n_total), np.nan),
-            "pathloss_db": np.full((k, n_total), np.nan),
-            "snr_db": np.full((k, n_total), np.nan),
             "los": np.full((k, n_total), -1, dtype=np.int8),
         }
+        for name in per_client[1:] + scheduled[:-1]:
+            out[name] = np.full((k, n_total), np.nan)
         for c in self._chunks:
             s, cl = c["steps"], c["clients"]
-            out["positions"][:, s] = c["positions"]
-            out["distance_3d_m"][:, s] = c["distance_3d_m"]
-            for name in ("pathloss_db", "snr_db", "los"):
+            for name in per_client:
+                out[name][:, s] = c[name]
+            for name in scheduled:
                 out[name][np.ix_(cl, s)] = c[name]
         np.savez_compressed(
             path,

@@ -105,6 +105,7 @@ class ComputeSection(Section):
 
     min_tflops: Annotated[float, Field(gt=0.0, le=1_000.0)] = 0.1
     max_tflops: Annotated[float, Field(gt=0.0, le=1_000.0)] = 1.0
+    device_power_w: Annotated[float, Field(ge=0.0, le=1_000.0, description="while training")] = 3.0
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
@@ -116,16 +117,55 @@ class ComputeSection(Section):
         return self
 
 
-class ChannelSection(Section):
-    """Radio: channel model, trace step, carrier, total uplink bandwidth and link budget."""
+CELL_DEFAULTS: dict[str, dict[str, Any]] = {
+    # 38.901 Tables 7.2-1..3: BS height, indoor and in-car shares of the users
+    "pathloss": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
+    "rayleigh": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
+    "rician": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
+}
 
-    model: Literal["pathloss"] = "pathloss"
+
+class ChannelSection(Section):
+    """Radio: channel model, trace step, carrier, bandwidth, link budget, CSI quality."""
+
+    model: Literal["pathloss", "rayleigh", "rician"] = "pathloss"
     dt: Annotated[float, Field(ge=1e-4, le=10.0, description="trace step [s]")] = 0.01
     carrier_hz: Annotated[float, Field(ge=0.5e9, le=100e9)] = 3.5e9
     bandwidth_hz: Annotated[float, Field(ge=1e3, le=1e9, description="total uplink band")] = 10e6
     tx_power_dbm: Annotated[float, Field(ge=-30.0, le=40.0)] = 23.0
     noise_figure_db: Annotated[float, Field(ge=0.0, le=20.0)] = 5.0
     bs_height_m: Annotated[float, Field(ge=1.0, le=150.0)] = 10.0
+    bs_antennas: Annotated[int, Field(ge=1, le=64, description="receive antennas, MRC")] = 1
+    rician_k_db: Annotated[float, Field(ge=-20.0, le=40.0)] = 6.0
+    fading_paths: Annotated[int, Field(ge=4, le=1024, description="sinusoids per client")] = 32
+    indoor_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    in_car_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    o2i_model: Literal["low", "high"] = "low"
+    csi_delay_s: Annotated[float, Field(ge=0.0, le=1e3, description="CSI staleness")] = 0.0
+    csi_error_db: Annotated[float, Field(ge=0.0, le=30.0, description="CSI error std")] = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cell_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("model", "pathloss") in CELL_DEFAULTS:
+            return {**CELL_DEFAULTS[data.get("model", "pathloss")], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.model in ("pathloss", "rayleigh", "rician") and (
+            self.indoor_ratio or self.in_car_ratio
+        ):
+            raise ValueError(
+                f"channel.indoor_ratio / channel.in_car_ratio need a 38.901 cell model; "
+                f"channel.model = {self.model!r} has outdoor users only (set them to 0)"
+            )
+        if self.indoor_ratio + self.in_car_ratio > 1.0:
+            raise ValueError(
+                f"channel.indoor_ratio + channel.in_car_ratio ({self.indoor_ratio} + "
+                f"{self.in_car_ratio}) must be <= 1"
+            )
+        return self
 
 
 class DeadlineSection(Section):

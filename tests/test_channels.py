@@ -5,11 +5,11 @@ import pytest
 
 from channels import (
     LinkBudget,
-    UMiPathloss,
+    PathlossChannel,
     delivery_time,
+    los_probability,
+    pathloss_db,
     shannon_rate,
-    umi_los_probability,
-    umi_pathloss_db,
     upload_end_time,
 )
 
@@ -20,7 +20,7 @@ def test_umi_pathloss_matches_hand_computed_38901_values():
     d2d = np.array([50.0, 300.0, 50.0])
     d3d = np.sqrt(d2d**2 + (hbs - hut) ** 2)
     los = np.array([True, True, False])
-    pl = umi_pathloss_db(d2d, d3d, fc, hbs, hut, los)
+    pl = pathloss_db("umi", d2d, d3d, fc, hbs, hut, los)
     pl1 = 32.4 + 21 * np.log10(d3d[0]) + 20 * np.log10(3.5)
     dbp = 4 * 9.0 * 0.5 * fc / 299_792_458.0
     pl2 = 32.4 + 40 * np.log10(d3d[1]) + 20 * np.log10(3.5) - 9.5 * np.log10(dbp**2 + 8.5**2)
@@ -30,18 +30,20 @@ def test_umi_pathloss_matches_hand_computed_38901_values():
     assert pl1 == pytest.approx(79.09, abs=0.01)
 
 
-def test_umi_pathloss_agrees_with_sionna_basic_pathloss():
+@pytest.mark.parametrize(
+    ("cell", "h_bs", "fc"), [("umi", 10.0, 3.5e9), ("uma", 25.0, 3.5e9), ("rma", 35.0, 0.7e9)]
+)
+def test_38901_pathloss_agrees_with_sionna_basic_pathloss(cell, h_bs, fc):
     torch = pytest.importorskip("torch")
-    from sionna.phy.channel.tr38901 import PanelArray, UMi
+    from sionna.phy.channel import tr38901
 
     rng = np.random.default_rng(0)
-    n = 50
-    fc = 3.5e9
-    d = rng.uniform(15, 500, n)
+    n = 200
+    d = rng.uniform(15, 2000 if cell == "rma" else 600, n)
     phi = rng.uniform(0, 2 * np.pi, n)
     ut = np.stack([d * np.cos(phi), d * np.sin(phi), np.full(n, 1.5)], 1)
     los = rng.random(n) < 0.5
-    arr = PanelArray(
+    arr = tr38901.PanelArray(
         num_rows_per_panel=1,
         num_cols_per_panel=1,
         polarization="single",
@@ -49,18 +51,20 @@ def test_umi_pathloss_agrees_with_sionna_basic_pathloss():
         antenna_pattern="omni",
         carrier_frequency=fc,
     )
-    ch = UMi(
+    model = {"umi": tr38901.UMi, "uma": tr38901.UMa, "rma": tr38901.RMa}[cell]
+    kwargs = {} if cell == "rma" else {"o2i_model": "low"}
+    ch = model(
         carrier_frequency=fc,
-        o2i_model="low",
         ut_array=arr,
         bs_array=arr,
         direction="uplink",
         enable_shadow_fading=False,
+        **kwargs,
     )
     f = torch.float32
     ch.set_topology(
         torch.tensor(ut[None], dtype=f),
-        torch.tensor([[[0.0, 0.0, 10.0]]], dtype=f),
+        torch.tensor([[[0.0, 0.0, h_bs]]], dtype=f),
         torch.zeros(1, n, 3, dtype=f),
         torch.zeros(1, 1, 3, dtype=f),
         torch.zeros(1, n, 3, dtype=f),
@@ -69,13 +73,15 @@ def test_umi_pathloss_agrees_with_sionna_basic_pathloss():
     )
     sionna_pl = ch._scenario.basic_pathloss.numpy().reshape(-1)
     d2d = np.hypot(ut[:, 0], ut[:, 1])
-    d3d = np.sqrt(d2d**2 + 8.5**2)
-    ours = umi_pathloss_db(d2d, d3d, fc, 10.0, 1.5, los)
-    np.testing.assert_allclose(ours, sionna_pl, atol=0.01)
+    d3d = np.sqrt(d2d**2 + (h_bs - 1.5) ** 2)
+    ours = pathloss_db(cell, d2d, d3d, fc, h_bs, 1.5, los)
+    err = np.abs(ours - sionna_pl)
+    print(f"{cell}: max |ours - sionna| = {err.max():.4f} dB over {n} links")
+    assert err.max() < 0.01
 
 
 def test_los_probability_shape_and_limits():
-    p = umi_los_probability(np.array([5.0, 18.0, 50.0, 200.0, 2000.0]))
+    p = los_probability("umi", np.array([5.0, 18.0, 50.0, 200.0, 2000.0]))
     assert p[0] == 1.0 and p[1] == pytest.approx(1.0)
     assert np.all(np.diff(p) <= 0) and np.all((p > 0) & (p <= 1))
     assert p[2] == pytest.approx(18 / 50 + np.exp(-50 / 36) * (1 - 18 / 50))
@@ -83,10 +89,10 @@ def test_los_probability_shape_and_limits():
 
 def test_pathloss_model_los_frequency_follows_probability():
     n = 4000
-    model = UMiPathloss(np.array([0, 0, 10.0]), 3.5e9, n, np.random.default_rng(1))
+    model = PathlossChannel(np.array([0, 0, 10.0]), 3.5e9, n, np.random.default_rng(1))
     pos = np.tile([[[100.0, 0.0, 1.5]]], (n, 1, 1))
     tr = model.trace(np.arange(n), np.array([0.0]), pos, np.zeros_like(pos))
-    expected = umi_los_probability(np.array([100.0]))[0]
+    expected = los_probability("umi", np.array([100.0]))[0]
     assert tr.los.mean() == pytest.approx(expected, abs=0.025)
     assert np.all(tr.fading_gain == 1.0) and np.all(tr.shadowing_db == 0.0)
     # time-consistent: the same client at the same place gives the same channel again

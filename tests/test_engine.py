@@ -134,3 +134,38 @@ def test_default_scenario_learns_well_above_chance(tmp_path):
     result = run(s, tmp_path / "default")
     assert result.final_accuracy > 0.6  # five classes: chance is about 0.23 (majority class)
     assert result.rounds[-1]["accuracy"] > result.rounds[0]["accuracy"] - 0.05
+
+
+def test_moving_fading_run_logs_stale_noisy_csi_and_plan_gaps(tmp_path):
+    sets = [
+        "channel.model=rayleigh",
+        "mobility.preset=vehicular",
+        "channel.csi_delay_s=0.05",
+        "channel.csi_error_db=2.0",
+        "run.rounds=3",
+        "compute.min_tflops=0.005",
+        "compute.max_tflops=0.01",
+        "channel.bandwidth_hz=1e6",
+    ]
+    s = load_scenario(TINY, sets)
+    result = run(s, tmp_path / "run")
+    events = read_events(tmp_path / "run")
+    csi = [e for e in events if e["kind"] == "csi"]
+    assert all(e["age_s"] == pytest.approx(min(0.05, e["t"])) for e in csi)
+    assert any(e["age_s"] > 0 for e in csi)
+    assert all(e["error_db"] == pytest.approx(e["gain_db"] - e["true_gain_db"]) for e in csi)
+    assert all(e["speed_mps"] > 5 for e in csi)
+    ends = [e for e in events if e["kind"] == "upload_end"]
+    assert ends, "some upload should arrive"
+    gaps = [abs(e["realised_s"] - e["predicted_s"]) / e["predicted_s"] for e in ends]
+    assert max(gaps) > 0.01  # the channel moved between the estimate and the upload
+    tx_w = 10 ** (s.channel.tx_power_dbm / 10) / 1000
+    for row in result.clients:
+        if row["miss"] != "train":
+            expected = s.compute.device_power_w * row["train_s"] + tx_w * row["upload_s"]
+            assert row["energy_j"] == pytest.approx(expected)
+    with np.load(tmp_path / "run" / "channel.npz") as z:
+        for name in ("speed", "shadowing_db", "penetration_db", "fading_gain"):
+            assert z[name].shape == z["snr_db"].shape, name
+        sched = np.isfinite(z["fading_gain"])
+        assert z["fading_gain"][sched].std() > 0.1 and np.all(z["speed"] >= 0)

@@ -1,0 +1,132 @@
+"""A 38.901 UMi / UMa / RMa cell: path loss, spatially consistent LoS and shadowing, O2I, fading.
+
+Large scale, per client and continuous along its path (see channels.processes): the LoS state is
+a spatially consistent uniform variable compared with P_LoS (38.901 §7.6.3.3), shadowing is
+σ·g with g an exponentially correlated Gaussian per propagation condition (LoS / NLoS / O2I,
+Table 7.5-6 decorrelation distances). Indoor clients (O2I) and in-car clients are drawn once per
+client from the scenario's ratios and carry a fixed penetration loss (§7.4.3). As in 38.901 and
+Sionna, an indoor link uses the outdoor LoS state for its basic path loss but has no LoS ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+from scipy.special import ndtr
+
+from channels.base import ChannelTrace
+from channels.pathloss import clamped_distances
+from channels.processes import SpatialProcesses
+from channels.tr38901 import (
+    CELLS,
+    IN_CAR_MEAN_DB,
+    IN_CAR_STD_DB,
+    O2I_STD_DB,
+    los_probability,
+    o2i_wall_loss_db,
+    pathloss_db,
+    shadowing_std_db,
+)
+
+RngFactory = Callable[..., np.random.Generator]
+
+
+class CellFading(Protocol):
+    """Small-scale fading of a cell: power gains [K, n] given the links' state."""
+
+    def gains(
+        self,
+        clients: np.ndarray,
+        steps: np.ndarray,
+        positions: np.ndarray,
+        velocities: np.ndarray,
+        los: np.ndarray,
+        indoor: np.ndarray,
+    ) -> np.ndarray:
+        """Power gains (mean 1) at global ``steps`` [n] for ``clients`` [K]."""
+        ...
+
+
+class Cell38901:
+    """Large-scale state of a 38.901 cell, times a small-scale fading component."""
+
+    def __init__(
+        self,
+        cell: str,
+        bs_position: np.ndarray,
+        carrier_hz: float,
+        dt: float,
+        num_clients: int,
+        rng: RngFactory,
+        window_steps: int,
+        indoor_ratio: float,
+        in_car_ratio: float,
+        o2i_model: str,
+        fading: CellFading | None,
+    ) -> None:
+        if indoor_ratio + in_car_ratio > 1.0 + 1e-12:
+            raise ValueError("indoor_ratio + in_car_ratio must be <= 1")
+        self.params = CELLS[cell]
+        self.name = cell
+        self.bs_position = np.asarray(bs_position, dtype=float)
+        self.carrier_hz = float(carrier_hz)
+        self.dt = float(dt)
+        self.fading = fading
+        p, k = self.params, num_clients
+        g = rng("o2i")
+        u = g.random(k)
+        self.indoor = u < indoor_ratio
+        self.in_car = (u >= indoor_ratio) & (u < indoor_ratio + in_car_ratio)
+        d_in = np.minimum(
+            g.uniform(0, p.max_indoor_distance_m, k), g.uniform(0, p.max_indoor_distance_m, k)
+        )
+        self.d2d_in = np.where(self.indoor, d_in, 0.0)
+        o2i = (
+            o2i_wall_loss_db(carrier_hz, o2i_model)
+            + 0.5 * d_in
+            + g.normal(0.0, O2I_STD_DB[o2i_model], k)
+        )
+        car = g.normal(IN_CAR_MEAN_DB, IN_CAR_STD_DB, k)
+        self.penetration_db = np.where(self.indoor, o2i, np.where(self.in_car, car, 0.0))
+        corr = [p.los_corr_m, p.sf_corr_los_m, p.sf_corr_nlos_m, p.sf_corr_o2i_m]
+        self.processes = SpatialProcesses(
+            k, np.array(corr), lambda c, b: rng("largescale", c, b), window_steps
+        )
+
+    def trace(
+        self, clients: np.ndarray, t: np.ndarray, positions: np.ndarray, velocities: np.ndarray
+    ) -> ChannelTrace:
+        """Every channel part of ``clients`` at grid times ``t`` (multiples of dt)."""
+        clients = np.asarray(clients, dtype=int)
+        t = np.asarray(t, dtype=float)
+        steps = np.rint(t / self.dt).astype(np.int64)
+        g = self.processes.sample(clients, steps, positions)
+        p = self.params
+        h_ut = positions[..., 2]
+        d3d, d2d_e, d3d_e = clamped_distances(positions, self.bs_position, p.min_d2d_m)
+        indoor = np.broadcast_to(self.indoor[clients][:, None], d3d.shape)
+        d2d_out = np.maximum(d2d_e - self.d2d_in[clients][:, None], 0.0)
+        outdoor_los = ndtr(g[..., 0]) < los_probability(p.name, d2d_out, h_ut)
+        pl = pathloss_db(
+            p.name, d2d_e, d3d_e, self.carrier_hz, self.bs_position[2], h_ut, outdoor_los
+        )
+        los = outdoor_los & ~indoor
+        std = shadowing_std_db(p, los, indoor, d2d_e, self.carrier_hz, h_ut)
+        sf = std * np.where(indoor, g[..., 3], np.where(los, g[..., 1], g[..., 2]))
+        pen = np.broadcast_to(self.penetration_db[clients][:, None], d3d.shape).copy()
+        fading = (
+            np.ones_like(pl)
+            if self.fading is None
+            else self.fading.gains(clients, steps, positions, velocities, los, indoor)
+        )
+        return ChannelTrace(
+            t=t,
+            distance_3d_m=d3d,
+            los=los,
+            pathloss_db=pl,
+            shadowing_db=sf,
+            penetration_db=pen,
+            fading_gain=fading,
+        )

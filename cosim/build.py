@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-from channels import ChannelModel, LinkBudget, PathlossChannel, SumOfSinusoids
+from channels import (
+    Cell38901,
+    ChannelModel,
+    LinkBudget,
+    PathlossChannel,
+    SionnaRayFading,
+    SumOfSinusoids,
+)
 from cosim.compute import ComputeModel
 from cosim.engine import World
 from cosim.mobility import (
@@ -131,6 +139,31 @@ def build_mobility(s: Scenario, placement: np.ndarray, seeds: SeedBank) -> Paths
 def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> ChannelModel:
     """The scenario's channel model (``channel.model``)."""
     c, k = s.channel, s.clients.count
+    if c.model in ("umi", "uma", "rma"):
+        window = math.ceil((s.deadline.seconds + c.csi_delay_s) / c.dt) + 3
+        fading = SionnaRayFading(
+            c.model,
+            c.carrier_hz,
+            bs_position,
+            k,
+            c.bs_antennas,
+            reseed=seeds.seed_sionna,
+            phase_rng=lambda drop: seeds.rng("ray_phases", drop),
+            window_steps=window,
+        )
+        return Cell38901(
+            c.model,
+            bs_position,
+            c.carrier_hz,
+            c.dt,
+            k,
+            rng=seeds.rng,
+            window_steps=window,
+            indoor_ratio=c.indoor_ratio,
+            in_car_ratio=c.in_car_ratio,
+            o2i_model=c.o2i_model,
+            fading=fading,
+        )
     fading = None
     if c.model in ("rayleigh", "rician"):
         fading = SumOfSinusoids(

@@ -122,13 +122,16 @@ CELL_DEFAULTS: dict[str, dict[str, Any]] = {
     "pathloss": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
     "rayleigh": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
     "rician": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
+    "umi": {"bs_height_m": 10.0, "indoor_ratio": 0.8, "in_car_ratio": 0.0},
+    "uma": {"bs_height_m": 25.0, "indoor_ratio": 0.8, "in_car_ratio": 0.2},
+    "rma": {"bs_height_m": 35.0, "indoor_ratio": 0.5, "in_car_ratio": 0.5},
 }
 
 
 class ChannelSection(Section):
     """Radio: channel model, trace step, carrier, bandwidth, link budget, CSI quality."""
 
-    model: Literal["pathloss", "rayleigh", "rician"] = "pathloss"
+    model: Literal["pathloss", "rayleigh", "rician", "umi", "uma", "rma"] = "pathloss"
     dt: Annotated[float, Field(ge=1e-4, le=10.0, description="trace step [s]")] = 0.01
     carrier_hz: Annotated[float, Field(ge=0.5e9, le=100e9)] = 3.5e9
     bandwidth_hz: Annotated[float, Field(ge=1e3, le=1e9, description="total uplink band")] = 10e6

@@ -34,8 +34,8 @@ class SeedBank:
         """Reseed torch's global RNG (model init, batches, dropout) for ``purpose``."""
         torch.manual_seed(self.int_seed(purpose, *keys))
 
-    def seed_sionna(self) -> None:
-        """Seed Sionna's RNGs once at start-up (this also reseeds torch's global RNG)."""
+    def seed_sionna(self, *keys: int) -> None:
+        """Seed Sionna's RNGs for draw ``keys`` (this also reseeds torch's global RNG)."""
         import sionna.phy
 
-        sionna.phy.config.seed = self.int_seed("sionna") % (2**31 - 1)
+        sionna.phy.config.seed = self.int_seed("sionna", *keys) % (2**31 - 1)

@@ -6,6 +6,7 @@ from channels.fading import SumOfSinusoids
 from channels.link import LinkBudget, shannon_rate
 from channels.pathloss import PathlossChannel, clamped_distances, distances
 from channels.processes import SpatialProcesses
+from channels.rates import PhyAbstraction, RateModel, Shannon
 from channels.sionna_fading import SionnaRayFading
 from channels.tr38901 import CELLS, los_probability, pathloss_db
 from channels.upload import UploadOutcome, delivery_time, upload_end_time
@@ -18,6 +19,9 @@ __all__ = [
     "ChannelTrace",
     "LinkBudget",
     "PathlossChannel",
+    "PhyAbstraction",
+    "RateModel",
+    "Shannon",
     "SionnaRayFading",
     "SpatialProcesses",
     "SumOfSinusoids",

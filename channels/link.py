@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from channels.rates import Shannon
+
 BOLTZMANN = 1.380649e-23  # J/K
 
 
@@ -40,5 +42,4 @@ class LinkBudget:
 
 def shannon_rate(bandwidth_hz: np.ndarray | float, snr_db: np.ndarray) -> np.ndarray:
     """Shannon rate b·log2(1 + SNR) [bit/s]."""
-    snr = 10.0 ** (np.asarray(snr_db, dtype=float) / 10.0)
-    return np.asarray(bandwidth_hz, dtype=float) * np.log1p(snr) / np.log(2.0)
+    return np.asarray(bandwidth_hz, dtype=float) * Shannon().efficiency(snr_db)

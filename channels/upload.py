@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from channels.link import shannon_rate
+from channels.rates import RateModel, Shannon
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,10 @@ def upload_end_time(
     dt: float,
     t_start: np.ndarray,
     t_limit: np.ndarray,
+    rate_model: RateModel | None = None,
 ) -> UploadOutcome:
-    """Delivery instants at the Shannon rate b·log2(1 + SNR(t)) of SNR traces [K, n] in dB."""
+    """Delivery instants at rate b·η(SNR(t)) of SNR traces [K, n] in dB (η: Shannon default)."""
+    model = rate_model or Shannon()
     snr_db = np.atleast_2d(np.asarray(snr_db, dtype=float))
     bw = np.asarray(bandwidth_hz, dtype=float).reshape(-1, 1)
-    return delivery_time(bits, shannon_rate(bw, snr_db), grid_t0, dt, t_start, t_limit)
+    return delivery_time(bits, bw * model.efficiency(snr_db), grid_t0, dt, t_start, t_limit)

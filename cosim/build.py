@@ -12,6 +12,8 @@ from channels import (
     ChannelModel,
     LinkBudget,
     PathlossChannel,
+    PhyAbstraction,
+    Shannon,
     SionnaRayFading,
     SumOfSinusoids,
 )
@@ -59,6 +61,7 @@ def build_world(s: Scenario) -> World:
     mobility = build_mobility(s, placement, seeds)
     channel = build_channel(s, seeds, bs_position)
     link = LinkBudget(s.channel.tx_power_dbm, s.channel.noise_figure_db, s.channel.bs_antennas)
+    rate = PhyAbstraction(s.channel.bler_target) if s.channel.link == "phy" else Shannon()
     compute = ComputeModel.draw(
         s.clients.count, s.compute.min_tflops, s.compute.max_tflops, seeds.rng("compute")
     )
@@ -89,6 +92,7 @@ def build_world(s: Scenario) -> World:
         mobility=mobility,
         channel=channel,
         link=link,
+        rate=rate,
         compute=compute,
         trainer=Trainer(model, tokens),
         strategy=STRATEGIES[s.strategy.name](s.strategy.bits_per_value),

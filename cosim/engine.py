@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from channels import ChannelModel, LinkBudget, distances, upload_end_time
+from channels import ChannelModel, LinkBudget, RateModel, distances, upload_end_time
 from cosim.compute import ComputeModel
 from cosim.events import EventLog
 from cosim.mobility import Paths
@@ -30,6 +30,7 @@ class World:
     mobility: Paths
     channel: ChannelModel
     link: LinkBudget
+    rate: RateModel
     compute: ComputeModel
     trainer: Trainer
     strategy: Strategy
@@ -168,6 +169,7 @@ class Simulation:
                 compute_s=compute_s,
                 total_bandwidth_hz=s.channel.bandwidth_hz,
                 time_left_s=s.deadline.seconds,
+                efficiency=self._efficiency,
             )
         )
         if alloc.bandwidth_hz.sum() > s.channel.bandwidth_hz * (1 + 1e-9):
@@ -178,7 +180,7 @@ class Simulation:
         bits = np.array(
             [w.strategy.payload_bits(template, float(b)) for b in alloc.budget], dtype=np.int64
         )
-        pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz)
+        pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self._efficiency)
         for i, k in enumerate(clients):
             self.log.emit(
                 now,
@@ -238,6 +240,11 @@ class Simulation:
     def step_flops_round(self) -> float:
         """FLOPs of one client's local training in a round."""
         return self.w.step_flops * self.s.train.local_steps
+
+    def _efficiency(self, snr_linear: np.ndarray) -> np.ndarray:
+        """The link's bit/s/Hz at a linear SNR (what the allocator predicts with)."""
+        with np.errstate(divide="ignore"):
+            return self.w.rate.efficiency(10.0 * np.log10(np.asarray(snr_linear, dtype=float)))
 
     # ------------------------------------------------------------------ client
     def _client(self, plan: RoundPlan, i: int):
@@ -304,6 +311,7 @@ class Simulation:
             self.dt,
             t_up,
             plan.deadline,
+            w.rate,
         )
         j = min(int((t_up - grid_t0) // self.dt), len(plan.steps) - 1)
         env_log(

@@ -139,6 +139,8 @@ class ChannelSection(Section):
     noise_figure_db: Annotated[float, Field(ge=0.0, le=20.0)] = 5.0
     bs_height_m: Annotated[float, Field(ge=1.0, le=150.0)] = 10.0
     bs_antennas: Annotated[int, Field(ge=1, le=64, description="receive antennas, MRC")] = 1
+    link: Literal["shannon", "phy"] = "shannon"
+    bler_target: Annotated[float, Field(ge=0.001, le=0.5, description="for link = phy")] = 0.1
     rician_k_db: Annotated[float, Field(ge=-20.0, le=40.0)] = 6.0
     fading_paths: Annotated[int, Field(ge=4, le=1024, description="sinusoids per client")] = 32
     indoor_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+
+def shannon_efficiency(snr: np.ndarray) -> np.ndarray:
+    """log2(1 + SNR) for a linear SNR."""
+    return np.log2(1.0 + np.asarray(snr, dtype=float))
 
 
 @dataclass(frozen=True)
@@ -14,7 +20,8 @@ class AllocationRequest:
 
     ``snr_per_hz`` is the estimated linear SNR times 1 Hz: over a bandwidth b the client's SNR
     is snr_per_hz / b. ``dense_bits`` is the payload at budget 1.0; ``compute_s`` the predicted
-    local training time; ``time_left_s`` the time from now to the deadline.
+    local training time; ``time_left_s`` the time from now to the deadline; ``efficiency`` maps
+    a linear SNR to bit/s/Hz as the link does (log2(1 + SNR) unless a PHY model is in use).
     """
 
     clients: np.ndarray
@@ -23,6 +30,7 @@ class AllocationRequest:
     compute_s: np.ndarray
     total_bandwidth_hz: float
     time_left_s: float
+    efficiency: Callable[[np.ndarray], np.ndarray] = shannon_efficiency
 
 
 @dataclass(frozen=True)
@@ -38,13 +46,16 @@ class Allocation:
 
 
 def predicted_upload_s(
-    bits: np.ndarray, bandwidth_hz: np.ndarray, snr_per_hz: np.ndarray
+    bits: np.ndarray,
+    bandwidth_hz: np.ndarray,
+    snr_per_hz: np.ndarray,
+    efficiency: Callable[[np.ndarray], np.ndarray] = shannon_efficiency,
 ) -> np.ndarray:
-    """Upload time at the Shannon rate of a constant estimated SNR (inf with no bandwidth)."""
+    """Upload time at a constant estimated SNR (inf with no bandwidth or a zero rate)."""
     bw = np.asarray(bandwidth_hz, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = bw * np.log2(1.0 + np.asarray(snr_per_hz) / bw)
-        return np.where(bw > 0, np.asarray(bits, dtype=float) / rate, np.inf)
+        rate = bw * efficiency(np.asarray(snr_per_hz) / np.where(bw > 0, bw, 1.0))
+        return np.where((bw > 0) & (rate > 0), np.asarray(bits, dtype=float) / rate, np.inf)
 
 
 class Allocator(Protocol):

@@ -166,3 +166,31 @@ def test_upload_end_time_uses_shannon_rate_and_rejects_uncovered_window():
         upload_end_time(
             np.array([5e5]), np.array([1e6]), snr_db, 0.0, 0.01, np.array([0.1]), np.array([2.0])
         )
+
+
+def test_phy_abstraction_rate_is_an_achievable_5g_rate():
+    from channels import PhyAbstraction, Shannon
+
+    phy = PhyAbstraction(bler_target=0.1)
+    snr = np.arange(-15.0, 40.0, 0.5)
+    eta, cap = phy.efficiency(snr), Shannon().efficiency(snr)
+    assert np.all(eta <= cap) and np.all(eta >= 0)
+    assert eta[0] == 0.0  # below the lowest MCS: outage
+    mid = (snr >= 5) & (snr <= 20)
+    assert np.all(eta[mid] > 0.4 * cap[mid])  # 5G NR gets within a few dB of Shannon
+    assert eta[-1] == pytest.approx(eta.max()) and eta.max() < 6.0  # 64QAM, rate < 1
+    # step-wise lookup: constant inside a grid cell
+    assert phy.efficiency(np.array([10.001]))[0] == phy.efficiency(np.array([10.0]))[0]
+    # the upload integrates the same rate
+    out = upload_end_time(
+        np.array([1e6]),
+        np.array([1e6]),
+        np.full((1, 200), 10.0),
+        0.0,
+        0.01,
+        np.array([0.0]),
+        np.array([2.0]),
+        rate_model=phy,
+    )
+    expected = 1e6 / (1e6 * phy.efficiency(np.array([10.0]))[0])
+    assert out.t_end[0] == pytest.approx(expected)

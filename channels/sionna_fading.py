@@ -91,16 +91,23 @@ class SionnaRayFading:
         )
         self._sionna.return_rays = True
         self.ant_pos = np.asarray(self._bs_array.ant_pos.detach().cpu(), dtype=float)  # [A, 3]
-        k, a = num_clients, antennas
+        self.num_clients, self.antennas = num_clients, antennas
+        k = num_clients
         self.has = np.zeros(k, dtype=bool)
         self.drop_pos = np.zeros((k, 3))
         self.drop_los = np.zeros(k, dtype=bool)
         self.kf = np.zeros(k)
-        self.amp: list[np.ndarray | None] = [None] * k  # [R, A] complex per client
-        self.dirs: list[np.ndarray | None] = [None] * k  # [R, 3] UT-side unit vectors
-        self.prev: list[tuple | None] = [None] * k  # (amp, dirs, drop_pos, kf, los, fade_pos)
+        self.amp: np.ndarray | None = None  # [K, R, A] complex64, allocated at the first drop
+        self.dirs: np.ndarray | None = None  # [K, R, 3] UT-side unit vectors
+        self.has_prev = np.zeros(k, dtype=bool)  # an older ray set still fading out
+        self.prev_amp: np.ndarray | None = None
+        self.prev_dirs: np.ndarray | None = None
+        self.prev_drop_pos = np.zeros((k, 3))
+        self.prev_los = np.zeros(k, dtype=bool)
+        self.prev_kf = np.zeros(k)
+        self.fade_pos = np.zeros((k, 3))
         self.last_step = np.full(k, -1, dtype=np.int64)
-        self._ring = np.zeros((k, int(window_steps) + 1, a), dtype=complex)
+        self._ring = np.zeros((k, int(window_steps) + 1, antennas), dtype=np.complex64)
 
     # ---------------------------------------------------------------- public
     def gains(
@@ -138,57 +145,72 @@ class SionnaRayFading:
             self._draw(
                 clients[redraw], p_first[redraw], los_first[redraw], indoor[rows, first_new][redraw]
             )
-        h = np.empty((len(clients), len(steps), self._ring.shape[2]), dtype=complex)
-        for j, c in enumerate(clients):
-            h[j] = self._evaluate(int(c), positions[j])
-            o = old[j]
-            h[j, o] = self._ring[c, steps[o] % size]
-            new = ~o
-            self._ring[c, steps[new] % size] = h[j, new]
-            if new.any():
-                self.last_step[c] = steps[new][-1]
-        return np.mean(np.abs(h) ** 2, axis=-1)
+        h = self._evaluate(clients, positions)
+        h[old] = self._ring[clients[:, None], steps[None, :] % size][old]
+        new_rows, new_cols = np.nonzero(~old)
+        self._ring[clients[new_rows], steps[new_cols] % size] = h[new_rows, new_cols]
+        has_new = (~old).any(axis=1)
+        self.last_step[clients[has_new]] = steps[-1]
+        return np.mean(np.abs(h.astype(np.complex128)) ** 2, axis=-1)
 
     # ---------------------------------------------------------------- internals
     def _redraw_distance(self, los: bool, indoor: bool) -> float:
         los_m, nlos_m, o2i_m = self.redraw_m
         return o2i_m if indoor else (los_m if los else nlos_m)
 
-    def _evaluate(self, c: int, pos: np.ndarray) -> np.ndarray:
-        """h [n, A] of client c at positions [n, 3], cross-faded from older rays if any."""
-        h = self._ray_sum(
-            self.amp[c], self.dirs[c], self.drop_pos[c], self.kf[c], self.drop_los[c], pos
-        )
-        prev = self.prev[c]
-        if prev is None:
-            return h
-        amp, dirs, drop_pos, kf, los, fade_pos = prev
-        theta = 0.5 * np.pi * np.clip(np.linalg.norm(pos - fade_pos, axis=1) / self.fade_m, 0, 1)
-        if np.all(theta >= 0.5 * np.pi):
-            self.prev[c] = None
-            return h
-        old = self._ray_sum(amp, dirs, drop_pos, kf, los, pos)
-        return np.cos(theta)[:, None] * old + np.sin(theta)[:, None] * h
+    CHUNK = 128  # clients per batched ray sum (bounds the [chunk, n, R] phase tensor)
+
+    def _evaluate(self, clients: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """h [K, n, A] at positions [K, n, 3], cross-faded from older ray sets where fading."""
+        out = np.empty((len(clients), pos.shape[1], self.antennas), dtype=np.complex64)
+        for lo in range(0, len(clients), self.CHUNK):
+            c, p = clients[lo : lo + self.CHUNK], pos[lo : lo + self.CHUNK]
+            h = self._ray_sum(
+                self.amp[c], self.dirs[c], self.drop_pos[c], self.kf[c], self.drop_los[c], p
+            )
+            fading = self.has_prev[c]
+            if fading.any():
+                f = np.flatnonzero(fading)
+                cf = c[f]
+                dist = np.linalg.norm(p[f] - self.fade_pos[cf][:, None, :], axis=-1)
+                theta = 0.5 * np.pi * np.clip(dist / self.fade_m, 0.0, 1.0)[..., None]
+                old = self._ray_sum(
+                    self.prev_amp[cf],
+                    self.prev_dirs[cf],
+                    self.prev_drop_pos[cf],
+                    self.prev_kf[cf],
+                    self.prev_los[cf],
+                    p[f],
+                )
+                h[f] = np.cos(theta) * old + np.sin(theta) * h[f]
+                self.has_prev[cf[np.all(theta >= 0.5 * np.pi, axis=(1, 2))]] = False
+            out[lo : lo + self.CHUNK] = h
+        return out
 
     def _ray_sum(
         self,
         amp: np.ndarray,
         dirs: np.ndarray,
         drop_pos: np.ndarray,
-        kf: float,
-        los: bool,
+        kf: np.ndarray,
+        los: np.ndarray,
         pos: np.ndarray,
     ) -> np.ndarray:
-        doppler = np.exp(1j * self.k * ((pos - drop_pos) @ dirs.T))  # [n, R]
-        h = doppler @ amp  # [n, A]
-        if los:
-            to_ut = pos - self.bs
-            d3d = np.linalg.norm(to_ut, axis=1)
-            r_bs = to_ut / d3d[:, None]
-            h_los = np.exp(-1j * self.k * d3d)[:, None] * np.exp(
-                1j * self.k * (r_bs @ self.ant_pos.T)
-            )
-            h = np.sqrt(1.0 / (kf + 1.0)) * h + np.sqrt(kf / (kf + 1.0)) * h_los
+        """38.901 ray sum [c, n, A] for ray sets [c, R, ...] at positions [c, n, 3]."""
+        torch = self._torch
+        delta = torch.from_numpy((pos - drop_pos[:, None, :]).astype(np.float32))
+        phase = self.k * torch.bmm(delta, torch.from_numpy(dirs).transpose(1, 2))  # [c, n, R]
+        doppler = torch.polar(torch.ones_like(phase), phase)
+        h = torch.bmm(doppler, torch.from_numpy(amp)).numpy()  # [c, n, A]
+        if los.any():
+            li = np.flatnonzero(los)
+            to_ut = pos[li] - self.bs
+            d3d = np.linalg.norm(to_ut, axis=-1)
+            steer = np.exp(1j * self.k * ((to_ut / d3d[..., None]) @ self.ant_pos.T))
+            h_los = np.exp(-1j * self.k * d3d)[..., None] * steer  # [l, n, A]
+            w_nlos = np.sqrt(1.0 / (kf[li] + 1.0))[:, None, None]
+            w_los = np.sqrt(kf[li] / (kf[li] + 1.0))[:, None, None]
+            h[li] = (w_nlos * h[li] + w_los * h_los).astype(np.complex64)
         return h
 
     def _draw(
@@ -228,17 +250,20 @@ class SionnaRayFading:
             phi = phases.uniform(-np.pi, np.pi, ray_power.shape)
             steer = np.exp(1j * self.k * (bs_dirs @ self.ant_pos.T))  # [m, R, A]
             amp = (np.sqrt(ray_power) * np.exp(1j * phi))[..., None] * steer
-            for j, cl in enumerate(c):
-                if self.has[cl]:
-                    self.prev[cl] = (
-                        self.amp[cl],
-                        self.dirs[cl],
-                        self.drop_pos[cl].copy(),
-                        self.kf[cl],
-                        bool(self.drop_los[cl]),
-                        p[j].copy(),
-                    )
-                self.amp[cl], self.dirs[cl] = amp[j], ut_dirs[j]
-                self.drop_pos[cl], self.drop_los[cl] = p[j], bool(lo[j])
-                self.kf[cl] = kf[j] if lo[j] else 0.0
-                self.has[cl] = True
+            if self.amp is None:
+                r, a = amp.shape[1], self.antennas
+                self.amp = np.zeros((self.num_clients, r, a), dtype=np.complex64)
+                self.prev_amp = np.zeros_like(self.amp)
+                self.dirs = np.zeros((self.num_clients, r, 3), dtype=np.float32)
+                self.prev_dirs = np.zeros_like(self.dirs)
+            had = self.has[c]
+            if had.any():
+                o = c[had]
+                self.prev_amp[o], self.prev_dirs[o] = self.amp[o], self.dirs[o]
+                self.prev_drop_pos[o], self.prev_kf[o] = self.drop_pos[o], self.kf[o]
+                self.prev_los[o], self.fade_pos[o] = self.drop_los[o], p[had]
+                self.has_prev[o] = True
+            self.amp[c], self.dirs[c] = amp, ut_dirs
+            self.drop_pos[c], self.drop_los[c] = p, lo
+            self.kf[c] = np.where(lo, kf, 0.0)
+            self.has[c] = True

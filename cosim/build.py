@@ -34,6 +34,8 @@ from fl import (
     ALLOCATORS,
     STRATEGIES,
     LoraSpec,
+    Soft,
+    Strategy,
     Trainer,
     build_model,
     dirichlet,
@@ -84,6 +86,7 @@ def build_world(s: Scenario) -> World:
             alpha=s.model.lora_alpha,
             targets=s.model.lora_targets,
             dropout=s.model.lora_dropout,
+            orthonormal_init=s.model.lora_init == "orthonormal",
         ),
     )
     return World(
@@ -95,12 +98,19 @@ def build_world(s: Scenario) -> World:
         rate=rate,
         compute=compute,
         trainer=Trainer(model, tokens),
-        strategy=STRATEGIES[s.strategy.name](s.strategy.bits_per_value),
-        allocator=ALLOCATORS[s.allocation.name](),
+        strategy=build_strategy(s),
+        allocator=ALLOCATORS[s.allocation.name](budget=s.strategy.budget),
         shards=shards_global,
         eval_indices=eval_idx,
         step_flops=training_flops(model, s.train.batch_size, s.model.max_seq_len),
     )
+
+
+def build_strategy(s: Scenario) -> Strategy:
+    """The scenario's strategy (``strategy.name``)."""
+    if s.strategy.name == "soft":
+        return Soft(s.strategy.bits_per_value, s.strategy.orth_lambda)
+    return STRATEGIES[s.strategy.name](s.strategy.bits_per_value)
 
 
 def _partition(s: Scenario, labels: np.ndarray, seeds: SeedBank) -> list[np.ndarray]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+import torch
 
 from channels import ChannelModel, LinkBudget, RateModel, distances, upload_end_time
 from cosim.compute import ComputeModel
@@ -18,7 +19,19 @@ from cosim.mobility import Paths
 from cosim.records import ChannelRecorder, CsvTable
 from cosim.scenario import Scenario
 from cosim.seeding import SeedBank
-from fl import AllocationRequest, Allocator, Strategy, Trainer, TrainSettings, predicted_upload_s
+from fl import (
+    AllocationRequest,
+    Allocator,
+    LocalResult,
+    Strategy,
+    Trainer,
+    TrainSettings,
+    lora_layers,
+    orthogonality_defect,
+    predicted_upload_s,
+    relative_error,
+    separate_aggregation_error,
+)
 
 
 @dataclass
@@ -199,7 +212,7 @@ class Simulation:
             now,
             "broadcast",
             r,
-            bits=dense_bits,
+            bits=sum(t.numel() for t in template.values()) * w.strategy.bits_per_value,
             seconds=s.server.broadcast_s,
             clients=clients.tolist(),
         )
@@ -238,8 +251,12 @@ class Simulation:
 
     @property
     def step_flops_round(self) -> float:
-        """FLOPs of one client's local training in a round."""
-        return self.w.step_flops * self.s.train.local_steps
+        """FLOPs of one client's local work in a round: its training steps (with what the
+        strategy adds to each, e.g. a penalty's gradients) and the strategy's per-round
+        extra (e.g. an SVD)."""
+        strategy, template = self.w.strategy, self.global_state
+        per_step = self.w.step_flops + strategy.extra_step_flops(template)
+        return per_step * self.s.train.local_steps + strategy.extra_round_flops(template, 1.0)
 
     def _efficiency(self, snr_linear: np.ndarray) -> np.ndarray:
         """The link's bit/s/Hz at a linear SNR (what the allocator predicts with)."""
@@ -294,13 +311,38 @@ class Simulation:
             return
         w.seeds.seed_torch("local_train", r, k)
         start = time.perf_counter()
-        update = w.trainer.train(self.global_state, w.shards[k], self.train_settings)
+        update = w.trainer.train(
+            self.global_state,
+            w.shards[k],
+            self.train_settings,
+            extra_loss=w.strategy.extra_loss(),
+            frozen=w.strategy.frozen,
+        )
         self.host.train_s += time.perf_counter() - start
         self.host.trained_updates += 1
         result["train_loss"] = update.loss
         yield env.timeout(train_s)
         env_log(env.now, "train_end", r, k, loss=update.loss, train_s=train_s)
-        payload = w.strategy.compress(update.state, float(plan.budget[i]))
+        reason = self._rejection(update)
+        if reason:
+            result.update(miss="rejected", energy_j=self._energy(train_s, 0.0))
+            env_log(
+                env.now,
+                "update_rejected",
+                r,
+                k,
+                reason=reason,
+                loss=update.loss,
+                energy_j=result["energy_j"],
+            )
+            return
+        result["update"] = update.state
+        payload = w.strategy.compress(
+            update.state,
+            self.global_state,
+            float(plan.budget[i]),
+            w.seeds.rng("compress", r, k),
+        )
         t_up = env.now
         grid_t0 = plan.steps[0] * self.dt
         outcome = upload_end_time(
@@ -359,10 +401,53 @@ class Simulation:
                 energy_j=result["energy_j"],
             )
 
+    def _rejection(self, update: LocalResult) -> str:
+        """Why a client update must not be aggregated ("" when it is fine)."""
+        if not np.isfinite(update.loss):
+            return f"non-finite training loss ({update.loss})"
+        if update.loss > self.s.train.divergence_loss:
+            return (
+                f"training loss {update.loss:.3g} above train.divergence_loss "
+                f"({self.s.train.divergence_loss})"
+            )
+        bad = [n for n, t in update.state.items() if not torch.isfinite(t).all()]
+        if bad:
+            return f"non-finite values in {len(bad)} tensor(s), e.g. {bad[0]}"
+        return ""
+
     def _energy(self, train_s: float, upload_s: float) -> float:
         """Device energy [J]: device power while training + transmit power while uploading."""
         tx_w = 10.0 ** (self.s.channel.tx_power_dbm / 10.0) / 1000.0
         return self.s.compute.device_power_w * train_s + tx_w * upload_s
+
+    def _error_terms(
+        self, results: list[dict[str, Any]], payloads: list[Any], weights: np.ndarray
+    ) -> dict[str, float]:
+        """The paper's three effects, measured on this round's on-time updates: the
+        separate-aggregation error of what the server received, the mean relative
+        sparsification error of each client's B·A, and the mean orthogonality defects."""
+        if not results:
+            nan = float("nan")
+            return dict(
+                sep_agg_error=nan, sparsification_error=nan, orth_defect_a=nan, orth_defect_b=nan
+            )
+        received = [self.w.strategy.reconstruct(p, self.global_state) for p in payloads]
+        spars = [
+            relative_error(res["update"], rec) for res, rec in zip(results, received, strict=True)
+        ]
+        defects = [
+            orthogonality_defect(res["update"][layer.a], res["update"][layer.b])
+            for res in results
+            for layer in lora_layers(res["update"])
+        ]
+        return dict(
+            sep_agg_error=separate_aggregation_error(received, weights.tolist()),
+            sparsification_error=float(np.nanmean(spars))
+            if not np.all(np.isnan(spars))
+            else float("nan"),
+            orth_defect_a=float(np.mean([d[0] for d in defects])),
+            orth_defect_b=float(np.mean([d[1] for d in defects])),
+        )
 
     # ------------------------------------------------------------------ round end
     def _finish_round(self, plan: RoundPlan) -> None:
@@ -370,10 +455,10 @@ class Simulation:
         now, r = self.env.now, plan.round
         arrived = [k for k in map(int, plan.clients) if plan.results[k]["on_time"]]
         weights = self.sizes[arrived] / self.sizes[arrived].sum() if arrived else np.array([])
-        self.global_state = self.w.strategy.aggregate(
-            self.global_state, [plan.results[k]["payload"] for k in arrived], weights.tolist()
-        )
-        self.log.emit(now, "aggregate", r, clients=arrived, weights=weights)
+        payloads = [plan.results[k]["payload"] for k in arrived]
+        terms = self._error_terms([plan.results[k] for k in arrived], payloads, weights)
+        self.global_state = self.w.strategy.aggregate(self.global_state, payloads, weights.tolist())
+        self.log.emit(now, "aggregate", r, clients=arrived, weights=weights, **terms)
         acc, loss = self._evaluate()
         self.log.emit(now, "eval", r, accuracy=acc, loss=loss)
         late = len(plan.clients) - len(arrived)
@@ -388,6 +473,8 @@ class Simulation:
             bits_up=bits_up,
             accuracy=acc,
             loss=loss,
+            rejected=sum(res["miss"] == "rejected" for res in plan.results.values()),
+            **terms,
         )
         self.rounds_table.append(row)
         for i, k in enumerate(map(int, plan.clients)):

@@ -20,6 +20,11 @@ ROUND_COLUMNS = (
     "bits_up",
     "accuracy",
     "loss",
+    "rejected",
+    "sep_agg_error",
+    "sparsification_error",
+    "orth_defect_a",
+    "orth_defect_b",
 )
 CLIENT_COLUMNS = (
     "round",

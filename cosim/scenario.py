@@ -185,11 +185,27 @@ class AllocationSection(Section):
     name: Literal["equal"] = "equal"
 
 
-class StrategySection(Section):
-    """Which federated strategy, and how many bits each value costs on air."""
+STRATEGY_NAMES = Literal["fedavg-lora", "ffa-lora", "topk", "svd", "random-rank", "soft"]
 
-    name: Literal["fedavg-lora"] = "fedavg-lora"
+
+class StrategySection(Section):
+    """Which federated strategy, its budget (fraction of the dense LoRA bits a client sends;
+    1.0 = dense), SOFT's orthogonality penalty, and how many bits each value costs on air."""
+
+    name: STRATEGY_NAMES = "fedavg-lora"
+    budget: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    orth_lambda: Annotated[float, Field(ge=0.0, le=100.0, description="soft only")] = 0.01
     bits_per_value: Literal[16, 32] = 32
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.name in ("fedavg-lora", "ffa-lora") and self.budget != 1.0:
+            raise ValueError(
+                f"strategy.budget ({self.budget}) must be 1.0 for strategy.name = "
+                f"{self.name!r}, which sends dense updates; sparse ones: topk, svd, "
+                "random-rank, soft"
+            )
+        return self
 
 
 class ModelSection(Section):
@@ -204,6 +220,7 @@ class ModelSection(Section):
         "value",
     )
     lora_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    lora_init: Literal["orthonormal", "peft"] = "orthonormal"
 
 
 class DataSection(Section):
@@ -222,6 +239,7 @@ class TrainSection(Section):
     batch_size: Annotated[int, Field(ge=1, le=1_024)] = 16
     lr: Annotated[float, Field(gt=0.0, le=1.0)] = 5e-3
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    divergence_loss: Annotated[float, Field(gt=0.0, le=1e6, description="reject above")] = 20.0
 
 
 class ServerSection(Section):

@@ -9,6 +9,12 @@ from fl.allocation import (
     predicted_upload_s,
 )
 from fl.data import TextDataset, TokenisedData, load_bbc_news, stratified_split, tokenise
+from fl.lora_ops import (
+    lora_layers,
+    orthogonality_defect,
+    relative_error,
+    separate_aggregation_error,
+)
 from fl.model import (
     LoraClassifier,
     LoraSpec,
@@ -19,7 +25,17 @@ from fl.model import (
     training_flops,
 )
 from fl.partition import PartitionError, dirichlet, iid, shards
-from fl.strategy import STRATEGIES, FedAvgLoRA, Payload, Strategy
+from fl.strategies import (
+    STRATEGIES,
+    FedAvgLoRA,
+    FFALoRA,
+    Payload,
+    RandomRank,
+    Soft,
+    Strategy,
+    SVDTruncated,
+    TopK,
+)
 from fl.train import LocalResult, Trainer, TrainSettings
 
 __all__ = [
@@ -29,6 +45,7 @@ __all__ = [
     "AllocationRequest",
     "Allocator",
     "EqualShare",
+    "FFALoRA",
     "FedAvgLoRA",
     "LocalResult",
     "LoraClassifier",
@@ -36,9 +53,13 @@ __all__ = [
     "ModelNotInstalledError",
     "PartitionError",
     "Payload",
+    "RandomRank",
+    "SVDTruncated",
+    "Soft",
     "Strategy",
     "TextDataset",
     "TokenisedData",
+    "TopK",
     "TrainSettings",
     "Trainer",
     "build_model",
@@ -46,8 +67,12 @@ __all__ = [
     "iid",
     "load_bbc_news",
     "load_tokenizer",
+    "lora_layers",
+    "orthogonality_defect",
     "predicted_upload_s",
     "pretrained_model_dir",
+    "relative_error",
+    "separate_aggregation_error",
     "shards",
     "stratified_split",
     "tokenise",

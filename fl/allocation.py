@@ -69,16 +69,21 @@ class Allocator(Protocol):
 
 
 class EqualShare:
-    """Every scheduled client gets the same bandwidth share and sends its dense update."""
+    """Every scheduled client gets the same bandwidth share and the same fixed budget."""
 
     name = "equal"
 
+    def __init__(self, budget: float = 1.0) -> None:
+        if not 0 < budget <= 1:
+            raise ValueError(f"budget must be in (0, 1], got {budget}")
+        self.budget = budget
+
     def allocate(self, request: AllocationRequest) -> Allocation:
-        """B/n each, budget 1.0."""
+        """B/n each, the scenario's budget for all."""
         n = len(request.clients)
         return Allocation(
             bandwidth_hz=np.full(n, request.total_bandwidth_hz / max(n, 1)),
-            budget=np.ones(n),
+            budget=np.full(n, self.budget),
         )
 
 

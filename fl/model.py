@@ -44,6 +44,7 @@ class LoraSpec:
     alpha: float
     targets: tuple[str, ...]
     dropout: float = 0.0
+    orthonormal_init: bool = True
 
 
 def _quiet_transformers() -> None:
@@ -106,7 +107,23 @@ def build_model(num_classes: int, layers: int, lora: LoraSpec) -> LoraClassifier
         bias="none",
     )
     peft_encoder = get_peft_model(encoder, config)
+    if lora.orthonormal_init:
+        orthonormalise_lora_a(peft_encoder)
     return LoraClassifier(peft_encoder, encoder.config.hidden_size, num_classes)
+
+
+def orthonormalise_lora_a(model: nn.Module) -> None:
+    """Give every LoRA A orthonormal rows (QR of a Gaussian draw from torch's global RNG).
+
+    Ours: with B = 0 at the start and A's rows orthonormal, per-rank norms rank the components
+    from the first round on (SOFT's premise); the same start is used for every strategy.
+    """
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_A" in name and p.requires_grad:
+                r, d_in = p.shape
+                q, _ = torch.linalg.qr(torch.randn(d_in, r, dtype=torch.float64))
+                p.copy_(q.T.to(p.dtype))
 
 
 def trainable_names(model: nn.Module) -> list[str]:

@@ -56,13 +56,22 @@ class Trainer:
         indices: np.ndarray,
         settings: TrainSettings,
         extra_loss: ExtraLoss | None = None,
+        frozen: Callable[[str], bool] | None = None,
     ) -> LocalResult:
-        """Run ``settings.steps`` AdamW steps from ``state`` on the samples ``indices``."""
+        """Run ``settings.steps`` AdamW steps from ``state`` on the samples ``indices``.
+
+        ``extra_loss`` is added to the cross-entropy (a regulariser); tensors for which
+        ``frozen(name)`` is true are left out of the optimiser and come back unchanged.
+        """
         if len(indices) == 0:
             raise ValueError("a client with no samples cannot train")
         set_trainable_state(self.model, state)
         self.model.train()
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = [
+            p
+            for n, p in self.model.named_parameters()
+            if p.requires_grad and not (frozen and frozen(n))
+        ]
         opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
         idx = torch.as_tensor(indices, dtype=torch.long)
         order = idx[torch.randperm(len(idx))]

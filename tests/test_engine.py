@@ -169,3 +169,52 @@ def test_moving_fading_run_logs_stale_noisy_csi_and_plan_gaps(tmp_path):
             assert z[name].shape == z["snr_db"].shape, name
         sched = np.isfinite(z["fading_gain"])
         assert z["fading_gain"][sched].std() > 0.1 and np.all(z["speed"] >= 0)
+
+
+@pytest.mark.parametrize("name", ["ffa-lora", "topk", "svd", "random-rank", "soft"])
+def test_every_strategy_runs_and_logs_the_error_terms(name, tmp_path):
+    sets = [f"strategy.name={name}", "run.rounds=2", "output.channel=false"]
+    if name not in ("ffa-lora",):
+        sets.append("strategy.budget=0.25")
+    s = load_scenario(TINY, sets)
+    result = run(s, tmp_path / "run")
+    events = read_events(tmp_path / "run")
+    starts = [e for e in events if e["kind"] == "upload_start"]
+    alloc = {(e["round"], e["client"]): e["bits"] for e in events if e["kind"] == "allocation"}
+    assert starts and all(e["bits"] == alloc[(e["round"], e["client"])] for e in starts)
+    dense = next(e["bits"] for e in events if e["kind"] == "broadcast")
+    assert all(e["bits"] < dense for e in starts)  # every one of these sends less than dense
+    rows = list(csv.DictReader((tmp_path / "run" / "rounds.csv").open()))
+    for row in rows:
+        for col in ("sep_agg_error", "sparsification_error", "orth_defect_a", "orth_defect_b"):
+            if int(row["on_time"]):
+                assert float(row[col]) >= 0, col
+    if name != "ffa-lora":
+        errs = [float(r["sparsification_error"]) for r in rows if int(r["on_time"])]
+        assert errs and all(e > 0 for e in errs)
+    assert result.rounds[-1]["accuracy"] >= 0
+
+
+def test_non_finite_updates_are_rejected_and_the_run_goes_on(tmp_path, monkeypatch):
+    import fl.train
+
+    original = fl.train.Trainer.train
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            name = next(iter(out.state))
+            out.state[name][0] = float("nan")
+        return out
+
+    monkeypatch.setattr(fl.train.Trainer, "train", poisoned)
+    result = run(load_scenario(TINY, ["output.channel=false"]), tmp_path / "run")
+    events = read_events(tmp_path / "run")
+    rejected = [e for e in events if e["kind"] == "update_rejected"]
+    assert len(rejected) == 1 and "non-finite" in rejected[0]["reason"]
+    assert sum(r["rejected"] for r in result.rounds) == 1
+    assert len(result.rounds) == 2 and all(np.isfinite(r["accuracy"]) for r in result.rounds)
+    agg = [e for e in events if e["kind"] == "aggregate"]
+    assert rejected[0]["client"] not in agg[rejected[0]["round"] - 1]["clients"]

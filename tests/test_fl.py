@@ -9,11 +9,9 @@ import torch
 from fl import (
     AllocationRequest,
     EqualShare,
-    FedAvgLoRA,
     LoraSpec,
     ModelNotInstalledError,
     PartitionError,
-    Payload,
     Trainer,
     TrainSettings,
     build_model,
@@ -151,37 +149,6 @@ def test_training_is_reproducible_from_the_torch_seed(small):
     assert all(torch.equal(a.state[n], b.state[n]) for n in a.state)
 
 
-def test_fedavg_lora_averages_a_and_b_separately_by_hand():
-    g = {"lora_A": torch.zeros(2, 3), "lora_B": torch.zeros(3, 2)}
-    s = FedAvgLoRA(32)
-    p1 = s.compress({"lora_A": torch.ones(2, 3), "lora_B": torch.full((3, 2), 2.0)}, 1.0)
-    p2 = s.compress({"lora_A": torch.full((2, 3), 4.0), "lora_B": torch.zeros(3, 2)}, 1.0)
-    out = s.aggregate(g, [p1, p2], [0.75, 0.25])
-    assert torch.allclose(out["lora_A"], torch.full((2, 3), 1.75))
-    assert torch.allclose(out["lora_B"], torch.full((3, 2), 1.5))
-    # separate aggregation: B_avg @ A_avg differs from the average of the products
-    joint = 0.75 * (p1.tensors["lora_B"] @ p1.tensors["lora_A"]) + 0.25 * (
-        p2.tensors["lora_B"] @ p2.tensors["lora_A"]
-    )
-    assert not torch.allclose(out["lora_B"] @ out["lora_A"], joint)
-    unchanged = s.aggregate(g, [], [])
-    assert all(torch.equal(g[k], unchanged[k]) for k in g)
-    with pytest.raises(ValueError, match="sum to 1"):
-        s.aggregate(g, [p1], [0.5])
-
-
-def test_payload_bits_are_values_times_bits_per_value():
-    state = {"a": torch.zeros(8, 384), "b": torch.zeros(384, 8), "h": torch.zeros(5)}
-    n = 8 * 384 * 2 + 5
-    for bpv in (16, 32):
-        s = FedAvgLoRA(bpv)
-        p = s.compress(state, 1.0)
-        assert isinstance(p, Payload) and p.values == n and p.bits == n * bpv
-        assert s.payload_bits(state, 1.0) == n * bpv
-    x = torch.tensor([1.0 + 2**-12])
-    assert FedAvgLoRA(16).compress({"x": x}, 1.0).tensors["x"].item() == 1.0  # rounded to fp16
-
-
 def test_equal_share_and_predicted_upload():
     req = AllocationRequest(
         clients=np.array([3, 5, 9, 11]),
@@ -193,6 +160,7 @@ def test_equal_share_and_predicted_upload():
     )
     a = EqualShare().allocate(req)
     assert np.allclose(a.bandwidth_hz, 2.5e6) and np.all(a.budget == 1.0)
+    assert np.all(EqualShare(0.25).allocate(req).budget == 0.25)
     t = predicted_upload_s(np.array([1e6]), np.array([1e6]), np.array([1e7]))
     assert t[0] == pytest.approx(1e6 / (1e6 * np.log2(11)))
     assert predicted_upload_s(np.array([1.0]), np.array([0.0]), np.array([1.0]))[0] == np.inf

@@ -1,0 +1,26 @@
+"""Federated strategies behind one interface: FedAvg-LoRA, FFA-LoRA, top-k, SVD, random-rank,
+SOFT."""
+
+from fl.strategies.base import ExtraLoss, Payload, Strategy
+from fl.strategies.dense import FedAvgLoRA, FFALoRA
+from fl.strategies.rank import RandomRank, RankSlotStrategy, Soft
+from fl.strategies.svd import SVDTruncated
+from fl.strategies.topk import TopK
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s for s in (FedAvgLoRA, FFALoRA, TopK, SVDTruncated, RandomRank, Soft)
+}
+
+__all__ = [
+    "STRATEGIES",
+    "ExtraLoss",
+    "FFALoRA",
+    "FedAvgLoRA",
+    "Payload",
+    "RandomRank",
+    "RankSlotStrategy",
+    "SVDTruncated",
+    "Soft",
+    "Strategy",
+    "TopK",
+]

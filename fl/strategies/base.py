@@ -1,0 +1,138 @@
+"""The strategy interface: what a client trains, what it sends within a bit budget, and how the
+server combines what arrived. Shared pieces: payloads, dense tensors, budgets, quantisation."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from fl.lora_ops import State, dense_names, index_bits, lora_layers
+
+ExtraLoss = Callable[[torch.nn.Module], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What goes on air: the tensors sent, how many values and the exact bits (values x bits per
+    value + index bits); ``meta`` says where sent values belong (kept slots, masks)."""
+
+    tensors: State
+    values: int
+    bits: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Strategy(ABC):
+    """One federated fine-tuning method. ``budget`` is the fraction of the dense LoRA bits a
+    client may send (1.0 = dense); the head is always sent dense on top."""
+
+    name: str
+    dense_only = False  # True: the strategy has no sparse form (budget must be 1.0)
+
+    def __init__(self, bits_per_value: int) -> None:
+        if bits_per_value not in (16, 32):
+            raise ValueError(f"bits_per_value must be 16 or 32, got {bits_per_value}")
+        self.bits_per_value = bits_per_value
+
+    # ------------------------------------------------------------- client side
+    def frozen(self, name: str) -> bool:
+        """Whether the trainable tensor ``name`` stays fixed in local training."""
+        return False
+
+    def extra_loss(self) -> ExtraLoss | None:
+        """A regulariser added to the local loss, or None."""
+        return None
+
+    def extra_step_flops(self, template: State) -> float:
+        """FLOPs this strategy adds to every local step (e.g. a penalty's gradients)."""
+        return 0.0
+
+    def extra_round_flops(self, template: State, budget: float) -> float:
+        """FLOPs this strategy adds once per round at the client (e.g. an SVD)."""
+        return 0.0
+
+    @abstractmethod
+    def payload_bits(self, template: State, budget: float) -> int:
+        """Bits a client will send at ``budget``, known before training."""
+
+    @abstractmethod
+    def compress(
+        self, update: State, global_state: State, budget: float, rng: np.random.Generator
+    ) -> Payload:
+        """The payload for a client's trained tensors ``update``."""
+
+    @abstractmethod
+    def reconstruct(self, payload: Payload, global_state: State) -> State:
+        """The client's factors as the server sees them (unsent parts from the global state)."""
+
+    @abstractmethod
+    def aggregate(
+        self, global_state: State, payloads: Sequence[Payload], weights: Sequence[float]
+    ) -> State:
+        """New global state from the on-time payloads (weights sum to 1)."""
+
+    # ------------------------------------------------------------- shared helpers
+    def quantise(self, t: torch.Tensor) -> torch.Tensor:
+        """A copy of ``t`` as it arrives: rounded to float16 when 16 bits are sent per value."""
+        return t.to(torch.float16).to(t.dtype) if self.bits_per_value == 16 else t.clone()
+
+    def head_bits(self, state: State) -> int:
+        """Bits of the dense (non-LoRA) tensors."""
+        return sum(state[n].numel() for n in dense_names(state)) * self.bits_per_value
+
+    def dense_lora_bits(self, state: State) -> int:
+        """Bits of all LoRA factors sent dense."""
+        return (
+            sum(state[x].numel() for layer in lora_layers(state) for x in (layer.a, layer.b))
+            * self.bits_per_value
+        )
+
+    def average_dense(
+        self,
+        global_state: State,
+        payloads: Sequence[Payload],
+        weights: Sequence[float],
+        names: Sequence[str],
+    ) -> State:
+        """Weighted mean of tensors ``names`` over payloads that all carry them."""
+        w = check_weights(weights)
+        out = {}
+        for name in names:
+            stacked = torch.stack([p.tensors[name].double() for p in payloads])
+            out[name] = torch.tensordot(w, stacked, dims=1).to(global_state[name].dtype)
+        return out
+
+
+def check_weights(weights: Sequence[float]) -> torch.Tensor:
+    """Weights as a float64 tensor, checked to sum to 1."""
+    w = torch.tensor(list(weights), dtype=torch.float64)
+    if len(w) and abs(float(w.sum()) - 1.0) > 1e-9:
+        raise ValueError(f"aggregation weights must sum to 1, got {float(w.sum())}")
+    return w
+
+
+def largest_fitting(limit_bits: float, total: int, cost: Callable[[int], float]) -> int:
+    """Largest n in 1..total with cost(n) <= limit_bits (1 if even one does not fit)."""
+    lo, hi = 1, total
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if cost(mid) <= limit_bits:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def kept_components(
+    budget: float, r: int, d_in: int, d_out: int, bpv: int, with_indices: bool
+) -> int:
+    """Rank-one components per layer that fit ``budget`` of the layer's dense bits."""
+    per = (d_in + d_out) * bpv
+    limit = budget * r * per + 1e-9
+    extra = (lambda k: index_bits(k, r)) if with_indices else (lambda k: 0)
+    return largest_fitting(limit, r, lambda k: k * per + extra(k))

@@ -1,0 +1,148 @@
+"""Rank-slot strategies: send whole rank-one components (column i of B with row i of A).
+
+SOFT keeps the components with the largest importance ‖b_i‖·‖a_i‖ and trains with an
+orthogonality penalty so that these importances are the singular values of B·A; random-rank
+keeps components drawn uniformly. Both share one mask per layer for A and B, and the server
+averages every rank slot over the clients that sent it (weighted by data size); a slot nobody
+sent keeps its global value. This is our reading of the paper (docs/METHOD.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fl.lora_ops import (
+    State,
+    dense_names,
+    importances,
+    index_bits,
+    lora_layers,
+    orthogonality_penalty,
+)
+from fl.strategies.base import ExtraLoss, Payload, Strategy, check_weights, kept_components
+
+
+class RankSlotStrategy(Strategy):
+    """Sends k rank-one components per layer with their slot indices."""
+
+    def choose(
+        self, a: torch.Tensor, b: torch.Tensor, k: int, rng: np.random.Generator
+    ) -> torch.Tensor:
+        """Indices of the k slots to send."""
+        raise NotImplementedError
+
+    def _k(self, state: State, layer, budget: float) -> int:
+        r, d_in = state[layer.a].shape
+        d_out = state[layer.b].shape[0]
+        return kept_components(budget, r, d_in, d_out, self.bits_per_value, with_indices=True)
+
+    def payload_bits(self, template: State, budget: float) -> int:
+        """k·(d_in + d_out) values and the slot indices per layer, plus the head."""
+        bits = self.head_bits(template)
+        for layer in lora_layers(template):
+            r, d_in = template[layer.a].shape
+            d_out = template[layer.b].shape[0]
+            k = self._k(template, layer, budget)
+            bits += k * (d_in + d_out) * self.bits_per_value + index_bits(k, r)
+        return bits
+
+    def compress(
+        self, update: State, global_state: State, budget: float, rng: np.random.Generator
+    ) -> Payload:
+        """Rows of A and columns of B at the chosen slots (slot indices in meta)."""
+        tensors, meta, values = {}, {}, 0
+        for layer in lora_layers(update):
+            a, b = update[layer.a], update[layer.b]
+            k = self._k(update, layer, budget)
+            idx = self.choose(a, b, k, rng).sort().values
+            tensors[layer.a] = self.quantise(a[idx, :])
+            tensors[layer.b] = self.quantise(b[:, idx])
+            meta[layer.a] = idx
+            values += a[idx].numel() + b[:, idx].numel()
+        for name in dense_names(update):
+            tensors[name] = self.quantise(update[name])
+            values += update[name].numel()
+        return Payload(tensors, values, self.payload_bits(update, budget), meta)
+
+    def reconstruct(self, payload: Payload, global_state: State) -> State:
+        """Global factors with the sent slots replaced."""
+        out = {n: t.clone() for n, t in global_state.items()}
+        for layer in lora_layers(global_state):
+            idx = payload.meta[layer.a]
+            out[layer.a][idx, :] = payload.tensors[layer.a]
+            out[layer.b][:, idx] = payload.tensors[layer.b]
+        for name in dense_names(global_state):
+            out[name] = payload.tensors[name].clone()
+        return out
+
+    def aggregate(
+        self, global_state: State, payloads: Sequence[Payload], weights: Sequence[float]
+    ) -> State:
+        """Per slot: weighted mean over the senders of that slot; unsent slots keep global."""
+        out = {n: t.clone() for n, t in global_state.items()}
+        if not payloads:
+            return out
+        w = check_weights(weights)
+        for layer in lora_layers(global_state):
+            r = global_state[layer.a].shape[0]
+            a_sum = torch.zeros_like(global_state[layer.a], dtype=torch.float64)
+            b_sum = torch.zeros_like(global_state[layer.b], dtype=torch.float64)
+            w_sum = torch.zeros(r, dtype=torch.float64)
+            for p, wk in zip(payloads, w, strict=True):
+                idx = p.meta[layer.a]
+                a_sum[idx, :] += wk * p.tensors[layer.a].double()
+                b_sum[:, idx] += wk * p.tensors[layer.b].double()
+                w_sum[idx] += wk
+            sent = w_sum > 0
+            a_new, b_new = out[layer.a].double(), out[layer.b].double()
+            a_new[sent, :] = a_sum[sent, :] / w_sum[sent, None]
+            b_new[:, sent] = b_sum[:, sent] / w_sum[None, sent]
+            out[layer.a] = a_new.to(global_state[layer.a].dtype)
+            out[layer.b] = b_new.to(global_state[layer.b].dtype)
+        out.update(self.average_dense(global_state, payloads, weights, dense_names(global_state)))
+        return out
+
+
+class Soft(RankSlotStrategy):
+    """SOFT (ours as read from the abstract): orthogonality penalty λ, top-k by ‖b_i‖·‖a_i‖."""
+
+    name = "soft"
+
+    def __init__(self, bits_per_value: int, orth_lambda: float) -> None:
+        super().__init__(bits_per_value)
+        self.orth_lambda = orth_lambda
+
+    def extra_loss(self) -> ExtraLoss | None:
+        """λ·(‖AAᵀ − I‖² + ‖offdiag(BᵀB)‖²) summed over layers."""
+        if self.orth_lambda == 0:
+            return None
+        lam = self.orth_lambda
+        return lambda model: lam * orthogonality_penalty(model)
+
+    def extra_step_flops(self, template: State) -> float:
+        """AAᵀ and BᵀB with their gradients: about 3 x 2·r²·(d_in + d_out) per layer."""
+        if self.orth_lambda == 0:
+            return 0.0
+        total = 0.0
+        for layer in lora_layers(template):
+            r, d_in = template[layer.a].shape
+            d_out = template[layer.b].shape[0]
+            total += 3 * 2 * r * r * (d_in + d_out)
+        return total
+
+    def choose(self, a, b, k, rng):
+        """The k largest importances."""
+        return torch.topk(importances(a, b), k).indices
+
+
+class RandomRank(RankSlotStrategy):
+    """Drops rank components uniformly at random at the same budget."""
+
+    name = "random-rank"
+
+    def choose(self, a, b, k, rng):
+        """k slots drawn without replacement from the client's seeded stream."""
+        return torch.as_tensor(rng.choice(a.shape[0], k, replace=False), dtype=torch.long)

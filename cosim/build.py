@@ -31,9 +31,13 @@ from cosim.mobility import (
 from cosim.scenario import Scenario
 from cosim.seeding import SeedBank
 from fl import (
-    ALLOCATORS,
     STRATEGIES,
+    TSFA,
+    Allocator,
+    EqualShare,
+    InverseSpectralEfficiency,
     LoraSpec,
+    MinMax,
     Soft,
     Strategy,
     Trainer,
@@ -99,11 +103,20 @@ def build_world(s: Scenario) -> World:
         compute=compute,
         trainer=Trainer(model, tokens),
         strategy=build_strategy(s),
-        allocator=ALLOCATORS[s.allocation.name](budget=s.strategy.budget),
+        allocator=build_allocator(s),
         shards=shards_global,
         eval_indices=eval_idx,
         step_flops=training_flops(model, s.train.batch_size, s.model.max_seq_len),
     )
+
+
+def build_allocator(s: Scenario) -> Allocator:
+    """The scenario's allocator (``allocation.name``)."""
+    a = s.allocation
+    if a.name == "tsfa":
+        return TSFA(a.lyapunov_v, a.latency_target_s)
+    fixed = {"equal": EqualShare, "inverse-se": InverseSpectralEfficiency, "minmax": MinMax}
+    return fixed[a.name](budget=s.strategy.budget)
 
 
 def build_strategy(s: Scenario) -> Strategy:

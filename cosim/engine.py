@@ -170,10 +170,15 @@ class Simulation:
                 speed_mps=float(np.linalg.norm(vel[i, j0])),
             )
         template = self.global_state
-        dense_bits = w.strategy.payload_bits(template, 1.0)
-        dense = np.full(len(clients), dense_bits, dtype=float)
+        n = len(clients)
+        dense = np.full(n, w.strategy.payload_bits(template, 1.0), dtype=float)
         compute_s = w.compute.seconds(clients, self.step_flops_round)
         snr_per_hz = w.link.snr_per_hz(csi_gain_db)
+        grid = np.array(
+            s.allocation.budget_grid if s.allocation.name == "tsfa" else (s.strategy.budget,)
+        )
+        bits_grid = np.tile([float(w.strategy.payload_bits(template, g)) for g in grid], (n, 1))
+        error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
         alloc = w.allocator.allocate(
             AllocationRequest(
                 clients=clients,
@@ -183,8 +188,13 @@ class Simulation:
                 total_bandwidth_hz=s.channel.bandwidth_hz,
                 time_left_s=s.deadline.seconds,
                 efficiency=self._efficiency,
+                budget_grid=grid,
+                bits_grid=bits_grid,
+                error_grid=error_grid,
             )
         )
+        if alloc.info:
+            self.log.emit(now, "allocator", r, name=w.allocator.name, **alloc.info)
         if alloc.bandwidth_hz.sum() > s.channel.bandwidth_hz * (1 + 1e-9):
             raise RuntimeError(
                 f"allocator {w.allocator.name!r} assigned {alloc.bandwidth_hz.sum()} Hz "
@@ -201,12 +211,14 @@ class Simulation:
                 r,
                 k,
                 bandwidth_hz=alloc.bandwidth_hz[i],
+                share=alloc.bandwidth_hz[i] / s.channel.bandwidth_hz,
                 budget=alloc.budget[i],
                 bits=bits[i],
                 snr_db=w.link.snr_db(csi_gain_db[i], alloc.bandwidth_hz[i]),
                 predicted_train_s=compute_s[i],
                 predicted_upload_s=pred_up[i],
                 predicted_s=s.server.broadcast_s + compute_s[i] + pred_up[i],
+                predicted_error=float(np.interp(alloc.budget[i], grid, error_grid[i])),
             )
         self.log.emit(
             now,
@@ -457,6 +469,7 @@ class Simulation:
         weights = self.sizes[arrived] / self.sizes[arrived].sum() if arrived else np.array([])
         payloads = [plan.results[k]["payload"] for k in arrived]
         terms = self._error_terms([plan.results[k] for k in arrived], payloads, weights)
+        self.w.allocator.observe(now - plan.t0)
         self.global_state = self.w.strategy.aggregate(self.global_state, payloads, weights.tolist())
         self.log.emit(now, "aggregate", r, clients=arrived, weights=weights, **terms)
         acc, loss = self._evaluate()

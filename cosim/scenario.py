@@ -180,9 +180,26 @@ class DeadlineSection(Section):
 
 
 class AllocationSection(Section):
-    """Which allocator splits the bandwidth and sets the budgets."""
+    """Which allocator splits the bandwidth and sets the budgets. `equal`, `inverse-se` and
+    `minmax` use strategy.budget for everyone; `tsfa` picks each client's budget from
+    budget_grid every round (Lyapunov drift-plus-penalty with weight lyapunov_v and long-term
+    latency target latency_target_s)."""
 
-    name: Literal["equal"] = "equal"
+    name: Literal["equal", "inverse-se", "minmax", "tsfa"] = "equal"
+    lyapunov_v: Annotated[float, Field(ge=0.0, le=1e6)] = 1.0
+    latency_target_s: Annotated[float, Field(gt=0.0, le=1e6)] = 1.5
+    budget_grid: Annotated[
+        tuple[Annotated[float, Field(gt=0.0, le=1.0)], ...],
+        Field(min_length=1, max_length=32, strict=False),
+    ] = (0.125, 0.25, 0.5, 1.0)
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if list(self.budget_grid) != sorted(set(self.budget_grid)):
+            raise ValueError(
+                f"allocation.budget_grid {list(self.budget_grid)} must be strictly increasing"
+            )
+        return self
 
 
 STRATEGY_NAMES = Literal["fedavg-lora", "ffa-lora", "topk", "svd", "random-rank", "soft"]
@@ -274,6 +291,12 @@ class Scenario(Section):
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
+        a, st = self.allocation, self.strategy
+        if a.name == "tsfa" and st.name in ("fedavg-lora", "ffa-lora"):
+            raise ValueError(
+                f"allocation.name = 'tsfa' chooses sparsity budgets; strategy.name = "
+                f"{st.name!r} is dense only (use topk, svd, random-rank or soft)"
+            )
         if self.channel.dt > self.deadline.seconds:
             raise ValueError(
                 f"channel.dt ({self.channel.dt}) must be <= deadline.seconds "

@@ -1,11 +1,14 @@
 """Learning: model + LoRA, data and partitions, local training, strategies and allocators."""
 
 from fl.allocation import (
-    ALLOCATORS,
     Allocation,
     AllocationRequest,
     Allocator,
     EqualShare,
+    InverseSpectralEfficiency,
+    MinMax,
+    minmax_split,
+    predicted_latency,
     predicted_upload_s,
 )
 from fl.data import TextDataset, TokenisedData, load_bbc_news, stratified_split, tokenise
@@ -37,19 +40,22 @@ from fl.strategies import (
     TopK,
 )
 from fl.train import LocalResult, Trainer, TrainSettings
+from fl.tsfa import TSFA
 
 __all__ = [
-    "ALLOCATORS",
     "STRATEGIES",
+    "TSFA",
     "Allocation",
     "AllocationRequest",
     "Allocator",
     "EqualShare",
     "FFALoRA",
     "FedAvgLoRA",
+    "InverseSpectralEfficiency",
     "LocalResult",
     "LoraClassifier",
     "LoraSpec",
+    "MinMax",
     "ModelNotInstalledError",
     "PartitionError",
     "Payload",
@@ -68,7 +74,9 @@ __all__ = [
     "load_bbc_news",
     "load_tokenizer",
     "lora_layers",
+    "minmax_split",
     "orthogonality_defect",
+    "predicted_latency",
     "predicted_upload_s",
     "pretrained_model_dir",
     "relative_error",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -31,6 +31,15 @@ class AllocationRequest:
     total_bandwidth_hz: float
     time_left_s: float
     efficiency: Callable[[np.ndarray], np.ndarray] = shannon_efficiency
+    budget_grid: np.ndarray = field(default_factory=lambda: np.ones(1))
+    bits_grid: np.ndarray | None = None
+    error_grid: np.ndarray | None = None
+
+    def bits_at(self, level: np.ndarray) -> np.ndarray:
+        """Payload bits [K] with client k at budget level ``level[k]`` of the grid."""
+        if self.bits_grid is None:
+            return np.asarray(self.dense_bits, dtype=float)
+        return self.bits_grid[np.arange(len(self.clients)), level]
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ class Allocation:
 
     bandwidth_hz: np.ndarray
     budget: np.ndarray
+    info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if np.any(self.bandwidth_hz < 0) or np.any((self.budget <= 0) | (self.budget > 1)):
@@ -67,6 +77,10 @@ class Allocator(Protocol):
         """Allocation for the clients of ``request``, in the same order."""
         ...
 
+    def observe(self, round_latency_s: float) -> None:
+        """The realised latency of the round just finished (stateful allocators learn)."""
+        ...
+
 
 class EqualShare:
     """Every scheduled client gets the same bandwidth share and the same fixed budget."""
@@ -86,5 +100,144 @@ class EqualShare:
             budget=np.full(n, self.budget),
         )
 
+    def observe(self, round_latency_s: float) -> None:
+        """Stateless."""
 
-ALLOCATORS: dict[str, type] = {EqualShare.name: EqualShare}
+
+def bandwidth_for_rate(
+    rate_bps: np.ndarray,
+    snr_per_hz: np.ndarray,
+    max_hz: float,
+    efficiency: Callable[[np.ndarray], np.ndarray],
+    iters: int = 40,
+) -> np.ndarray:
+    """Least bandwidth giving each client ``rate_bps`` (b·η(x/b) grows with b); inf when even
+    ``max_hz`` is not enough. Bisection, vectorised over clients."""
+    rate = np.asarray(rate_bps, dtype=float)
+    x = np.asarray(snr_per_hz, dtype=float)
+    out = np.full(rate.shape, np.inf)
+    ok = max_hz * efficiency(x / max_hz) >= rate
+    lo, hi = np.zeros(rate.shape), np.full(rate.shape, max_hz)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            enough = mid * efficiency(x / np.maximum(mid, 1e-300)) >= rate
+        hi = np.where(enough, mid, hi)
+        lo = np.where(enough, lo, mid)
+    out[ok] = hi[ok]
+    out[rate <= 0] = 0.0
+    return out
+
+
+def minmax_split(
+    bits: np.ndarray,
+    compute_s: np.ndarray,
+    snr_per_hz: np.ndarray,
+    total_hz: float,
+    efficiency: Callable[[np.ndarray], np.ndarray],
+    iters: int = 40,
+) -> tuple[np.ndarray, float]:
+    """Bandwidths minimising the predicted round latency max_k(compute_k + upload_k), by
+    bisection on the latency T: each client gets the least bandwidth that finishes by T, and T
+    is feasible when those sum to at most the total. At the optimum every client finishes at T
+    (equal predicted finish). Returns (bandwidths [K], T); T is inf when nothing is feasible."""
+    bits = np.asarray(bits, dtype=float)
+    compute = np.asarray(compute_s, dtype=float)
+    x = np.asarray(snr_per_hz, dtype=float)
+    n = len(bits)
+    if n == 0:
+        return np.zeros(0), 0.0
+
+    def need(t: float) -> np.ndarray:
+        slack = t - compute
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.where(slack > 0, bits / slack, np.inf)
+        return bandwidth_for_rate(
+            np.where(np.isfinite(rate), rate, 0.0), x, total_hz, efficiency, iters
+        ) + np.where(np.isfinite(rate), 0.0, np.inf)
+
+    hi = float(compute.max()) + 1.0
+    for _ in range(200):  # grow until feasible (the rate is bounded, so this may never be)
+        if need(hi).sum() <= total_hz:
+            break
+        hi *= 2.0
+    else:
+        return np.full(n, total_hz / n), float("inf")
+    lo = float(compute.max())
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if need(mid).sum() <= total_hz:
+            hi = mid
+        else:
+            lo = mid
+    bw = need(hi)
+    bw = bw + (total_hz - bw.sum()) * bw / bw.sum() if bw.sum() > 0 else np.full(n, total_hz / n)
+    return bw, hi
+
+
+def predicted_latency(
+    bits: np.ndarray,
+    compute_s: np.ndarray,
+    bandwidth_hz: np.ndarray,
+    snr_per_hz: np.ndarray,
+    efficiency: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Predicted finish time [K] of each client: compute + upload at the estimated SNR."""
+    return np.asarray(compute_s, dtype=float) + predicted_upload_s(
+        bits, bandwidth_hz, snr_per_hz, efficiency
+    )
+
+
+class InverseSpectralEfficiency:
+    """Dense; bandwidth ∝ bits / η at the equal share: equal predicted upload times."""
+
+    name = "inverse-se"
+
+    def __init__(self, budget: float = 1.0) -> None:
+        self.budget = budget
+
+    def allocate(self, request: AllocationRequest) -> Allocation:
+        """α_k ∝ bits_k / η_k(B/n)."""
+        n = len(request.clients)
+        equal = request.total_bandwidth_hz / max(n, 1)
+        eta = request.efficiency(request.snr_per_hz / equal)
+        level = np.full(n, _level(request, self.budget))
+        need = request.bits_at(level) / np.maximum(eta, 1e-12)
+        share = need / need.sum() if need.sum() > 0 else np.full(n, 1.0 / n)
+        return Allocation(share * request.total_bandwidth_hz, np.full(n, self.budget))
+
+    def observe(self, round_latency_s: float) -> None:
+        """Stateless."""
+
+
+class MinMax:
+    """Min-max latency bandwidth split at a fixed budget (no sparsity choice)."""
+
+    name = "minmax"
+
+    def __init__(self, budget: float = 1.0) -> None:
+        self.budget = budget
+
+    def allocate(self, request: AllocationRequest) -> Allocation:
+        """Equal predicted finish (compute + upload) by bisection on the latency."""
+        n = len(request.clients)
+        level = np.full(n, _level(request, self.budget))
+        bw, t = minmax_split(
+            request.bits_at(level),
+            request.compute_s,
+            request.snr_per_hz,
+            request.total_bandwidth_hz,
+            request.efficiency,
+        )
+        return Allocation(bw, np.full(n, self.budget), {"predicted_round_s": t})
+
+    def observe(self, round_latency_s: float) -> None:
+        """Stateless."""
+
+
+def _level(request: AllocationRequest, budget: float) -> int:
+    """Index of ``budget`` in the request's grid."""
+    idx = np.flatnonzero(np.isclose(request.budget_grid, budget))
+    if idx.size == 0:
+        raise ValueError(f"budget {budget} is not in the grid {request.budget_grid.tolist()}")
+    return int(idx[0])

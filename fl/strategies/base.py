@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fl.lora_ops import State, dense_names, index_bits, lora_layers
+from fl.lora_ops import State, dense_names, lora_layers
 
 ExtraLoss = Callable[[torch.nn.Module], torch.Tensor]
 
@@ -28,8 +28,9 @@ class Payload:
 
 
 class Strategy(ABC):
-    """One federated fine-tuning method. ``budget`` is the fraction of the dense LoRA bits a
-    client may send (1.0 = dense); the head is always sent dense on top."""
+    """One federated fine-tuning method. ``budget`` is the sparsity ratio ρ: the fraction of
+    the LoRA values a client sends (1.0 = dense); index bits are counted on top, and the head
+    is always sent dense."""
 
     name: str
     dense_only = False  # True: the strategy has no sparse form (budget must be 1.0)
@@ -56,6 +57,11 @@ class Strategy(ABC):
         """FLOPs this strategy adds once per round at the client (e.g. an SVD)."""
         return 0.0
 
+    def predicted_error(self, template: State, budget: float) -> float:
+        """Predicted sparsification error Φ at ``budget`` before training (for TSFA): here the
+        share of LoRA values not sent; rank strategies use the importance profile."""
+        return float(max(0.0, 1.0 - budget))
+
     @abstractmethod
     def payload_bits(self, template: State, budget: float) -> int:
         """Bits a client will send at ``budget``, known before training."""
@@ -70,11 +76,24 @@ class Strategy(ABC):
     def reconstruct(self, payload: Payload, global_state: State) -> State:
         """The client's factors as the server sees them (unsent parts from the global state)."""
 
-    @abstractmethod
     def aggregate(
         self, global_state: State, payloads: Sequence[Payload], weights: Sequence[float]
     ) -> State:
-        """New global state from the on-time payloads (weights sum to 1)."""
+        """New global state from the on-time payloads (weights sum to 1): the strategy combines
+        the LoRA factors, the head is averaged; nothing arrived, nothing changes."""
+        out = {n: t.clone() for n, t in global_state.items()}
+        if not payloads:
+            return out
+        w = check_weights(weights)
+        out.update(self.aggregate_factors(global_state, payloads, w))
+        out.update(self.average_dense(global_state, payloads, w, dense_names(global_state)))
+        return out
+
+    @abstractmethod
+    def aggregate_factors(
+        self, global_state: State, payloads: Sequence[Payload], weights: torch.Tensor
+    ) -> State:
+        """New values of the LoRA factors this strategy changes."""
 
     # ------------------------------------------------------------- shared helpers
     def quantise(self, t: torch.Tensor) -> torch.Tensor:
@@ -108,6 +127,22 @@ class Strategy(ABC):
         return out
 
 
+def send_dense(strategy: Strategy, update: State, tensors: State) -> int:
+    """Add the head (dense) to a payload's ``tensors``; returns the number of values added."""
+    values = 0
+    for name in dense_names(update):
+        tensors[name] = strategy.quantise(update[name])
+        values += update[name].numel()
+    return values
+
+
+def with_dense(out: State, payload: Payload, global_state: State) -> State:
+    """``out`` with the payload's head tensors in place (the head is always sent dense)."""
+    for name in dense_names(global_state):
+        out[name] = payload.tensors[name].clone()
+    return out
+
+
 def check_weights(weights: Sequence[float]) -> torch.Tensor:
     """Weights as a float64 tensor, checked to sum to 1."""
     w = torch.tensor(list(weights), dtype=torch.float64)
@@ -116,23 +151,6 @@ def check_weights(weights: Sequence[float]) -> torch.Tensor:
     return w
 
 
-def largest_fitting(limit_bits: float, total: int, cost: Callable[[int], float]) -> int:
-    """Largest n in 1..total with cost(n) <= limit_bits (1 if even one does not fit)."""
-    lo, hi = 1, total
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if cost(mid) <= limit_bits:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def kept_components(
-    budget: float, r: int, d_in: int, d_out: int, bpv: int, with_indices: bool
-) -> int:
-    """Rank-one components per layer that fit ``budget`` of the layer's dense bits."""
-    per = (d_in + d_out) * bpv
-    limit = budget * r * per + 1e-9
-    extra = (lambda k: index_bits(k, r)) if with_indices else (lambda k: 0)
-    return largest_fitting(limit, r, lambda k: k * per + extra(k))
+def kept_count(budget: float, total: int) -> int:
+    """How many of ``total`` items a sparsity ratio ``budget`` keeps: ⌊ρ·total⌋, at least 1."""
+    return max(1, min(total, int(np.floor(budget * total + 1e-9))))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from fl.lora_ops import State, dense_names, lora_layers
 from fl.strategies.base import Payload, Strategy
@@ -34,13 +35,12 @@ class FedAvgLoRA(Strategy):
         """Exactly what was sent."""
         return dict(payload.tensors)
 
-    def aggregate(
-        self, global_state: State, payloads: Sequence[Payload], weights: Sequence[float]
+    def aggregate_factors(
+        self, global_state: State, payloads: Sequence[Payload], weights: torch.Tensor
     ) -> State:
-        """Weighted mean of each tensor separately; unchanged if nothing arrived."""
-        if not payloads:
-            return {n: t.clone() for n, t in global_state.items()}
-        return self.average_dense(global_state, payloads, weights, list(global_state))
+        """Weighted mean of each factor separately (A with A, B with B)."""
+        names = [x for layer in lora_layers(global_state) for x in (layer.a, layer.b)]
+        return self.average_dense(global_state, payloads, weights, names)
 
 
 class FFALoRA(Strategy):
@@ -74,13 +74,9 @@ class FFALoRA(Strategy):
         """The shared A with the client's B."""
         return {**global_state, **payload.tensors}
 
-    def aggregate(
-        self, global_state: State, payloads: Sequence[Payload], weights: Sequence[float]
+    def aggregate_factors(
+        self, global_state: State, payloads: Sequence[Payload], weights: torch.Tensor
     ) -> State:
-        """Average B and the head; A stays."""
-        out = {n: t.clone() for n, t in global_state.items()}
-        if payloads:
-            out.update(
-                self.average_dense(global_state, payloads, weights, self._sent(global_state))
-            )
-        return out
+        """Average B; A stays."""
+        names = [layer.b for layer in lora_layers(global_state)]
+        return self.average_dense(global_state, payloads, weights, names)

@@ -9,20 +9,39 @@ sent keeps its global value. This is our reading of the paper (docs/METHOD.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from fl.lora_ops import (
     State,
-    dense_names,
     importances,
     index_bits,
     lora_layers,
     orthogonality_penalty,
 )
-from fl.strategies.base import ExtraLoss, Payload, Strategy, check_weights, kept_components
+from fl.strategies.base import (
+    ExtraLoss,
+    Payload,
+    Strategy,
+    kept_count,
+    send_dense,
+    with_dense,
+)
+
+
+def dropped_energy(template: State, kept: Callable[[object], int]) -> float:
+    """Mean over layers of the share of Σ importance² outside the ``kept(layer)`` largest."""
+    shares = []
+    for layer in lora_layers(template):
+        imp2 = torch.sort(
+            importances(template[layer.a], template[layer.b]) ** 2, descending=True
+        ).values.double()
+        k = kept(layer)
+        total = float(imp2.sum())
+        shares.append(1.0 - k / len(imp2) if total <= 0 else float(imp2[k:].sum()) / total)
+    return float(np.mean(shares)) if shares else 0.0
 
 
 class RankSlotStrategy(Strategy):
@@ -35,9 +54,12 @@ class RankSlotStrategy(Strategy):
         raise NotImplementedError
 
     def _k(self, state: State, layer, budget: float) -> int:
-        r, d_in = state[layer.a].shape
-        d_out = state[layer.b].shape[0]
-        return kept_components(budget, r, d_in, d_out, self.bits_per_value, with_indices=True)
+        return kept_count(budget, state[layer.a].shape[0])
+
+    def predicted_error(self, template: State, budget: float) -> float:
+        """Share of the global factors' squared importance that k(ρ) components leave out,
+        averaged over layers (equal importances while B is still zero)."""
+        return dropped_energy(template, lambda layer: self._k(template, layer, budget))
 
     def payload_bits(self, template: State, budget: float) -> int:
         """k·(d_in + d_out) values and the slot indices per layer, plus the head."""
@@ -62,9 +84,7 @@ class RankSlotStrategy(Strategy):
             tensors[layer.b] = self.quantise(b[:, idx])
             meta[layer.a] = idx
             values += a[idx].numel() + b[:, idx].numel()
-        for name in dense_names(update):
-            tensors[name] = self.quantise(update[name])
-            values += update[name].numel()
+        values += send_dense(self, update, tensors)
         return Payload(tensors, values, self.payload_bits(update, budget), meta)
 
     def reconstruct(self, payload: Payload, global_state: State) -> State:
@@ -74,35 +94,28 @@ class RankSlotStrategy(Strategy):
             idx = payload.meta[layer.a]
             out[layer.a][idx, :] = payload.tensors[layer.a]
             out[layer.b][:, idx] = payload.tensors[layer.b]
-        for name in dense_names(global_state):
-            out[name] = payload.tensors[name].clone()
-        return out
+        return with_dense(out, payload, global_state)
 
-    def aggregate(
-        self, global_state: State, payloads: Sequence[Payload], weights: Sequence[float]
+    def aggregate_factors(
+        self, global_state: State, payloads: Sequence[Payload], weights: torch.Tensor
     ) -> State:
         """Per slot: weighted mean over the senders of that slot; unsent slots keep global."""
-        out = {n: t.clone() for n, t in global_state.items()}
-        if not payloads:
-            return out
-        w = check_weights(weights)
+        out = {}
         for layer in lora_layers(global_state):
-            r = global_state[layer.a].shape[0]
-            a_sum = torch.zeros_like(global_state[layer.a], dtype=torch.float64)
-            b_sum = torch.zeros_like(global_state[layer.b], dtype=torch.float64)
-            w_sum = torch.zeros(r, dtype=torch.float64)
-            for p, wk in zip(payloads, w, strict=True):
+            ga, gb = global_state[layer.a], global_state[layer.b]
+            a_sum = torch.zeros_like(ga, dtype=torch.float64)
+            b_sum = torch.zeros_like(gb, dtype=torch.float64)
+            w_sum = torch.zeros(ga.shape[0], dtype=torch.float64)
+            for p, wk in zip(payloads, weights, strict=True):
                 idx = p.meta[layer.a]
                 a_sum[idx, :] += wk * p.tensors[layer.a].double()
                 b_sum[:, idx] += wk * p.tensors[layer.b].double()
                 w_sum[idx] += wk
             sent = w_sum > 0
-            a_new, b_new = out[layer.a].double(), out[layer.b].double()
+            a_new, b_new = ga.double().clone(), gb.double().clone()
             a_new[sent, :] = a_sum[sent, :] / w_sum[sent, None]
             b_new[:, sent] = b_sum[:, sent] / w_sum[None, sent]
-            out[layer.a] = a_new.to(global_state[layer.a].dtype)
-            out[layer.b] = b_new.to(global_state[layer.b].dtype)
-        out.update(self.average_dense(global_state, payloads, weights, dense_names(global_state)))
+            out[layer.a], out[layer.b] = a_new.to(ga.dtype), b_new.to(gb.dtype)
         return out
 
 

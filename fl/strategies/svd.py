@@ -13,8 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from fl.lora_ops import State, dense_names, lora_layers
-from fl.strategies.base import Payload, Strategy, kept_components
+from fl.lora_ops import State, lora_layers
+from fl.strategies.base import Payload, Strategy, kept_count, send_dense, with_dense
+from fl.strategies.rank import dropped_energy
 
 
 def svd_flops(m: int, n: int) -> float:
@@ -36,9 +37,11 @@ class SVDTruncated(Strategy):
     name = "svd"
 
     def _k(self, state: State, layer, budget: float) -> int:
-        r, d_in = state[layer.a].shape
-        d_out = state[layer.b].shape[0]
-        return kept_components(budget, r, d_in, d_out, self.bits_per_value, with_indices=False)
+        return kept_count(budget, state[layer.a].shape[0])
+
+    def predicted_error(self, template: State, budget: float) -> float:
+        """As for the rank strategies: the global factors' importance profile."""
+        return dropped_energy(template, lambda layer: self._k(template, layer, budget))
 
     def extra_round_flops(self, template: State, budget: float) -> float:
         """Forming every B·A and its SVD."""
@@ -69,14 +72,12 @@ class SVDTruncated(Strategy):
             tensors[layer.b] = self.quantise(b.to(update[layer.b].dtype))
             tensors[layer.a] = self.quantise(a.to(update[layer.a].dtype))
             values += a.numel() + b.numel()
-        for name in dense_names(update):
-            tensors[name] = self.quantise(update[name])
-            values += update[name].numel()
+        values += send_dense(self, update, tensors)
         return Payload(tensors, values, self.payload_bits(update, budget))
 
     def reconstruct(self, payload: Payload, global_state: State) -> State:
         """Factors zero-padded to rank r (their product is the truncated ΔW)."""
-        out = {n: payload.tensors[n].clone() for n in dense_names(global_state)}
+        out = {}
         for layer in lora_layers(global_state):
             a, b = payload.tensors[layer.a], payload.tensors[layer.b]
             k = a.shape[0]
@@ -84,15 +85,13 @@ class SVDTruncated(Strategy):
             out[layer.b] = torch.zeros_like(global_state[layer.b])
             out[layer.a][:k] = a
             out[layer.b][:, :k] = b
-        return out
+        return with_dense(out, payload, global_state)
 
-    def aggregate(
-        self, global_state: State, payloads: Sequence[Payload], weights: Sequence[float]
+    def aggregate_factors(
+        self, global_state: State, payloads: Sequence[Payload], weights: torch.Tensor
     ) -> State:
-        """Σ w_k B'_k A'_k per layer, re-factorised at rank r; head averaged."""
-        out = {n: t.clone() for n, t in global_state.items()}
-        if not payloads:
-            return out
+        """Σ w_k B'_k A'_k per layer, re-factorised at rank r."""
+        out = {}
         for layer in lora_layers(global_state):
             r = global_state[layer.a].shape[0]
             joint = sum(
@@ -102,5 +101,4 @@ class SVDTruncated(Strategy):
             b, a = _split(joint, r)
             out[layer.b] = b.to(global_state[layer.b].dtype)
             out[layer.a] = a.to(global_state[layer.a].dtype)
-        out.update(self.average_dense(global_state, payloads, weights, dense_names(global_state)))
         return out

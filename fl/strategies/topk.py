@@ -7,23 +7,21 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from fl.lora_ops import State, dense_names, index_bits, lora_layers
-from fl.strategies.base import Payload, Strategy, check_weights, largest_fitting
+from fl.lora_ops import State, index_bits, lora_layers
+from fl.strategies.base import Payload, Strategy, kept_count, send_dense, with_dense
 
 
 class TopK(Strategy):
     """Per factor matrix, the largest-magnitude entries of its change from the global factor.
 
-    A matrix of n entries keeps the most m that fit: m·bits_per_value + index bits <=
-    budget·n·bits_per_value. The server adds the weighted sparse changes to the global factors.
+    A matrix of n entries keeps m = ⌊ρ·n⌋ of them, each with its index (or an n-bit mask when
+    shorter). The server adds the weighted sparse changes to the global factors.
     """
 
     name = "topk"
 
     def _kept(self, numel: int, budget: float) -> int:
-        bpv = self.bits_per_value
-        limit = budget * numel * bpv + 1e-9
-        return largest_fitting(limit, numel, lambda m: m * bpv + index_bits(m, numel))
+        return kept_count(budget, numel)
 
     def _factors(self, state: State) -> list[str]:
         return sorted(x for layer in lora_layers(state) for x in (layer.a, layer.b))
@@ -49,9 +47,7 @@ class TopK(Strategy):
             tensors[name] = self.quantise(delta[idx])
             meta[name] = idx
             values += m
-        for name in dense_names(update):
-            tensors[name] = self.quantise(update[name])
-            values += update[name].numel()
+        values += send_dense(self, update, tensors)
         return Payload(tensors, values, self.payload_bits(update, budget), meta)
 
     def reconstruct(self, payload: Payload, global_state: State) -> State:
@@ -61,26 +57,17 @@ class TopK(Strategy):
             flat = out[name].flatten()
             flat[idx] += payload.tensors[name]
             out[name] = flat.view_as(global_state[name])
-        for name in dense_names(global_state):
-            out[name] = payload.tensors[name].clone()
-        return out
+        return with_dense(out, payload, global_state)
 
-    def aggregate(
-        self, global_state: State, payloads: Sequence[Payload], weights: Sequence[float]
+    def aggregate_factors(
+        self, global_state: State, payloads: Sequence[Payload], weights: torch.Tensor
     ) -> State:
-        """Global + Σ w_k sparse Δ_k (unsent entries count as no change); head averaged."""
-        out = {n: t.clone() for n, t in global_state.items()}
-        if not payloads:
-            return out
-        w = check_weights(weights)
+        """Global + Σ w_k sparse Δ_k (unsent entries count as no change)."""
+        out = {}
         for name in self._factors(global_state):
             acc = torch.zeros(global_state[name].numel(), dtype=torch.float64)
-            for p, wk in zip(payloads, w, strict=True):
+            for p, wk in zip(payloads, weights, strict=True):
                 acc.index_add_(0, p.meta[name], wk * p.tensors[name].double())
-            out[name] = (
-                (global_state[name].double().flatten() + acc)
-                .view_as(global_state[name])
-                .to(global_state[name].dtype)
-            )
-        out.update(self.average_dense(global_state, payloads, weights, dense_names(global_state)))
+            g = global_state[name]
+            out[name] = (g.double().flatten() + acc).view_as(g).to(g.dtype)
         return out

@@ -20,6 +20,7 @@ from cosim.records import ChannelRecorder, CsvTable
 from cosim.scenario import Scenario
 from cosim.seeding import SeedBank
 from fl import (
+    Allocation,
     AllocationRequest,
     Allocator,
     LocalResult,
@@ -112,6 +113,7 @@ class Simulation:
             weight_decay=self.s.train.weight_decay,
         )
         self.sizes = np.array([len(s) for s in world.shards], dtype=float)
+        self._pending_chunk: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ server
     def run(self) -> None:
@@ -151,80 +153,13 @@ class Simulation:
         pos = w.mobility.positions(t, clients)
         vel = w.mobility.velocities(t, clients)
         trace = w.channel.trace(clients, t, pos, vel)
-        # CSI: the gain at t_csi (stale by csi_delay_s), plus a Gaussian estimation error in dB
-        true_gain_db = trace.gain_db[:, 0]
-        error_db = w.seeds.rng("csi_error", r).normal(0.0, 1.0, len(clients))
-        csi_gain_db = true_gain_db + s.channel.csi_error_db * error_db
-        for i, k in enumerate(clients):
-            self.log.emit(
-                now,
-                "csi",
-                r,
-                k,
-                gain_db=csi_gain_db[i],
-                true_gain_db=true_gain_db[i],
-                age_s=now - t_csi,
-                error_db=csi_gain_db[i] - true_gain_db[i],
-                distance_m=trace.distance_3d_m[i, j0],
-                los=bool(trace.los[i, j0]),
-                speed_mps=float(np.linalg.norm(vel[i, j0])),
-            )
-        template = self.global_state
-        n = len(clients)
-        dense = np.full(n, w.strategy.payload_bits(template, 1.0), dtype=float)
-        compute_s = w.compute.seconds(clients, self.step_flops_round)
-        snr_per_hz = w.link.snr_per_hz(csi_gain_db)
-        grid = np.array(
-            s.allocation.budget_grid if s.allocation.name == "tsfa" else (s.strategy.budget,)
-        )
-        bits_grid = np.tile([float(w.strategy.payload_bits(template, g)) for g in grid], (n, 1))
-        error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
-        alloc = w.allocator.allocate(
-            AllocationRequest(
-                clients=clients,
-                snr_per_hz=snr_per_hz,
-                dense_bits=dense,
-                compute_s=compute_s,
-                total_bandwidth_hz=s.channel.bandwidth_hz,
-                time_left_s=s.deadline.seconds,
-                efficiency=self._efficiency,
-                budget_grid=grid,
-                bits_grid=bits_grid,
-                error_grid=error_grid,
-            )
-        )
-        if alloc.info:
-            self.log.emit(now, "allocator", r, name=w.allocator.name, **alloc.info)
-        if alloc.bandwidth_hz.sum() > s.channel.bandwidth_hz * (1 + 1e-9):
-            raise RuntimeError(
-                f"allocator {w.allocator.name!r} assigned {alloc.bandwidth_hz.sum()} Hz "
-                f"of {s.channel.bandwidth_hz} Hz"
-            )
-        bits = np.array(
-            [w.strategy.payload_bits(template, float(b)) for b in alloc.budget], dtype=np.int64
-        )
-        pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self._efficiency)
-        for i, k in enumerate(clients):
-            self.log.emit(
-                now,
-                "allocation",
-                r,
-                k,
-                bandwidth_hz=alloc.bandwidth_hz[i],
-                share=alloc.bandwidth_hz[i] / s.channel.bandwidth_hz,
-                budget=alloc.budget[i],
-                bits=bits[i],
-                snr_db=w.link.snr_db(csi_gain_db[i], alloc.bandwidth_hz[i]),
-                predicted_train_s=compute_s[i],
-                predicted_upload_s=pred_up[i],
-                predicted_s=s.server.broadcast_s + compute_s[i] + pred_up[i],
-                predicted_error=float(np.interp(alloc.budget[i], grid, error_grid[i])),
-            )
+        csi_gain_db = self._estimate_csi(r, clients, trace, vel, j0, now - t_csi)
+        alloc, bits, pred_up = self._allocate(r, clients, csi_gain_db)
         self.log.emit(
             now,
             "broadcast",
             r,
-            bits=sum(t.numel() for t in template.values()) * w.strategy.bits_per_value,
+            bits=sum(x.numel() for x in self.global_state.values()) * w.strategy.bits_per_value,
             seconds=s.server.broadcast_s,
             clients=clients.tolist(),
         )
@@ -260,6 +195,87 @@ class Simulation:
             distance_m=trace.distance_3d_m[:, j0],
             j0=j0,
         )
+
+    def _estimate_csi(
+        self, r: int, clients: np.ndarray, trace: Any, vel: np.ndarray, j0: int, age_s: float
+    ) -> np.ndarray:
+        """`csi` events: the gain at the window's first step (``age_s`` before now), plus a
+        Gaussian estimation error in dB; returns what the allocator will see."""
+        now = self.env.now
+        true_gain_db = trace.gain_db[:, 0]
+        error_db = self.w.seeds.rng("csi_error", r).normal(0.0, 1.0, len(clients))
+        csi_gain_db = true_gain_db + self.s.channel.csi_error_db * error_db
+        for i, k in enumerate(clients):
+            self.log.emit(
+                now,
+                "csi",
+                r,
+                k,
+                gain_db=csi_gain_db[i],
+                true_gain_db=true_gain_db[i],
+                age_s=age_s,
+                error_db=csi_gain_db[i] - true_gain_db[i],
+                distance_m=trace.distance_3d_m[i, j0],
+                los=bool(trace.los[i, j0]),
+                speed_mps=float(np.linalg.norm(vel[i, j0])),
+            )
+        return csi_gain_db
+
+    def _allocate(
+        self, r: int, clients: np.ndarray, csi_gain_db: np.ndarray
+    ) -> tuple[Allocation, np.ndarray, np.ndarray]:
+        """`allocator` and `allocation` events: the allocator's split of the band and the
+        budgets, with predicted times; returns it with the payload bits and upload times."""
+        s, w, now = self.s, self.w, self.env.now
+        template, n = self.global_state, len(clients)
+        compute_s = w.compute.seconds(clients, self.step_flops_round)
+        snr_per_hz = w.link.snr_per_hz(csi_gain_db)
+        grid = np.array(
+            s.allocation.budget_grid if s.allocation.name == "tsfa" else (s.strategy.budget,)
+        )
+        bits_grid = np.tile([float(w.strategy.payload_bits(template, g)) for g in grid], (n, 1))
+        error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
+        alloc = w.allocator.allocate(
+            AllocationRequest(
+                clients=clients,
+                snr_per_hz=snr_per_hz,
+                dense_bits=np.full(n, w.strategy.payload_bits(template, 1.0), dtype=float),
+                compute_s=compute_s,
+                total_bandwidth_hz=s.channel.bandwidth_hz,
+                time_left_s=s.deadline.seconds,
+                efficiency=self._efficiency,
+                budget_grid=grid,
+                bits_grid=bits_grid,
+                error_grid=error_grid,
+            )
+        )
+        if alloc.info:
+            self.log.emit(now, "allocator", r, name=w.allocator.name, **alloc.info)
+        if alloc.bandwidth_hz.sum() > s.channel.bandwidth_hz * (1 + 1e-9):
+            raise RuntimeError(
+                f"allocator {w.allocator.name!r} assigned {alloc.bandwidth_hz.sum()} Hz "
+                f"of {s.channel.bandwidth_hz} Hz"
+            )
+        level = np.searchsorted(grid, alloc.budget)
+        bits = bits_grid[np.arange(n), level].astype(np.int64)
+        pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self._efficiency)
+        for i, k in enumerate(clients):
+            self.log.emit(
+                now,
+                "allocation",
+                r,
+                k,
+                bandwidth_hz=alloc.bandwidth_hz[i],
+                share=alloc.bandwidth_hz[i] / s.channel.bandwidth_hz,
+                budget=alloc.budget[i],
+                bits=bits[i],
+                snr_db=w.link.snr_db(csi_gain_db[i], alloc.bandwidth_hz[i]),
+                predicted_train_s=compute_s[i],
+                predicted_upload_s=pred_up[i],
+                predicted_s=s.server.broadcast_s + compute_s[i] + pred_up[i],
+                predicted_error=error_grid[i, level[i]],
+            )
+        return alloc, bits, pred_up
 
     @property
     def step_flops_round(self) -> float:

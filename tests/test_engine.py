@@ -218,3 +218,31 @@ def test_non_finite_updates_are_rejected_and_the_run_goes_on(tmp_path, monkeypat
     assert len(result.rounds) == 2 and all(np.isfinite(r["accuracy"]) for r in result.rounds)
     agg = [e for e in events if e["kind"] == "aggregate"]
     assert rejected[0]["client"] not in agg[rejected[0]["round"] - 1]["clients"]
+
+
+def test_tsfa_with_static_exact_csi_and_a_feasible_deadline_has_no_misses(tmp_path):
+    sets = [
+        "allocation.name=tsfa",
+        "strategy.name=soft",
+        "run.rounds=3",
+        "compute.min_tflops=1.0",
+        "compute.max_tflops=2.0",
+        "output.channel=false",
+        "allocation.latency_target_s=0.5",
+    ]
+    s = load_scenario(TINY, sets)
+    result = run(s, tmp_path / "run")
+    events = read_events(tmp_path / "run")
+    assert not [e for e in events if e["kind"] == "deadline_miss"]
+    assert all(r["on_time"] == r["scheduled"] for r in result.rounds)
+    info = [e for e in events if e["kind"] == "allocator"]
+    assert len(info) == 3 and info[0]["queue_s"] == 0.0
+    for e in info:
+        assert {"v", "penalty", "drift", "objective", "predicted_round_s"} <= set(e)
+    # the queue follows the realised latencies: Q(t+1) = max(Q(t) + T(t) - T̄, 0)
+    q = 0.0
+    for row, e in zip(result.rounds, info, strict=True):
+        assert e["queue_s"] == pytest.approx(q)
+        q = max(q + row["t_end"] - row["t_start"] - 0.5, 0.0)
+    budgets = {e["budget"] for e in events if e["kind"] == "allocation"}
+    assert budgets <= set(s.allocation.budget_grid)

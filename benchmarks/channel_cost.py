@@ -50,19 +50,11 @@ def ours(k: int) -> None:
 
 def raw_sionna(k: int) -> None:
     import torch
-    from sionna.phy.channel import tr38901
 
-    arr = tr38901.PanelArray(
-        num_rows_per_panel=1,
-        num_cols_per_panel=1,
-        polarization="single",
-        polarization_type="V",
-        antenna_pattern="omni",
-        carrier_frequency=FC,
-    )
-    ch = tr38901.UMi(
-        carrier_frequency=FC, o2i_model="low", ut_array=arr, bs_array=arr, direction="uplink"
-    )
+    from channels.sionna_fading import panel_array, sionna_cell
+
+    arr = panel_array(FC)
+    ch = sionna_cell("umi", FC, arr, arr)
     pos = _positions(k)[:, 0]
     b = max(k // 100, 1)
     n = k // b

@@ -32,6 +32,38 @@ RAY_CORRELATION_M = {
 MAX_BATCH = 100  # clients per Sionna topology (set_topology grows as N³)
 
 
+def panel_array(carrier_hz: float, columns: int = 1) -> object:
+    """A Sionna array of ``columns`` vertically polarised omni elements (λ/2 ULA)."""
+    from sionna.phy.channel import tr38901
+
+    return tr38901.PanelArray(
+        num_rows_per_panel=1,
+        num_cols_per_panel=columns,
+        polarization="single",
+        polarization_type="V",
+        antenna_pattern="omni",
+        carrier_frequency=carrier_hz,
+    )
+
+
+def sionna_cell(
+    cell: str, carrier_hz: float, ut_array: object, bs_array: object, **options: object
+) -> object:
+    """Sionna's uplink 38.901 system-level channel for ``cell`` (umi, uma, rma)."""
+    from sionna.phy.channel import tr38901
+
+    model = {"umi": tr38901.UMi, "uma": tr38901.UMa, "rma": tr38901.RMa}[cell]
+    o2i = {} if cell == "rma" else {"o2i_model": "low"}
+    return model(
+        carrier_frequency=carrier_hz,
+        ut_array=ut_array,
+        bs_array=bs_array,
+        direction="uplink",
+        **o2i,
+        **options,
+    )
+
+
 def _unit(zenith: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
     return np.stack(
         [np.sin(zenith) * np.cos(azimuth), np.sin(zenith) * np.sin(azimuth), np.cos(zenith)],
@@ -55,7 +87,6 @@ class SionnaRayFading:
         fade_m: float | None = None,
     ) -> None:
         import torch
-        from sionna.phy.channel import tr38901
 
         self._torch = torch
         self.cell = cell
@@ -67,27 +98,14 @@ class SionnaRayFading:
         self._phase_rng = phase_rng
         self._drops = 0
 
-        def array(cols: int) -> object:
-            return tr38901.PanelArray(
-                num_rows_per_panel=1,
-                num_cols_per_panel=cols,
-                polarization="single",
-                polarization_type="V",
-                antenna_pattern="omni",
-                carrier_frequency=carrier_hz,
-            )
-
-        model = {"umi": tr38901.UMi, "uma": tr38901.UMa, "rma": tr38901.RMa}[cell]
-        kwargs = {} if cell == "rma" else {"o2i_model": "low"}
-        self._bs_array = array(antennas)
-        self._sionna = model(
-            carrier_frequency=carrier_hz,
-            ut_array=array(1),
-            bs_array=self._bs_array,
-            direction="uplink",
+        self._bs_array = panel_array(carrier_hz, antennas)
+        self._sionna = sionna_cell(
+            cell,
+            carrier_hz,
+            panel_array(carrier_hz, 1),
+            self._bs_array,
             enable_pathloss=False,
             enable_shadow_fading=False,
-            **kwargs,
         )
         self._sionna.return_rays = True
         self.ant_pos = np.asarray(self._bs_array.ant_pos.detach().cpu(), dtype=float)  # [A, 3]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from channels import (
     LinkBudget,
@@ -12,6 +13,7 @@ from channels import (
     shannon_rate,
     upload_end_time,
 )
+from channels.sionna_fading import panel_array, sionna_cell
 
 
 def test_umi_pathloss_matches_hand_computed_38901_values():
@@ -34,33 +36,14 @@ def test_umi_pathloss_matches_hand_computed_38901_values():
     ("cell", "h_bs", "fc"), [("umi", 10.0, 3.5e9), ("uma", 25.0, 3.5e9), ("rma", 35.0, 0.7e9)]
 )
 def test_38901_pathloss_agrees_with_sionna_basic_pathloss(cell, h_bs, fc):
-    torch = pytest.importorskip("torch")
-    from sionna.phy.channel import tr38901
-
     rng = np.random.default_rng(0)
     n = 200
     d = rng.uniform(15, 2000 if cell == "rma" else 600, n)
     phi = rng.uniform(0, 2 * np.pi, n)
     ut = np.stack([d * np.cos(phi), d * np.sin(phi), np.full(n, 1.5)], 1)
     los = rng.random(n) < 0.5
-    arr = tr38901.PanelArray(
-        num_rows_per_panel=1,
-        num_cols_per_panel=1,
-        polarization="single",
-        polarization_type="V",
-        antenna_pattern="omni",
-        carrier_frequency=fc,
-    )
-    model = {"umi": tr38901.UMi, "uma": tr38901.UMa, "rma": tr38901.RMa}[cell]
-    kwargs = {} if cell == "rma" else {"o2i_model": "low"}
-    ch = model(
-        carrier_frequency=fc,
-        ut_array=arr,
-        bs_array=arr,
-        direction="uplink",
-        enable_shadow_fading=False,
-        **kwargs,
-    )
+    arr = panel_array(fc)
+    ch = sionna_cell(cell, fc, arr, arr, enable_shadow_fading=False)
     f = torch.float32
     ch.set_topology(
         torch.tensor(ut[None], dtype=f),

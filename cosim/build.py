@@ -38,6 +38,7 @@ from fl import (
     InverseSpectralEfficiency,
     LoraSpec,
     MinMax,
+    Oracle,
     Soft,
     Strategy,
     Trainer,
@@ -115,7 +116,12 @@ def build_allocator(s: Scenario) -> Allocator:
     a = s.allocation
     if a.name == "tsfa":
         return TSFA(a.lyapunov_v, a.latency_target_s)
-    fixed = {"equal": EqualShare, "inverse-se": InverseSpectralEfficiency, "minmax": MinMax}
+    fixed = {
+        "equal": EqualShare,
+        "inverse-se": InverseSpectralEfficiency,
+        "minmax": MinMax,
+        "oracle": Oracle,
+    }
     return fixed[a.name](budget=s.strategy.budget)
 
 

@@ -154,7 +154,7 @@ class Simulation:
         vel = w.mobility.velocities(t, clients)
         trace = w.channel.trace(clients, t, pos, vel)
         csi_gain_db = self._estimate_csi(r, clients, trace, vel, j0, now - t_csi)
-        alloc, bits, pred_up = self._allocate(r, clients, csi_gain_db)
+        alloc, bits, pred_up = self._allocate(r, clients, csi_gain_db, trace, steps)
         self.log.emit(
             now,
             "broadcast",
@@ -222,7 +222,12 @@ class Simulation:
         return csi_gain_db
 
     def _allocate(
-        self, r: int, clients: np.ndarray, csi_gain_db: np.ndarray
+        self,
+        r: int,
+        clients: np.ndarray,
+        csi_gain_db: np.ndarray,
+        trace: Any,
+        steps: np.ndarray,
     ) -> tuple[Allocation, np.ndarray, np.ndarray]:
         """`allocator` and `allocation` events: the allocator's split of the band and the
         budgets, with predicted times; returns it with the payload bits and upload times."""
@@ -247,6 +252,11 @@ class Simulation:
                 budget_grid=grid,
                 bits_grid=bits_grid,
                 error_grid=error_grid,
+                true_delivered_bits=(
+                    self._true_delivered(trace, steps, compute_s)
+                    if w.allocator.name == "oracle"
+                    else None
+                ),
             )
         )
         if alloc.info:
@@ -276,6 +286,32 @@ class Simulation:
                 predicted_error=error_grid[i, level[i]],
             )
         return alloc, bits, pred_up
+
+    def _true_delivered(
+        self, trace: Any, steps: np.ndarray, compute_s: np.ndarray
+    ) -> Callable[[np.ndarray, float], np.ndarray]:
+        """For the oracle only: bits each client would deliver on the real channel between the
+        end of its training and ``t`` seconds after the round start, at bandwidths ``bw``."""
+        w, now, n = self.w, self.env.now, len(compute_s)
+        start = now + self.s.server.broadcast_s + np.asarray(compute_s)
+        grid_t0 = steps[0] * self.dt
+
+        def delivered(bw: np.ndarray, t: float) -> np.ndarray:
+            bw = np.maximum(np.asarray(bw, dtype=float), 1e-9)
+            snr_db = w.link.snr_db(trace.gain_db, bw[:, None])
+            limit = np.full(n, min(now + t, grid_t0 + len(steps) * self.dt))
+            return upload_end_time(
+                np.full(n, np.inf),
+                bw,
+                snr_db,
+                grid_t0,
+                self.dt,
+                np.minimum(start, limit),
+                limit,
+                w.rate,
+            ).delivered_bits
+
+        return delivered
 
     @property
     def step_flops_round(self) -> float:

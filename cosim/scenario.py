@@ -181,11 +181,12 @@ class DeadlineSection(Section):
 
 class AllocationSection(Section):
     """Which allocator splits the bandwidth and sets the budgets. `equal`, `inverse-se` and
-    `minmax` use strategy.budget for everyone; `tsfa` picks each client's budget from
+    `minmax` use strategy.budget for everyone (`oracle` too: min-max on the true future
+    channel, an upper bound, not a realisable scheme); `tsfa` picks each client's budget from
     budget_grid every round (Lyapunov drift-plus-penalty with weight lyapunov_v and long-term
     latency target latency_target_s)."""
 
-    name: Literal["equal", "inverse-se", "minmax", "tsfa"] = "equal"
+    name: Literal["equal", "inverse-se", "minmax", "oracle", "tsfa"] = "equal"
     lyapunov_v: Annotated[float, Field(ge=0.0, le=1e6)] = 1.0
     latency_target_s: Annotated[float, Field(gt=0.0, le=1e6)] = 1.5
     budget_grid: Annotated[

@@ -22,6 +22,9 @@ class AllocationRequest:
     is snr_per_hz / b. ``dense_bits`` is the payload at budget 1.0; ``compute_s`` the predicted
     local training time; ``time_left_s`` the time from now to the deadline; ``efficiency`` maps
     a linear SNR to bit/s/Hz as the link does (log2(1 + SNR) unless a PHY model is in use).
+    ``true_delivered_bits(bandwidth_hz, t)`` is given to the oracle only: the bits each client
+    would deliver on the channel that will really happen, from the end of its training until
+    ``t`` seconds after the round start.
     """
 
     clients: np.ndarray
@@ -34,6 +37,7 @@ class AllocationRequest:
     budget_grid: np.ndarray = field(default_factory=lambda: np.ones(1))
     bits_grid: np.ndarray | None = None
     error_grid: np.ndarray | None = None
+    true_delivered_bits: Callable[[np.ndarray, float], np.ndarray] | None = None
 
     def bits_at(self, level: np.ndarray) -> np.ndarray:
         """Payload bits [K] with client k at budget level ``level[k]`` of the grid."""
@@ -230,6 +234,63 @@ class MinMax:
             request.efficiency,
         )
         return Allocation(bw, np.full(n, self.budget), {"predicted_round_s": t})
+
+    def observe(self, round_latency_s: float) -> None:
+        """Stateless."""
+
+
+class Oracle:
+    """Upper bound, not a realisable scheme: the min-max split planned on the channel that will
+    really happen (``true_delivered_bits``), so with a feasible deadline nobody misses."""
+
+    name = "oracle"
+
+    def __init__(self, budget: float = 1.0) -> None:
+        self.budget = budget
+
+    def allocate(self, request: AllocationRequest) -> Allocation:
+        """Bisection on the finish time T; each client gets the least bandwidth that delivers
+        its payload by T on the true channel."""
+        if request.true_delivered_bits is None:
+            raise ValueError("the oracle needs the true future channel")
+        n, total = len(request.clients), request.total_bandwidth_hz
+        bits = request.bits_at(np.full(n, _level(request, self.budget)))
+        delivered = request.true_delivered_bits
+
+        def need(t: float) -> np.ndarray:
+            lo, hi = np.zeros(n), np.full(n, total)
+            ok = delivered(hi, t) >= bits
+            for _ in range(40):
+                mid = 0.5 * (lo + hi)
+                enough = delivered(mid, t) >= bits
+                hi = np.where(enough, mid, hi)
+                lo = np.where(enough, lo, mid)
+            return np.where(ok, hi, np.inf)
+
+        t_hi = request.time_left_s
+        if need(t_hi).sum() > total:  # not even the whole round suffices: plan as min-max
+            bw, t = minmax_split(
+                bits, request.compute_s, request.snr_per_hz, total, request.efficiency
+            )
+            return Allocation(
+                bw,
+                np.full(n, self.budget),
+                {"upper_bound": True, "feasible": False, "predicted_round_s": t},
+            )
+        t_lo = float(np.min(request.compute_s))
+        for _ in range(40):
+            mid = 0.5 * (t_lo + t_hi)
+            if need(mid).sum() <= total:
+                t_hi = mid
+            else:
+                t_lo = mid
+        bw = need(t_hi)
+        bw = bw + (total - bw.sum()) * bw / bw.sum() if bw.sum() > 0 else np.full(n, total / n)
+        return Allocation(
+            bw,
+            np.full(n, self.budget),
+            {"upper_bound": True, "feasible": True, "predicted_round_s": t_hi},
+        )
 
     def observe(self, round_latency_s: float) -> None:
         """Stateless."""

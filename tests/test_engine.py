@@ -246,3 +246,27 @@ def test_tsfa_with_static_exact_csi_and_a_feasible_deadline_has_no_misses(tmp_pa
         q = max(q + row["t_end"] - row["t_start"] - 0.5, 0.0)
     budgets = {e["budget"] for e in events if e["kind"] == "allocation"}
     assert budgets <= set(s.allocation.budget_grid)
+
+
+def test_oracle_plans_on_the_real_channel_and_everyone_finishes_together(tmp_path):
+    sets = [
+        "allocation.name=oracle",
+        "channel.model=rayleigh",
+        "mobility.preset=vehicular",
+        "compute.min_tflops=0.5",
+        "compute.max_tflops=1.0",
+        "run.rounds=3",
+        "output.channel=false",
+        "channel.csi_delay_s=0.05",
+    ]
+    run(load_scenario(TINY, sets), tmp_path / "run")
+    events = read_events(tmp_path / "run")
+    plans = {e["round"]: e for e in events if e["kind"] == "allocator"}
+    starts = {e["round"]: e["t"] for e in events if e["kind"] == "round_start"}
+    assert all(p["upper_bound"] and p["feasible"] for p in plans.values())
+    assert not [e for e in events if e["kind"] == "deadline_miss"]
+    for e in (e for e in events if e["kind"] == "upload_end"):
+        # the realised fading channel delivers exactly when the oracle planned
+        assert e["t"] - starts[e["round"]] == pytest.approx(
+            plans[e["round"]]["predicted_round_s"], rel=1e-6
+        )

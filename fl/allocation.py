@@ -86,15 +86,24 @@ class Allocator(Protocol):
         ...
 
 
-class EqualShare:
-    """Every scheduled client gets the same bandwidth share and the same fixed budget."""
+class FixedBudget:
+    """Base of the allocators that give every client the scenario's budget; stateless."""
 
-    name = "equal"
+    name: str
 
     def __init__(self, budget: float = 1.0) -> None:
         if not 0 < budget <= 1:
             raise ValueError(f"budget must be in (0, 1], got {budget}")
         self.budget = budget
+
+    def observe(self, round_latency_s: float) -> None:
+        """Stateless: nothing to learn from the round's latency."""
+
+
+class EqualShare(FixedBudget):
+    """Every scheduled client gets the same bandwidth share and the same fixed budget."""
+
+    name = "equal"
 
     def allocate(self, request: AllocationRequest) -> Allocation:
         """B/n each, the scenario's budget for all."""
@@ -104,8 +113,23 @@ class EqualShare:
             budget=np.full(n, self.budget),
         )
 
-    def observe(self, round_latency_s: float) -> None:
-        """Stateless."""
+
+def least_bandwidth(
+    enough: Callable[[np.ndarray], np.ndarray],
+    shape: tuple[int, ...],
+    max_hz: float,
+    iters: int = 40,
+) -> np.ndarray:
+    """Least bandwidth per entry for which the monotone test ``enough(bandwidths)`` holds;
+    inf where even ``max_hz`` fails. Bisection, vectorised."""
+    ok = enough(np.full(shape, max_hz))
+    lo, hi = np.zeros(shape), np.full(shape, max_hz)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        good = enough(mid)
+        hi = np.where(good, mid, hi)
+        lo = np.where(good, lo, mid)
+    return np.where(ok, hi, np.inf)
 
 
 def bandwidth_for_rate(
@@ -116,21 +140,32 @@ def bandwidth_for_rate(
     iters: int = 40,
 ) -> np.ndarray:
     """Least bandwidth giving each client ``rate_bps`` (b·η(x/b) grows with b); inf when even
-    ``max_hz`` is not enough. Bisection, vectorised over clients."""
+    ``max_hz`` is not enough."""
     rate = np.asarray(rate_bps, dtype=float)
     x = np.asarray(snr_per_hz, dtype=float)
-    out = np.full(rate.shape, np.inf)
-    ok = max_hz * efficiency(x / max_hz) >= rate
-    lo, hi = np.zeros(rate.shape), np.full(rate.shape, max_hz)
+
+    def enough(b: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return b * efficiency(x / np.maximum(b, 1e-300)) >= rate
+
+    return np.where(rate <= 0, 0.0, least_bandwidth(enough, rate.shape, max_hz, iters))
+
+
+def split_at_least_latency(
+    need: Callable[[float], np.ndarray], lo: float, hi: float, total_hz: float, iters: int = 40
+) -> tuple[np.ndarray, float]:
+    """Bisection on the latency T in [lo, hi] (hi feasible) for the least T whose bandwidth
+    needs ``need(T)`` fit the band; the band left over is spread in proportion to the needs."""
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            enough = mid * efficiency(x / np.maximum(mid, 1e-300)) >= rate
-        hi = np.where(enough, mid, hi)
-        lo = np.where(enough, lo, mid)
-    out[ok] = hi[ok]
-    out[rate <= 0] = 0.0
-    return out
+        if need(mid).sum() <= total_hz:
+            hi = mid
+        else:
+            lo = mid
+    bw = need(hi)
+    n = len(bw)
+    bw = bw + (total_hz - bw.sum()) * bw / bw.sum() if bw.sum() > 0 else np.full(n, total_hz / n)
+    return bw, hi
 
 
 def minmax_split(
@@ -167,16 +202,7 @@ def minmax_split(
         hi *= 2.0
     else:
         return np.full(n, total_hz / n), float("inf")
-    lo = float(compute.max())
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        if need(mid).sum() <= total_hz:
-            hi = mid
-        else:
-            lo = mid
-    bw = need(hi)
-    bw = bw + (total_hz - bw.sum()) * bw / bw.sum() if bw.sum() > 0 else np.full(n, total_hz / n)
-    return bw, hi
+    return split_at_least_latency(need, float(compute.max()), hi, total_hz, iters)
 
 
 def predicted_latency(
@@ -192,13 +218,10 @@ def predicted_latency(
     )
 
 
-class InverseSpectralEfficiency:
+class InverseSpectralEfficiency(FixedBudget):
     """Dense; bandwidth ∝ bits / η at the equal share: equal predicted upload times."""
 
     name = "inverse-se"
-
-    def __init__(self, budget: float = 1.0) -> None:
-        self.budget = budget
 
     def allocate(self, request: AllocationRequest) -> Allocation:
         """α_k ∝ bits_k / η_k(B/n)."""
@@ -210,17 +233,11 @@ class InverseSpectralEfficiency:
         share = need / need.sum() if need.sum() > 0 else np.full(n, 1.0 / n)
         return Allocation(share * request.total_bandwidth_hz, np.full(n, self.budget))
 
-    def observe(self, round_latency_s: float) -> None:
-        """Stateless."""
 
-
-class MinMax:
+class MinMax(FixedBudget):
     """Min-max latency bandwidth split at a fixed budget (no sparsity choice)."""
 
     name = "minmax"
-
-    def __init__(self, budget: float = 1.0) -> None:
-        self.budget = budget
 
     def allocate(self, request: AllocationRequest) -> Allocation:
         """Equal predicted finish (compute + upload) by bisection on the latency."""
@@ -235,18 +252,12 @@ class MinMax:
         )
         return Allocation(bw, np.full(n, self.budget), {"predicted_round_s": t})
 
-    def observe(self, round_latency_s: float) -> None:
-        """Stateless."""
 
-
-class Oracle:
+class Oracle(FixedBudget):
     """Upper bound, not a realisable scheme: the min-max split planned on the channel that will
     really happen (``true_delivered_bits``), so with a feasible deadline nobody misses."""
 
     name = "oracle"
-
-    def __init__(self, budget: float = 1.0) -> None:
-        self.budget = budget
 
     def allocate(self, request: AllocationRequest) -> Allocation:
         """Bisection on the finish time T; each client gets the least bandwidth that delivers
@@ -258,42 +269,18 @@ class Oracle:
         delivered = request.true_delivered_bits
 
         def need(t: float) -> np.ndarray:
-            lo, hi = np.zeros(n), np.full(n, total)
-            ok = delivered(hi, t) >= bits
-            for _ in range(40):
-                mid = 0.5 * (lo + hi)
-                enough = delivered(mid, t) >= bits
-                hi = np.where(enough, mid, hi)
-                lo = np.where(enough, lo, mid)
-            return np.where(ok, hi, np.inf)
+            return least_bandwidth(lambda b: delivered(b, t) >= bits, (n,), total)
 
         t_hi = request.time_left_s
         if need(t_hi).sum() > total:  # not even the whole round suffices: plan as min-max
             bw, t = minmax_split(
                 bits, request.compute_s, request.snr_per_hz, total, request.efficiency
             )
-            return Allocation(
-                bw,
-                np.full(n, self.budget),
-                {"upper_bound": True, "feasible": False, "predicted_round_s": t},
-            )
-        t_lo = float(np.min(request.compute_s))
-        for _ in range(40):
-            mid = 0.5 * (t_lo + t_hi)
-            if need(mid).sum() <= total:
-                t_hi = mid
-            else:
-                t_lo = mid
-        bw = need(t_hi)
-        bw = bw + (total - bw.sum()) * bw / bw.sum() if bw.sum() > 0 else np.full(n, total / n)
-        return Allocation(
-            bw,
-            np.full(n, self.budget),
-            {"upper_bound": True, "feasible": True, "predicted_round_s": t_hi},
-        )
-
-    def observe(self, round_latency_s: float) -> None:
-        """Stateless."""
+            info = {"upper_bound": True, "feasible": False, "predicted_round_s": t}
+        else:
+            bw, t = split_at_least_latency(need, float(np.min(request.compute_s)), t_hi, total)
+            info = {"upper_bound": True, "feasible": True, "predicted_round_s": t}
+        return Allocation(bw, np.full(n, self.budget), info)
 
 
 def _level(request: AllocationRequest, budget: float) -> int:

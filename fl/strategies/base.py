@@ -115,15 +115,15 @@ class Strategy(ABC):
         self,
         global_state: State,
         payloads: Sequence[Payload],
-        weights: Sequence[float],
+        weights: torch.Tensor,
         names: Sequence[str],
     ) -> State:
-        """Weighted mean of tensors ``names`` over payloads that all carry them."""
-        w = check_weights(weights)
+        """Weighted mean of tensors ``names`` over payloads that all carry them; ``weights``
+        as checked by ``aggregate``."""
         out = {}
         for name in names:
             stacked = torch.stack([p.tensors[name].double() for p in payloads])
-            out[name] = torch.tensordot(w, stacked, dims=1).to(global_state[name].dtype)
+            out[name] = torch.tensordot(weights, stacked, dims=1).to(global_state[name].dtype)
         return out
 
 

@@ -41,14 +41,19 @@ from fl import (
     Oracle,
     Soft,
     Strategy,
+    Surrogate,
+    SurrogateProfile,
     Trainer,
     build_model,
     dirichlet,
     iid,
     load_bbc_news,
     load_tokenizer,
+    lora_layers,
+    model_skeleton,
     shards,
     stratified_split,
+    surrogate_template,
     tokenise,
     training_flops,
 )
@@ -73,7 +78,27 @@ def build_world(s: Scenario) -> World:
         s.clients.count, s.compute.min_tflops, s.compute.max_tflops, seeds.rng("compute")
     )
 
+    common = dict(
+        scenario=s,
+        seeds=seeds,
+        mobility=mobility,
+        channel=channel,
+        link=link,
+        rate=rate,
+        compute=compute,
+        strategy=build_strategy(s),
+        allocator=build_allocator(s),
+    )
     dataset = load_bbc_news()
+    lora = LoraSpec(
+        rank=s.model.lora_rank,
+        alpha=s.model.lora_alpha,
+        targets=s.model.lora_targets,
+        dropout=s.model.lora_dropout,
+        orthonormal_init=s.model.lora_init == "orthonormal",
+    )
+    if s.fl.mode == "surrogate":
+        return _learning_free(s, seeds, common, len(dataset.label_names), lora)
     train_idx, test_idx = stratified_split(dataset.labels, s.data.test_fraction, seeds.rng("split"))
     client_shards = _partition(s, dataset.labels[train_idx], seeds)
     shards_global = [train_idx[p] for p in client_shards]
@@ -83,31 +108,42 @@ def build_world(s: Scenario) -> World:
 
     tokens = tokenise(load_tokenizer(), dataset, s.model.max_seq_len)
     seeds.seed_torch("model_init")
-    model = build_model(
-        num_classes=len(dataset.label_names),
-        layers=s.model.layers,
-        lora=LoraSpec(
-            rank=s.model.lora_rank,
-            alpha=s.model.lora_alpha,
-            targets=s.model.lora_targets,
-            dropout=s.model.lora_dropout,
-            orthonormal_init=s.model.lora_init == "orthonormal",
-        ),
-    )
+    model = build_model(num_classes=len(dataset.label_names), layers=s.model.layers, lora=lora)
+    trainer = Trainer(model, tokens)
     return World(
-        scenario=s,
-        seeds=seeds,
-        mobility=mobility,
-        channel=channel,
-        link=link,
-        rate=rate,
-        compute=compute,
-        trainer=Trainer(model, tokens),
-        strategy=build_strategy(s),
-        allocator=build_allocator(s),
+        **common,
+        trainer=trainer,
+        surrogate=None,
+        initial_state=trainer.initial_state(),
         shards=shards_global,
         eval_indices=eval_idx,
         step_flops=training_flops(model, s.train.batch_size, s.model.max_seq_len),
+    )
+
+
+def _learning_free(
+    s: Scenario, seeds: SeedBank, common: dict, num_classes: int, lora: LoraSpec
+) -> World:
+    """fl.mode = "surrogate": the adapter's shapes and FLOPs from the model skeleton (no
+    weights), updates drawn from the profile; no data shards, no evaluation."""
+    profile = (
+        SurrogateProfile.load(s.fl.profile)
+        if s.fl.profile
+        else SurrogateProfile.synthetic(s.model.lora_rank)
+    )
+    skeleton = model_skeleton(num_classes, s.model.layers, lora)
+    shapes = {n: p for n, p in skeleton.named_parameters() if p.requires_grad}
+    template = surrogate_template(
+        shapes, profile.at_rank(s.model.lora_rank), seeds.rng("surrogate_template")
+    )
+    return World(
+        **common,
+        trainer=None,
+        surrogate=Surrogate(profile, len(lora_layers(template)), s.model.lora_rank),
+        initial_state=template,
+        shards=[],
+        eval_indices=np.array([], dtype=int),
+        step_flops=training_flops(skeleton, s.train.batch_size, s.model.max_seq_len),
     )
 
 

@@ -82,10 +82,14 @@ def run_cmd(
         _fail(str(exc))
     t = timing(result)
     last = result.rounds[-1]
+    quality = (
+        "LEARNING-FREE run (fl.mode = surrogate): nothing trained, no accuracy"
+        if s.fl.mode == "surrogate"
+        else f"final accuracy {result.final_accuracy:.3f}"
+    )
     click.echo(
-        f"done: {s.run.rounds} rounds in {last['t_end']:.2f} s simulated; final accuracy "
-        f"{result.final_accuracy:.3f}; on-time uploads {result.on_time_share:.0%}; "
-        f"{result.events} events\n"
+        f"done: {s.run.rounds} rounds in {last['t_end']:.2f} s simulated; {quality}; "
+        f"on-time uploads {result.on_time_share:.0%}; {result.events} events\n"
         f"host wall time {t['wall_s']:.1f} s (setup {t['build_s']:.1f}, training "
         f"{t['train_s']:.1f}, evaluation {t['eval_s']:.1f}, engine+I/O "
         f"{t['engine_and_io_s']:.1f})\n"

@@ -24,7 +24,9 @@ from fl import (
     AllocationRequest,
     Allocator,
     LocalResult,
+    State,
     Strategy,
+    Surrogate,
     Trainer,
     TrainSettings,
     lora_layers,
@@ -46,12 +48,19 @@ class World:
     link: LinkBudget
     rate: RateModel
     compute: ComputeModel
-    trainer: Trainer
+    trainer: Trainer | None  # None in a learning-free run
+    surrogate: Surrogate | None  # set in a learning-free run only
+    initial_state: State
     strategy: Strategy
     allocator: Allocator
     shards: list[np.ndarray]
     eval_indices: np.ndarray
     step_flops: float
+
+    @property
+    def learning_free(self) -> bool:
+        """True when updates are drawn from a profile instead of trained (fl.mode)."""
+        return self.surrogate is not None
 
 
 @dataclass
@@ -103,7 +112,7 @@ class Simulation:
         self.recorder = recorder
         self.on_round = on_round
         self.env = simpy.Environment()
-        self.global_state = world.trainer.initial_state()
+        self.global_state = world.initial_state
         self.host = HostTime()
         self.dt = self.s.channel.dt
         self.train_settings = TrainSettings(
@@ -112,7 +121,11 @@ class Simulation:
             lr=self.s.train.lr,
             weight_decay=self.s.train.weight_decay,
         )
-        self.sizes = np.array([len(s) for s in world.shards], dtype=float)
+        self.sizes = (
+            np.ones(self.s.clients.count)
+            if world.learning_free
+            else np.array([len(s) for s in world.shards], dtype=float)
+        )
         self._pending_chunk: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ server
@@ -128,8 +141,23 @@ class Simulation:
         return acc, loss
 
     def _server(self):
-        acc, loss = self._evaluate()
-        self.log.emit(self.env.now, "eval", 0, accuracy=acc, loss=loss)
+        s = self.s
+        self.log.emit(
+            self.env.now,
+            "run_start",
+            0,
+            mode=s.fl.mode,
+            learning_free=self.w.learning_free,
+            profile=self.w.surrogate.profile.source if self.w.surrogate else None,
+            clients=s.clients.count,
+            per_round=s.clients.per_round,
+            rounds=s.run.rounds,
+            allocator=s.allocation.name,
+            strategy=s.strategy.name,
+        )
+        if not self.w.learning_free:
+            acc, loss = self._evaluate()
+            self.log.emit(self.env.now, "eval", 0, accuracy=acc, loss=loss)
         for r in range(1, self.s.run.rounds + 1):
             plan = self._plan_round(r)
             yield self.env.timeout(self.s.server.broadcast_s)
@@ -342,7 +370,7 @@ class Simulation:
             flops=self.step_flops_round,
             speed_tflops=w.compute.flops_per_s[k] / 1e12,
             train_s=train_s,
-            host_trained=fits,
+            host_trained=fits and not w.learning_free,
         )
         result: dict[str, Any] = dict(
             train_s=train_s,
@@ -372,6 +400,16 @@ class Simulation:
                 payload_bits=plan.payload_bits[i],
                 energy_j=result["energy_j"],
             )
+            return
+        if w.surrogate is not None:
+            # learning-free: this client's update is a draw from the profile, never trained
+            importance = w.surrogate.draw(w.seeds.rng("surrogate", r, k))
+            result["surrogate_error"] = w.strategy.surrogate_error(
+                importance, float(plan.budget[i]), w.seeds.rng("compress", r, k)
+            )
+            yield env.timeout(train_s)
+            env_log(env.now, "train_end", r, k, loss=None, train_s=train_s, learning_free=True)
+            yield from self._upload(plan, i, result, int(plan.payload_bits[i]), None)
             return
         w.seeds.seed_torch("local_train", r, k)
         start = time.perf_counter()
@@ -407,10 +445,16 @@ class Simulation:
             float(plan.budget[i]),
             w.seeds.rng("compress", r, k),
         )
+        yield from self._upload(plan, i, result, payload.bits, payload)
+
+    def _upload(self, plan: RoundPlan, i: int, result: dict[str, Any], bits: int, payload: Any):
+        """upload_start -> upload_end | deadline_miss, on the round's rate trace."""
+        w, env, r, k = self.w, self.env, plan.round, int(plan.clients[i])
+        env_log, train_s = self.log.emit, result["train_s"]
         t_up = env.now
         grid_t0 = plan.steps[0] * self.dt
         outcome = upload_end_time(
-            payload.bits,
+            bits,
             plan.bandwidth_hz[i],
             plan.snr_db[i],
             grid_t0,
@@ -425,23 +469,21 @@ class Simulation:
             "upload_start",
             r,
             k,
-            bits=payload.bits,
+            bits=bits,
             bandwidth_hz=plan.bandwidth_hz[i],
             snr_db=plan.snr_db[i, j],
             predicted_s=plan.predicted_upload_s[i],
         )
         if outcome.delivered[0]:
             yield env.timeout(max(outcome.t_end[0] - env.now, 0.0))
-            result.update(
-                upload_s=env.now - t_up, bits=float(payload.bits), on_time=True, payload=payload
-            )
+            result.update(upload_s=env.now - t_up, bits=float(bits), on_time=True, payload=payload)
             result["energy_j"] = self._energy(train_s, result["upload_s"])
             env_log(
                 env.now,
                 "upload_end",
                 r,
                 k,
-                bits=payload.bits,
+                bits=bits,
                 predicted_s=plan.predicted_upload_s[i],
                 realised_s=env.now - t_up,
                 energy_j=result["energy_j"],
@@ -459,7 +501,7 @@ class Simulation:
                 k,
                 phase="upload",
                 bits=outcome.delivered_bits[0],
-                payload_bits=payload.bits,
+                payload_bits=bits,
                 predicted_s=plan.predicted_upload_s[i],
                 realised_s=env.now - t_up,
                 energy_j=result["energy_j"],
@@ -513,6 +555,19 @@ class Simulation:
             orth_defect_b=float(np.mean([d[1] for d in defects])),
         )
 
+    @staticmethod
+    def _surrogate_terms(results: list[dict[str, Any]]) -> dict[str, float]:
+        """Learning-free rounds: the mean dropped share of the on-time clients' drawn updates;
+        the terms that need real factors are not defined (NaN)."""
+        nan = float("nan")
+        errors = [res["surrogate_error"] for res in results]
+        return dict(
+            sep_agg_error=nan,
+            sparsification_error=float(np.mean(errors)) if errors else nan,
+            orth_defect_a=nan,
+            orth_defect_b=nan,
+        )
+
     # ------------------------------------------------------------------ round end
     def _finish_round(self, plan: RoundPlan) -> None:
         """aggregate and eval events; round and client rows; the round's channel chunk."""
@@ -520,15 +575,26 @@ class Simulation:
         arrived = [k for k in map(int, plan.clients) if plan.results[k]["on_time"]]
         weights = self.sizes[arrived] / self.sizes[arrived].sum() if arrived else np.array([])
         payloads = [plan.results[k]["payload"] for k in arrived]
-        terms = self._error_terms([plan.results[k] for k in arrived], payloads, weights)
         self.w.allocator.observe(now - plan.t0)
-        self.global_state = self.w.strategy.aggregate(self.global_state, payloads, weights.tolist())
-        self.log.emit(now, "aggregate", r, clients=arrived, weights=weights, **terms)
-        acc, loss = self._evaluate()
-        self.log.emit(now, "eval", r, accuracy=acc, loss=loss)
+        if self.w.learning_free:
+            # nothing was trained: no model to aggregate or evaluate, only the profile's errors
+            terms = self._surrogate_terms([plan.results[k] for k in arrived])
+            self.log.emit(
+                now, "aggregate", r, clients=arrived, weights=weights, learning_free=True, **terms
+            )
+            acc = loss = float("nan")
+        else:
+            terms = self._error_terms([plan.results[k] for k in arrived], payloads, weights)
+            self.global_state = self.w.strategy.aggregate(
+                self.global_state, payloads, weights.tolist()
+            )
+            self.log.emit(now, "aggregate", r, clients=arrived, weights=weights, **terms)
+            acc, loss = self._evaluate()
+            self.log.emit(now, "eval", r, accuracy=acc, loss=loss)
         late = len(plan.clients) - len(arrived)
         bits_up = sum(res["bits"] for res in plan.results.values())
         row = dict(
+            mode=self.s.fl.mode,
             round=r,
             t_start=plan.t0,
             t_end=now,
@@ -547,6 +613,7 @@ class Simulation:
             x, y, z = plan.positions[i]
             self.clients_table.append(
                 dict(
+                    mode=self.s.fl.mode,
                     round=r,
                     client=k,
                     x_m=x,

@@ -11,6 +11,7 @@ import numpy as np
 from cosim.events import plain
 
 ROUND_COLUMNS = (
+    "mode",
     "round",
     "t_start",
     "t_end",
@@ -27,6 +28,7 @@ ROUND_COLUMNS = (
     "orth_defect_b",
 )
 CLIENT_COLUMNS = (
+    "mode",
     "round",
     "client",
     "x_m",

@@ -19,7 +19,7 @@ from cosim.mobility import TraceFileError
 from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable
 from cosim.scenario import Scenario
 from cosim.scenario_io import ScenarioError, scenario_to_toml
-from fl import PartitionError
+from fl import PartitionError, ProfileError
 
 OUTPUT_FILES = (
     "scenario.toml",
@@ -92,6 +92,8 @@ def run(
         ) from None
     except TraceFileError as exc:
         raise ScenarioError(f"{source}: mobility.trace_file: {exc}") from None
+    except ProfileError as exc:
+        raise ScenarioError(f"{source}: fl.profile: {exc}") from None
     build_s = time.perf_counter() - wall0
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def run(
         bar.set_postfix(
             t=f"{row['t_end']:.2f}s",
             on_time=f"{totals['on_time'] / totals['scheduled']:.0%}",
-            acc=f"{row['accuracy']:.3f}",
+            acc="learning-free" if row["mode"] == "surrogate" else f"{row['accuracy']:.3f}",
         )
         bar.update(1)
 
@@ -150,6 +152,8 @@ def timing(result: RunResult) -> dict[str, Any]:
     h = result.host
     return {
         "note": "host wall-clock seconds; not simulated time; varies between runs",
+        "mode": result.scenario.fl.mode,
+        "learning_free": result.scenario.fl.mode == "surrogate",
         "wall_s": round(result.wall_s, 3),
         "build_s": round(result.build_s, 3),
         "train_s": round(h.train_s, 3),

@@ -260,6 +260,16 @@ class TrainSection(Section):
     divergence_loss: Annotated[float, Field(gt=0.0, le=1e6, description="reject above")] = 20.0
 
 
+class FlSection(Section):
+    """How local learning happens: `train` really trains every client's LoRA adapter;
+    `surrogate` is learning-free (no training, no evaluation, no accuracy): updates are drawn
+    from a per-rank importance profile (fl.profile, a JSON file recorded from a real run, or
+    "" for the documented synthetic profile) so allocation studies run in seconds."""
+
+    mode: Literal["train", "surrogate"] = "train"
+    profile: str = ""
+
+
 class ServerSection(Section):
     """Server-side timing and evaluation."""
 
@@ -287,6 +297,7 @@ class Scenario(Section):
     model: ModelSection = ModelSection()
     data: DataSection = DataSection()
     train: TrainSection = TrainSection()
+    fl: FlSection = FlSection()
     server: ServerSection = ServerSection()
     output: OutputSection = OutputSection()
 

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from cosim.scenario import Scenario
 
+RELATIVE_PATHS = (("mobility", "trace_file"), ("fl", "profile"))  # relative to the scenario file
+
 
 class ScenarioError(ValueError):
     """An unusable scenario; the message names the file, field, value and what is allowed."""
@@ -30,11 +32,10 @@ def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Sce
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
-    trace = (
-        raw.get("mobility", {}).get("trace_file") if isinstance(raw.get("mobility"), dict) else None
-    )
-    if isinstance(trace, str) and trace and not Path(trace).is_absolute():
-        raw["mobility"]["trace_file"] = str((path.parent / trace).resolve())
+    for section, key in RELATIVE_PATHS:
+        value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            raw[section][key] = str((path.parent / value).resolve())
     return scenario_from_dict(raw, source=str(path), overrides=overrides)
 
 

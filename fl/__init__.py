@@ -14,6 +14,7 @@ from fl.allocation import (
 )
 from fl.data import TextDataset, TokenisedData, load_bbc_news, stratified_split, tokenise
 from fl.lora_ops import (
+    State,
     lora_layers,
     orthogonality_defect,
     relative_error,
@@ -25,6 +26,7 @@ from fl.model import (
     ModelNotInstalledError,
     build_model,
     load_tokenizer,
+    model_skeleton,
     pretrained_model_dir,
     training_flops,
 )
@@ -40,6 +42,7 @@ from fl.strategies import (
     SVDTruncated,
     TopK,
 )
+from fl.surrogate import ProfileError, Surrogate, SurrogateProfile, surrogate_template
 from fl.train import LocalResult, Trainer, TrainSettings
 from fl.tsfa import TSFA
 
@@ -61,10 +64,14 @@ __all__ = [
     "Oracle",
     "PartitionError",
     "Payload",
+    "ProfileError",
     "RandomRank",
     "SVDTruncated",
     "Soft",
+    "State",
     "Strategy",
+    "Surrogate",
+    "SurrogateProfile",
     "TextDataset",
     "TokenisedData",
     "TopK",
@@ -77,6 +84,7 @@ __all__ = [
     "load_tokenizer",
     "lora_layers",
     "minmax_split",
+    "model_skeleton",
     "orthogonality_defect",
     "predicted_latency",
     "predicted_upload_s",
@@ -85,6 +93,7 @@ __all__ = [
     "separate_aggregation_error",
     "shards",
     "stratified_split",
+    "surrogate_template",
     "tokenise",
     "training_flops",
 ]

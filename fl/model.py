@@ -90,7 +90,7 @@ def build_model(num_classes: int, layers: int, lora: LoraSpec) -> LoraClassifier
     Initial LoRA and head weights come from torch's global RNG: the caller seeds it.
     """
     _quiet_transformers()
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModel
 
     encoder = AutoModel.from_pretrained(pretrained_model_dir())
@@ -99,17 +99,38 @@ def build_model(num_classes: int, layers: int, lora: LoraSpec) -> LoraClassifier
         raise ValueError(f"layers must be in 1..{total}, got {layers}")
     encoder.encoder.layer = encoder.encoder.layer[:layers]
     encoder.config.num_hidden_layers = layers
-    config = LoraConfig(
+    peft_encoder = get_peft_model(encoder, _lora_config(lora))
+    if lora.orthonormal_init:
+        orthonormalise_lora_a(peft_encoder)
+    return LoraClassifier(peft_encoder, encoder.config.hidden_size, num_classes)
+
+
+def _lora_config(lora: LoraSpec):
+    from peft import LoraConfig
+
+    return LoraConfig(
         r=lora.rank,
         lora_alpha=lora.alpha,
         target_modules=list(lora.targets),
         lora_dropout=lora.dropout,
         bias="none",
     )
-    peft_encoder = get_peft_model(encoder, config)
-    if lora.orthonormal_init:
-        orthonormalise_lora_a(peft_encoder)
-    return LoraClassifier(peft_encoder, encoder.config.hidden_size, num_classes)
+
+
+def model_skeleton(num_classes: int, layers: int, lora: LoraSpec) -> LoraClassifier:
+    """The same architecture as ``build_model`` on torch's meta device: names, shapes and FLOPs
+    without loading or allocating a single weight (for learning-free runs)."""
+    _quiet_transformers()
+    from peft import get_peft_model
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(pretrained_model_dir())
+    if not 1 <= layers <= config.num_hidden_layers:
+        raise ValueError(f"layers must be in 1..{config.num_hidden_layers}, got {layers}")
+    config.num_hidden_layers = layers
+    with torch.device("meta"):
+        encoder = get_peft_model(AutoModel.from_config(config), _lora_config(lora))
+        return LoraClassifier(encoder, config.hidden_size, num_classes)
 
 
 def orthonormalise_lora_a(model: nn.Module) -> None:

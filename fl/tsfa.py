@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fl.allocation import Allocation, AllocationRequest, bandwidth_for_rate, minmax_split
+from fl.allocation import Allocation, AllocationRequest, deadline_needs, minmax_split
 
 
 class TSFA:
@@ -39,32 +39,42 @@ class TSFA:
         self.target = float(latency_target_s)
         self.q = 0.0
 
-    def _choose(self, need: np.ndarray, phi: np.ndarray, total_hz: float) -> np.ndarray | None:
-        """Budget levels minimising V·ΣΦ with Σ need ≤ total (Lagrangian), None if none fit."""
-        rows = np.arange(need.shape[0])
+    def _choose(self, need: np.ndarray, phi: np.ndarray, total_hz: float) -> np.ndarray:
+        """Per candidate latency (first axis of ``need``, [m, n, g]), the budget levels [m, n]
+        minimising V·ΣΦ with Σ need ≤ total, by Lagrangian relaxation (bisection on the price
+        of bandwidth, all candidates at once); -1 rows where no choice fits."""
+        m = need.shape[0]
+        finite = np.isfinite(need)
 
-        def pick(price: float) -> np.ndarray:
+        def pick(price: np.ndarray) -> np.ndarray:
             with np.errstate(invalid="ignore"):
-                cost = np.where(np.isfinite(need), self.v * phi + price * need, np.inf)
-            return np.argmin(cost, axis=1)
+                cost = np.where(finite, self.v * phi[None] + price[:, None, None] * need, np.inf)
+            return np.argmin(cost, axis=2)
 
-        level = pick(0.0)
-        if np.isfinite(need[rows, level]).all() and need[rows, level].sum() <= total_hz:
-            return level
-        least = np.argmin(np.where(np.isfinite(need), need, np.inf), axis=1)
-        if not np.isfinite(need[rows, least]).all() or need[rows, least].sum() > total_hz:
-            return None
-        lo, hi = -30.0, 10.0  # log10 of the price per Hz
+        def fits(level: np.ndarray) -> np.ndarray:
+            chosen = np.take_along_axis(need, level[..., None], axis=2)[..., 0]
+            return np.isfinite(chosen).all(axis=1) & (chosen.sum(axis=1) <= total_hz)
+
+        least = np.argmin(np.where(finite, need, np.inf), axis=2)
+        possible = fits(least)
+        free = pick(np.zeros(m))
+        lo, hi = np.full(m, -30.0), np.full(m, 10.0)  # log10 of the price per Hz
         for _ in range(50):
             mid = 0.5 * (lo + hi)
-            level = pick(10.0**mid)
-            ok = np.isfinite(need[rows, level]).all() and need[rows, level].sum() <= total_hz
-            hi, lo = (mid, lo) if ok else (hi, mid)
-        return pick(10.0**hi)
+            ok = fits(pick(10.0**mid))
+            hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+        level = np.where(fits(free)[:, None], free, pick(10.0**hi))
+        return np.where(possible[:, None], level, -1)
 
-    def _objective(self, phi_sum: float, t: float, deadline: float) -> float:
-        over = max(t - deadline, 0.0) if np.isfinite(t) else 1e9
-        return self.v * phi_sum + self.q * t + self.DEADLINE_PENALTY * over
+    def _objective(self, phi_sum: np.ndarray, t: np.ndarray, deadline: float) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        with np.errstate(invalid="ignore"):
+            over = np.where(np.isfinite(t), np.maximum(t - deadline, 0.0), 1e9)
+        return (
+            self.v * phi_sum
+            + self.q * np.where(np.isfinite(t), t, 1e9)
+            + (self.DEADLINE_PENALTY * over)
+        )
 
     def allocate(self, request: AllocationRequest) -> Allocation:
         """Budgets and bandwidths minimising the drift-plus-penalty; logs Q and its terms."""
@@ -77,7 +87,7 @@ class TSFA:
         compute = np.asarray(request.compute_s, dtype=float)
         ends = [
             minmax_split(
-                request.bits_at(np.full(n, lv)), compute, request.snr_per_hz, total, eff, iters=40
+                request.bits_at(np.full(n, lv)), compute, request.snr_per_hz, total, eff, iters=30
             )[1]
             for lv in (0, g - 1)
         ]
@@ -90,22 +100,33 @@ class TSFA:
                 ]
             )
         )
-        best = None
-        for t in candidates:
-            slack = t - compute
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rate = np.where(slack[:, None] > 0, request.bits_grid / slack[:, None], np.inf)
-            need = np.full((n, g), np.inf)
-            finite = np.isfinite(rate)
-            x = np.broadcast_to(request.snr_per_hz[:, None], (n, g))
-            need[finite] = bandwidth_for_rate(rate[finite], x[finite], total, eff, iters=40)
-            level = self._choose(need, phi, total)
-            if level is None:
-                continue
-            value = self._objective(float(phi[rows, level].sum()), t, request.time_left_s)
-            if best is None or value < best[0]:
-                best = (value, level)
-        level = best[1] if best is not None else np.zeros(n, dtype=int)
+        candidates = candidates[np.isfinite(candidates)]
+        level = np.zeros(n, dtype=int)
+        if len(candidates):
+            # need[m, k, j]: least bandwidth for client k at budget level j to finish by T_m
+            need = np.stack(
+                [
+                    deadline_needs(
+                        request.bits_grid[:, j],
+                        compute,
+                        request.snr_per_hz,
+                        candidates,
+                        total,
+                        eff,
+                        iters=30,
+                    )
+                    for j in range(g)
+                ],
+                axis=2,
+            )
+            levels = self._choose(need, phi, total)
+            ok = levels[:, 0] >= 0
+            if ok.any():
+                phi_sums = np.take_along_axis(phi[None], np.maximum(levels, 0)[..., None], 2)
+                values = self._objective(
+                    phi_sums[..., 0].sum(axis=1), candidates, request.time_left_s
+                )
+                level = levels[int(np.argmin(np.where(ok, values, np.inf)))]
         bw, t = minmax_split(request.bits_at(level), compute, request.snr_per_hz, total, eff)
         phi_sum = float(phi[rows, level].sum())
         info = dict(
@@ -115,7 +136,7 @@ class TSFA:
             predicted_round_s=t,
             penalty=self.v * phi_sum,
             drift=self.q * t,
-            objective=self._objective(phi_sum, t, request.time_left_s),
+            objective=float(self._objective(np.array(phi_sum), t, request.time_left_s)),
         )
         return Allocation(bw, request.budget_grid[level].astype(float), info)
 

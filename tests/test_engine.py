@@ -23,7 +23,8 @@ def test_round_flow_and_event_order(tiny_run):
     events = read_events(out)
     times = [e["t"] for e in events]
     assert times == sorted(times)
-    assert events[0]["kind"] == "eval" and events[0]["round"] == 0
+    assert events[0]["kind"] == "run_start" and events[0]["learning_free"] is False
+    assert events[1]["kind"] == "eval" and events[1]["round"] == 0
     rounds = result.scenario.run.rounds
     for r in range(1, rounds + 1):
         kinds = [e["kind"] for e in events if e["round"] == r]

@@ -62,6 +62,14 @@ class Strategy(ABC):
         share of LoRA values not sent; rank strategies use the importance profile."""
         return float(max(0.0, 1.0 - budget))
 
+    def surrogate_error(
+        self, importance: np.ndarray, budget: float, rng: np.random.Generator
+    ) -> float:
+        """Learning-free runs: the share of an update with per-rank ``importance`` (layers x r,
+        orthogonal components) that a payload at ``budget`` drops. Here, as predicted: the
+        share of LoRA values not sent; rank strategies drop whole components."""
+        return float(max(0.0, 1.0 - budget))
+
     @abstractmethod
     def payload_bits(self, template: State, budget: float) -> int:
         """Bits a client will send at ``budget``, known before training."""

@@ -29,6 +29,7 @@ from fl.strategies.base import (
     send_dense,
     with_dense,
 )
+from fl.surrogate import dropped_share
 
 
 def dropped_energy(template: State, kept: Callable[[object], int]) -> float:
@@ -60,6 +61,21 @@ class RankSlotStrategy(Strategy):
         """Share of the global factors' squared importance that k(ρ) components leave out,
         averaged over layers (equal importances while B is still zero)."""
         return dropped_energy(template, lambda layer: self._k(template, layer, budget))
+
+    def surrogate_error(
+        self, importance: np.ndarray, budget: float, rng: np.random.Generator
+    ) -> float:
+        """Dropped share of Σ importance² when the slots ``surrogate_slots`` picks are sent."""
+        k = kept_count(budget, importance.shape[1])
+        kept = np.zeros(importance.shape, dtype=bool)
+        np.put_along_axis(kept, self.surrogate_slots(importance, k, rng), True, axis=1)
+        return dropped_share(importance, kept)
+
+    def surrogate_slots(
+        self, importance: np.ndarray, k: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Per layer, the k slots sent in a learning-free run (layers x k indices)."""
+        raise NotImplementedError
 
     def payload_bits(self, template: State, budget: float) -> int:
         """k·(d_in + d_out) values and the slot indices per layer, plus the head."""
@@ -150,6 +166,10 @@ class Soft(RankSlotStrategy):
         """The k largest importances."""
         return torch.topk(importances(a, b), k).indices
 
+    def surrogate_slots(self, importance, k, rng):
+        """The k largest importances of each layer."""
+        return np.argsort(-importance, axis=1, kind="stable")[:, :k]
+
 
 class RandomRank(RankSlotStrategy):
     """Drops rank components uniformly at random at the same budget."""
@@ -159,3 +179,7 @@ class RandomRank(RankSlotStrategy):
     def choose(self, a, b, k, rng):
         """k slots drawn without replacement from the client's seeded stream."""
         return torch.as_tensor(rng.choice(a.shape[0], k, replace=False), dtype=torch.long)
+
+    def surrogate_slots(self, importance, k, rng):
+        """k slots per layer drawn without replacement."""
+        return np.stack([rng.choice(importance.shape[1], k, replace=False) for _ in importance])

@@ -19,6 +19,7 @@ from cosim.mobility import Paths
 from cosim.records import ChannelRecorder, CsvTable
 from cosim.scenario import Scenario
 from cosim.seeding import SeedBank
+from cosim.uplink import Uplink
 from fl import (
     Allocation,
     AllocationRequest,
@@ -80,6 +81,7 @@ class RoundPlan:
     positions: np.ndarray
     distance_m: np.ndarray
     j0: int
+    uplink: Uplink
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -192,6 +194,9 @@ class Simulation:
             clients=clients.tolist(),
         )
         snr_db = w.link.snr_db(trace.gain_db, alloc.bandwidth_hz[:, None])
+        uplink = self._uplink(
+            r, clients, alloc.bandwidth_hz, trace.gain_db, steps, csi_gain_db - trace.gain_db[:, 0]
+        )
         if self.recorder is not None:
             own = slice(j0, None)
             pos_all = w.mobility.positions(t[own])
@@ -222,6 +227,46 @@ class Simulation:
             positions=pos[:, j0],
             distance_m=trace.distance_3d_m[:, j0],
             j0=j0,
+            uplink=uplink,
+        )
+
+    def _uplink(
+        self,
+        r: int,
+        clients: np.ndarray,
+        bandwidth_hz: np.ndarray,
+        gain_db: np.ndarray,
+        steps: np.ndarray,
+        csi_offset_db: np.ndarray,
+    ) -> Uplink:
+        """The round's band; mid-round re-splits see the channel as the round-start CSI does:
+        ``channel.csi_delay_s`` old, with the same estimation error."""
+        s, w = self.s, self.w
+        grid_t0 = steps[0] * self.dt
+
+        def estimate(idx: np.ndarray, now: float) -> np.ndarray:
+            j = int(np.clip((now - s.channel.csi_delay_s - grid_t0) // self.dt, 0, len(steps) - 1))
+            return w.link.snr_per_hz(gain_db[idx, j] + csi_offset_db[idx])
+
+        a = s.allocation
+        return Uplink(
+            self.env,
+            r,
+            gain_db,
+            grid_t0,
+            self.dt,
+            self.env.now + s.deadline.seconds,
+            bandwidth_hz,
+            s.channel.bandwidth_hz,
+            w.link,
+            w.rate,
+            self._efficiency,
+            estimate,
+            self.log.emit,
+            clients,
+            reallocate=a.reallocate,
+            threshold=a.realloc_threshold,
+            min_interval_s=a.realloc_min_s,
         )
 
     def _estimate_csi(
@@ -387,6 +432,7 @@ class Simulation:
             # Its update could not arrive in time: the simulated device trains until the
             # deadline cuts it off; the host skips the (discarded) computation.
             t_start = env.now
+            plan.uplink.drop(i, "training cannot finish by the deadline")
             yield env.timeout(max(plan.deadline - env.now, 0.0))
             result["miss"] = "train"
             result["energy_j"] = self._energy(env.now - t_start, 0.0)
@@ -428,6 +474,7 @@ class Simulation:
         reason = self._rejection(update)
         if reason:
             result.update(miss="rejected", energy_j=self._energy(train_s, 0.0))
+            plan.uplink.drop(i, "update rejected")
             env_log(
                 env.now,
                 "update_rejected",
@@ -449,20 +496,10 @@ class Simulation:
 
     def _upload(self, plan: RoundPlan, i: int, result: dict[str, Any], bits: int, payload: Any):
         """upload_start -> upload_end | deadline_miss, on the round's rate trace."""
-        w, env, r, k = self.w, self.env, plan.round, int(plan.clients[i])
+        env, r, k = self.env, plan.round, int(plan.clients[i])
         env_log, train_s = self.log.emit, result["train_s"]
         t_up = env.now
         grid_t0 = plan.steps[0] * self.dt
-        outcome = upload_end_time(
-            bits,
-            plan.bandwidth_hz[i],
-            plan.snr_db[i],
-            grid_t0,
-            self.dt,
-            t_up,
-            plan.deadline,
-            w.rate,
-        )
         j = min(int((t_up - grid_t0) // self.dt), len(plan.steps) - 1)
         env_log(
             t_up,
@@ -470,12 +507,12 @@ class Simulation:
             r,
             k,
             bits=bits,
-            bandwidth_hz=plan.bandwidth_hz[i],
+            bandwidth_hz=plan.uplink.bw[i],
             snr_db=plan.snr_db[i, j],
             predicted_s=plan.predicted_upload_s[i],
         )
-        if outcome.delivered[0]:
-            yield env.timeout(max(outcome.t_end[0] - env.now, 0.0))
+        outcome = yield plan.uplink.start(i, bits, float(plan.predicted_upload_s[i]))
+        if outcome.delivered:
             result.update(upload_s=env.now - t_up, bits=float(bits), on_time=True, payload=payload)
             result["energy_j"] = self._energy(train_s, result["upload_s"])
             env_log(
@@ -489,10 +526,7 @@ class Simulation:
                 energy_j=result["energy_j"],
             )
         else:
-            yield env.timeout(max(plan.deadline - env.now, 0.0))
-            result.update(
-                upload_s=env.now - t_up, bits=float(outcome.delivered_bits[0]), miss="upload"
-            )
+            result.update(upload_s=env.now - t_up, bits=float(outcome.bits), miss="upload")
             result["energy_j"] = self._energy(train_s, result["upload_s"])
             env_log(
                 env.now,
@@ -500,7 +534,7 @@ class Simulation:
                 r,
                 k,
                 phase="upload",
-                bits=outcome.delivered_bits[0],
+                bits=outcome.bits,
                 payload_bits=bits,
                 predicted_s=plan.predicted_upload_s[i],
                 realised_s=env.now - t_up,
@@ -605,6 +639,7 @@ class Simulation:
             accuracy=acc,
             loss=loss,
             rejected=sum(res["miss"] == "rejected" for res in plan.results.values()),
+            reallocations=plan.uplink.reallocations,
             **terms,
         )
         self.rounds_table.append(row)

@@ -22,6 +22,7 @@ ROUND_COLUMNS = (
     "accuracy",
     "loss",
     "rejected",
+    "reallocations",
     "sep_agg_error",
     "sparsification_error",
     "orth_defect_a",

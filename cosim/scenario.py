@@ -184,7 +184,9 @@ class AllocationSection(Section):
     `minmax` use strategy.budget for everyone (`oracle` too: min-max on the true future
     channel, an upper bound, not a realisable scheme); `tsfa` picks each client's budget from
     budget_grid every round (Lyapunov drift-plus-penalty with weight lyapunov_v and long-term
-    latency target latency_target_s)."""
+    latency target latency_target_s). With `reallocate` on, band freed during a round (dropouts,
+    finished uploads) or held by a client falling behind its plan by more than
+    realloc_threshold is re-split among the clients still uploading (all allocators)."""
 
     name: Literal["equal", "inverse-se", "minmax", "oracle", "tsfa"] = "equal"
     lyapunov_v: Annotated[float, Field(ge=0.0, le=1e6)] = 1.0
@@ -193,6 +195,13 @@ class AllocationSection(Section):
         tuple[Annotated[float, Field(gt=0.0, le=1.0)], ...],
         Field(min_length=1, max_length=32, strict=False),
     ] = (0.125, 0.25, 0.5, 1.0)
+    reallocate: bool = True
+    realloc_threshold: Annotated[
+        float, Field(gt=0.0, lt=1.0, description="behind plan by this share of its bits")
+    ] = 0.3
+    realloc_min_s: Annotated[
+        float, Field(ge=0.0, le=1e4, description="least time between a client's checks")
+    ] = 0.05
 
     @model_validator(mode="after")
     def _cross(self) -> Self:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from channels import (
     LinkBudget,
     PathlossChannel,
     PhyAbstraction,
+    RateModel,
     Shannon,
     SionnaRayFading,
     SumOfSinusoids,
@@ -30,6 +33,7 @@ from cosim.mobility import (
 )
 from cosim.scenario import Scenario
 from cosim.seeding import SeedBank
+from cosim.stage1 import run_stage1
 from fl import (
     STRATEGIES,
     TSFA,
@@ -43,7 +47,10 @@ from fl import (
     Strategy,
     Surrogate,
     SurrogateProfile,
+    TextDataset,
+    TokenisedData,
     Trainer,
+    TrainSettings,
     build_model,
     dirichlet,
     iid,
@@ -60,7 +67,9 @@ from fl import (
 
 
 def build_world(s: Scenario) -> World:
-    """Every component of the run, each seeded from its own named stream."""
+    """Every component of the run, each seeded from its own named stream. With
+    allocation.stage1 on, TSFA's offline stage first chooses the rank (and λ): the world, and
+    the scenario it carries, use the choice."""
     seeds = SeedBank(s.run.seed)
     bs_position = np.array([0.0, 0.0, s.channel.bs_height_m])
     placement = place_uniform_disc(
@@ -77,7 +86,24 @@ def build_world(s: Scenario) -> World:
     compute = ComputeModel.draw(
         s.clients.count, s.compute.min_tflops, s.compute.max_tflops, seeds.rng("compute")
     )
-
+    dataset = load_bbc_news()
+    num_classes = len(dataset.label_names)
+    data = None if s.fl.mode == "surrogate" else _data(s, seeds, dataset)
+    stage1 = None
+    if s.allocation.stage1:
+        stage1 = run_stage1(
+            s,
+            seeds,
+            mobility.positions(np.zeros(1))[:, 0],
+            bs_position,
+            compute,
+            link,
+            efficiency_of(rate),
+            num_classes,
+            build_strategy,
+            None if data is None else _pilot(s, seeds, data, num_classes),
+        )
+        s = stage1.scenario
     common = dict(
         scenario=s,
         seeds=seeds,
@@ -88,37 +114,100 @@ def build_world(s: Scenario) -> World:
         compute=compute,
         strategy=build_strategy(s),
         allocator=build_allocator(s),
+        stage1=stage1,
     )
-    dataset = load_bbc_news()
-    lora = LoraSpec(
+    if data is None:
+        return _learning_free(s, seeds, common, num_classes, lora_spec(s))
+    seeds.seed_torch("model_init")
+    model = build_model(num_classes=num_classes, layers=s.model.layers, lora=lora_spec(s))
+    trainer = Trainer(model, data.tokens)
+    return World(
+        **common,
+        trainer=trainer,
+        surrogate=None,
+        initial_state=trainer.initial_state(),
+        shards=data.shards,
+        eval_indices=data.eval_indices,
+        step_flops=training_flops(model, s.train.batch_size, s.model.max_seq_len),
+    )
+
+
+def lora_spec(s: Scenario) -> LoraSpec:
+    """The scenario's adapter settings."""
+    return LoraSpec(
         rank=s.model.lora_rank,
         alpha=s.model.lora_alpha,
         targets=s.model.lora_targets,
         dropout=s.model.lora_dropout,
         orthonormal_init=s.model.lora_init == "orthonormal",
     )
-    if s.fl.mode == "surrogate":
-        return _learning_free(s, seeds, common, len(dataset.label_names), lora)
+
+
+def efficiency_of(rate: RateModel) -> Callable[[np.ndarray], np.ndarray]:
+    """The link's bit/s/Hz as a function of the linear SNR (what allocators predict with)."""
+
+    def efficiency(snr_linear: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return rate.efficiency(10.0 * np.log10(np.asarray(snr_linear, dtype=float)))
+
+    return efficiency
+
+
+@dataclass(frozen=True)
+class _Data:
+    tokens: TokenisedData
+    shards: list[np.ndarray]
+    eval_indices: np.ndarray
+
+
+def _data(s: Scenario, seeds: SeedBank, dataset: TextDataset) -> _Data:
+    """Train/test split, client shards and the evaluation set; the tokenised corpus."""
     train_idx, test_idx = stratified_split(dataset.labels, s.data.test_fraction, seeds.rng("split"))
     client_shards = _partition(s, dataset.labels[train_idx], seeds)
-    shards_global = [train_idx[p] for p in client_shards]
     eval_idx = test_idx
     if 0 < s.server.eval_samples < len(test_idx):
         eval_idx = np.sort(seeds.rng("eval").choice(test_idx, s.server.eval_samples, False))
-
     tokens = tokenise(load_tokenizer(), dataset, s.model.max_seq_len)
-    seeds.seed_torch("model_init")
-    model = build_model(num_classes=len(dataset.label_names), layers=s.model.layers, lora=lora)
-    trainer = Trainer(model, tokens)
-    return World(
-        **common,
-        trainer=trainer,
-        surrogate=None,
-        initial_state=trainer.initial_state(),
-        shards=shards_global,
-        eval_indices=eval_idx,
-        step_flops=training_flops(model, s.train.batch_size, s.model.max_seq_len),
+    return _Data(tokens, [train_idx[p] for p in client_shards], eval_idx)
+
+
+def _pilot(
+    s: Scenario, seeds: SeedBank, data: _Data, num_classes: int
+) -> Callable[[Scenario, Strategy], tuple[float, float]]:
+    """Stage 1's pilot: one round of real local training by a few seeded clients at the
+    candidate's rank and λ, sent dense and aggregated by the strategy; held-out (loss, acc)."""
+    pilots = np.sort(
+        seeds.rng("stage1_pilot").choice(
+            s.clients.count, s.allocation.stage1_pilot_clients, replace=False
+        )
     )
+    settings = TrainSettings(
+        s.train.local_steps, s.train.batch_size, s.train.lr, s.train.weight_decay
+    )
+
+    def pilot(sc: Scenario, strategy: Strategy) -> tuple[float, float]:
+        seeds.seed_torch("stage1_init")
+        trainer = Trainer(build_model(num_classes, sc.model.layers, lora_spec(sc)), data.tokens)
+        start = trainer.initial_state()
+        payloads, sizes = [], []
+        for k in pilots:
+            seeds.seed_torch("stage1_train", int(k))
+            update = trainer.train(
+                start,
+                data.shards[k],
+                settings,
+                extra_loss=strategy.extra_loss(),
+                frozen=strategy.frozen,
+            )
+            payloads.append(strategy.compress(update.state, start, 1.0, seeds.rng("stage1", k)))
+            sizes.append(len(data.shards[k]))
+        weights = (np.array(sizes) / sum(sizes)).tolist()
+        acc, loss = trainer.evaluate(
+            strategy.aggregate(start, payloads, weights), data.eval_indices
+        )
+        return loss, acc
+
+    return pilot
 
 
 def _learning_free(

@@ -57,6 +57,7 @@ class World:
     shards: list[np.ndarray]
     eval_indices: np.ndarray
     step_flops: float
+    stage1: Any = None  # cosim.stage1.Stage1Result when allocation.stage1 is on
 
     @property
     def learning_free(self) -> bool:
@@ -157,6 +158,17 @@ class Simulation:
             allocator=s.allocation.name,
             strategy=s.strategy.name,
         )
+        if self.w.stage1 is not None:
+            st = self.w.stage1
+            self.log.emit(
+                self.env.now,
+                "stage1",
+                0,
+                candidates=st.candidates,
+                chosen=st.chosen,
+                rule=st.rule,
+                latency_target_s=s.allocation.latency_target_s,
+            )
         if not self.w.learning_free:
             acc, loss = self._evaluate()
             self.log.emit(self.env.now, "eval", 0, accuracy=acc, loss=loss)

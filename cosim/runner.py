@@ -95,6 +95,7 @@ def run(
     except ProfileError as exc:
         raise ScenarioError(f"{source}: fl.profile: {exc}") from None
     build_s = time.perf_counter() - wall0
+    scenario = world.scenario  # with TSFA stage 1's choice written in, when it ran
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name in OUTPUT_FILES:

@@ -186,7 +186,10 @@ class AllocationSection(Section):
     budget_grid every round (Lyapunov drift-plus-penalty with weight lyapunov_v and long-term
     latency target latency_target_s). With `reallocate` on, band freed during a round (dropouts,
     finished uploads) or held by a client falling behind its plan by more than
-    realloc_threshold is re-split among the clients still uploading (all allocators)."""
+    realloc_threshold is re-split among the clients still uploading (all allocators). With
+    `stage1` on (tsfa only), TSFA's offline stage picks model.lora_rank from stage1_ranks (and
+    SOFT's strategy.orth_lambda from stage1_lambdas) before round 1 by expected latency at
+    average channel conditions and a pilot round of stage1_pilot_clients (cosim/stage1.py)."""
 
     name: Literal["equal", "inverse-se", "minmax", "oracle", "tsfa"] = "equal"
     lyapunov_v: Annotated[float, Field(ge=0.0, le=1e6)] = 1.0
@@ -195,6 +198,16 @@ class AllocationSection(Section):
         tuple[Annotated[float, Field(gt=0.0, le=1.0)], ...],
         Field(min_length=1, max_length=32, strict=False),
     ] = (0.125, 0.25, 0.5, 1.0)
+    stage1: bool = False
+    stage1_ranks: Annotated[
+        tuple[Annotated[int, Field(ge=1, le=128)], ...],
+        Field(min_length=1, max_length=16, strict=False),
+    ] = (2, 4, 8, 16)
+    stage1_lambdas: Annotated[
+        tuple[Annotated[float, Field(ge=0.0, le=100.0)], ...],
+        Field(max_length=16, strict=False, description="soft only; () keeps orth_lambda"),
+    ] = ()
+    stage1_pilot_clients: Annotated[int, Field(ge=1, le=1_000)] = 3
     reallocate: bool = True
     realloc_threshold: Annotated[
         float, Field(gt=0.0, lt=1.0, description="behind plan by this share of its bits")
@@ -208,6 +221,10 @@ class AllocationSection(Section):
         if list(self.budget_grid) != sorted(set(self.budget_grid)):
             raise ValueError(
                 f"allocation.budget_grid {list(self.budget_grid)} must be strictly increasing"
+            )
+        if list(self.stage1_ranks) != sorted(set(self.stage1_ranks)):
+            raise ValueError(
+                f"allocation.stage1_ranks {list(self.stage1_ranks)} must be strictly increasing"
             )
         return self
 
@@ -317,6 +334,20 @@ class Scenario(Section):
             raise ValueError(
                 f"allocation.name = 'tsfa' chooses sparsity budgets; strategy.name = "
                 f"{st.name!r} is dense only (use topk, svd, random-rank or soft)"
+            )
+        if a.stage1 and a.name != "tsfa":
+            raise ValueError(
+                f"allocation.stage1 is TSFA's offline stage: it needs allocation.name = 'tsfa' "
+                f"(got {a.name!r})"
+            )
+        if a.stage1_lambdas and st.name != "soft":
+            raise ValueError(
+                f"allocation.stage1_lambdas tunes SOFT's penalty; strategy.name is {st.name!r}"
+            )
+        if a.stage1 and a.stage1_pilot_clients > self.clients.count:
+            raise ValueError(
+                f"allocation.stage1_pilot_clients ({a.stage1_pilot_clients}) must be <= "
+                f"clients.count ({self.clients.count})"
             )
         if self.channel.dt > self.deadline.seconds:
             raise ValueError(

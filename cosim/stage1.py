@@ -1,0 +1,164 @@
+"""TSFA stage 1 (offline, before round 1): choose the LoRA rank (and SOFT's λ) from a grid.
+
+Ours, as read from the abstract (docs/ALLOCATION.md). Every candidate gets two scores:
+
+* **expected round latency** at average channel conditions: each client at its starting
+  position with the LoS-probability-weighted 38.901 path loss (shadowing, penetration and
+  fading at their mean-free values), its device's compute time for the candidate's FLOPs, and
+  the min-max bandwidth split of the candidate's payload (at strategy.budget) over
+  clients.per_round clients, averaged over 16 seeded draws of the scheduled set;
+* **pilot loss** (trained runs only): one federated round of real local training at the
+  candidate's rank/λ by a few seeded clients from the same initial point, averaged on the
+  server, then the held-out cross-entropy.
+
+The choice: among candidates whose expected latency meets allocation.latency_target_s, the
+lowest pilot loss; in a learning-free run (no pilot possible) the largest rank, λ unchanged.
+When no candidate meets the target, the one with the least expected latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from channels import LinkBudget, distances
+from channels.tr38901 import los_probability, pathloss_db
+from cosim.compute import ComputeModel
+from cosim.scenario import Scenario
+from cosim.seeding import SeedBank
+from fl import LoraSpec, Strategy, minmax_split, model_skeleton, training_flops
+
+DRAWS = 16
+
+
+@dataclass(frozen=True)
+class Stage1Result:
+    """Candidates with their scores, the chosen one, and the scenario carrying the choice."""
+
+    candidates: list[dict[str, Any]]
+    chosen: dict[str, Any]
+    scenario: Scenario
+    rule: str
+
+
+def mean_gain_db(s: Scenario, positions: np.ndarray, bs_position: np.ndarray) -> np.ndarray:
+    """LoS-probability-weighted 38.901 path gain [dB] at ``positions`` [K, 3] (the cell of
+    channel.model; UMi for the simple models)."""
+    cell = s.channel.model if s.channel.model in ("umi", "uma", "rma") else "umi"
+    d2d, d3d = distances(positions, bs_position)
+    d2d = np.maximum(d2d, 10.0)
+    d3d = np.sqrt(d2d**2 + (positions[:, 2] - bs_position[2]) ** 2)
+    h_ut = positions[:, 2]
+    args = (cell, d2d, d3d, s.channel.carrier_hz, bs_position[2], h_ut)
+    p = los_probability(cell, d2d, h_ut)
+    pl = p * pathloss_db(*args, np.ones_like(d2d, bool)) + (1 - p) * pathloss_db(
+        *args, np.zeros_like(d2d, bool)
+    )
+    return -pl
+
+
+def expected_latency(
+    s: Scenario,
+    strategy: Strategy,
+    template: dict[str, torch.Tensor],
+    flops_per_step: float,
+    snr_per_hz: np.ndarray,
+    compute: ComputeModel,
+    efficiency: Callable[[np.ndarray], np.ndarray],
+    rng: np.random.Generator,
+) -> float:
+    """Mean min-max round latency (broadcast + compute + upload) over seeded scheduled sets."""
+    flops = (
+        flops_per_step + strategy.extra_step_flops(template)
+    ) * s.train.local_steps + strategy.extra_round_flops(template, s.strategy.budget)
+    bits = float(strategy.payload_bits(template, s.strategy.budget))
+    out = []
+    for _ in range(DRAWS):
+        k = np.sort(rng.choice(s.clients.count, s.clients.per_round, replace=False))
+        _, t = minmax_split(
+            np.full(len(k), bits),
+            compute.seconds(k, flops),
+            snr_per_hz[k],
+            s.channel.bandwidth_hz,
+            efficiency,
+        )
+        out.append(t)
+    return s.server.broadcast_s + float(np.mean(out))
+
+
+def candidates(s: Scenario) -> list[dict[str, Any]]:
+    """The (rank, λ) grid; λ only varies for SOFT in a trained run."""
+    a = s.allocation
+    lambdas = (
+        a.stage1_lambdas if a.stage1_lambdas and s.fl.mode == "train" else (s.strategy.orth_lambda,)
+    )
+    return [{"rank": int(r), "orth_lambda": float(lam)} for r in a.stage1_ranks for lam in lambdas]
+
+
+def choose(rows: list[dict[str, Any]], target_s: float, learning_free: bool) -> tuple[int, str]:
+    """Index of the chosen candidate and the rule that chose it."""
+    meets = [i for i, c in enumerate(rows) if c["expected_latency_s"] <= target_s]
+    if not meets:
+        best = min(range(len(rows)), key=lambda i: rows[i]["expected_latency_s"])
+        return best, "no candidate meets the latency target: least expected latency"
+    if learning_free:
+        best = max(meets, key=lambda i: (rows[i]["rank"], -rows[i]["expected_latency_s"]))
+        return best, "learning-free: largest rank whose expected latency meets the target"
+    best = min(meets, key=lambda i: (rows[i]["pilot_loss"], rows[i]["expected_latency_s"]))
+    return best, "lowest pilot loss among candidates meeting the latency target"
+
+
+def run_stage1(
+    s: Scenario,
+    seeds: SeedBank,
+    positions: np.ndarray,
+    bs_position: np.ndarray,
+    compute: ComputeModel,
+    link: LinkBudget,
+    efficiency: Callable[[np.ndarray], np.ndarray],
+    num_classes: int,
+    make_strategy: Callable[[Scenario], Strategy],
+    pilot: Callable[[Scenario, Strategy], tuple[float, float]] | None,
+) -> Stage1Result:
+    """Score every candidate and return the scenario with the chosen rank and λ."""
+    snr_per_hz = link.snr_per_hz(mean_gain_db(s, positions, bs_position))
+    rows = []
+    for cand in candidates(s):
+        sc = s.model_copy(
+            update={
+                "model": s.model.model_copy(update={"lora_rank": cand["rank"]}),
+                "strategy": s.strategy.model_copy(update={"orth_lambda": cand["orth_lambda"]}),
+            }
+        )
+        strategy = make_strategy(sc)
+        spec = LoraSpec(rank=cand["rank"], alpha=s.model.lora_alpha, targets=s.model.lora_targets)
+        skeleton = model_skeleton(num_classes, s.model.layers, spec)
+        template = {n: p for n, p in skeleton.named_parameters() if p.requires_grad}
+        row = dict(cand)
+        row["payload_bits"] = int(strategy.payload_bits(template, s.strategy.budget))
+        row["expected_latency_s"] = expected_latency(
+            sc,
+            strategy,
+            template,
+            training_flops(skeleton, s.train.batch_size, s.model.max_seq_len),
+            snr_per_hz,
+            compute,
+            efficiency,
+            seeds.rng("stage1_schedule"),
+        )
+        if pilot is not None:
+            row["pilot_loss"], row["pilot_accuracy"] = pilot(sc, strategy)
+        rows.append(row)
+    best, rule = choose(rows, s.allocation.latency_target_s, pilot is None)
+    chosen = rows[best]
+    scenario = s.model_copy(
+        update={
+            "model": s.model.model_copy(update={"lora_rank": chosen["rank"]}),
+            "strategy": s.strategy.model_copy(update={"orth_lambda": chosen["orth_lambda"]}),
+        }
+    )
+    return Stage1Result(rows, chosen, scenario, rule)

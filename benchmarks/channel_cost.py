@@ -38,12 +38,12 @@ def ours(k: int) -> None:
 
     bank = SeedBank(0)
     bs = np.array([0.0, 0.0, 10.0])
+    pos = _positions(k)
     fading = SionnaRayFading(
         "umi", FC, bs, k, 1, bank.seed_sionna, lambda d: bank.rng("ray_phases", d), STEPS + 1
     )
-    cell = Cell38901("umi", bs, FC, DT, k, bank.rng, STEPS + 1, 0.0, 0.0, "low", fading)
-    pos = _positions(k)
-    start = time.perf_counter()
+    start = time.perf_counter()  # the up-front ray draw at the start positions counts too
+    cell = Cell38901("umi", bs, FC, DT, k, bank.rng, STEPS + 1, pos[:, 0], 0.0, 0.0, "low", fading)
     tr = cell.trace(np.arange(k), np.arange(STEPS) * DT, pos, np.zeros_like(pos))
     _report(time.perf_counter() - start, float(tr.gain_db.mean()))
 

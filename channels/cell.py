@@ -48,6 +48,10 @@ class CellFading(Protocol):
         """Power gains (mean 1) at global ``steps`` [n] for ``clients`` [K]."""
         ...
 
+    def prime(self, positions: np.ndarray, los: np.ndarray, indoor: np.ndarray) -> None:
+        """Draw every client's first small-scale state at its starting position [K, 3]."""
+        ...
+
 
 class Cell38901:
     """Large-scale state of a 38.901 cell, times a small-scale fading component."""
@@ -61,6 +65,7 @@ class Cell38901:
         num_clients: int,
         rng: RngFactory,
         window_steps: int,
+        start_positions: np.ndarray,
         indoor_ratio: float,
         in_car_ratio: float,
         o2i_model: str,
@@ -92,8 +97,23 @@ class Cell38901:
         self.penetration_db = np.where(self.indoor, o2i, np.where(self.in_car, car, 0.0))
         corr = [p.los_corr_m, p.sf_corr_los_m, p.sf_corr_nlos_m, p.sf_corr_o2i_m]
         self.processes = SpatialProcesses(
-            k, np.array(corr), lambda c, b: rng("largescale", c, b), window_steps
+            k,
+            np.array(corr),
+            lambda c, b: rng("largescale", c, b),
+            window_steps,
+            start_positions,
+            rng("largescale_start"),
         )
+        if fading is not None:
+            # every client's rays are drawn up front at its start, in one seeded batch: a
+            # client's channel never depends on when (or with whom) it is first scheduled
+            start = np.asarray(start_positions, dtype=float)
+            _, d2d_e, _ = clamped_distances(start, self.bs_position, p.min_d2d_m)
+            d2d_out = np.maximum(d2d_e - self.d2d_in, 0.0)
+            los = ndtr(self.processes.start_state[:, 0]) < los_probability(
+                p.name, d2d_out, start[:, 2]
+            )
+            fading.prime(start, los & ~self.indoor, self.indoor)
 
     def trace(
         self, clients: np.ndarray, t: np.ndarray, positions: np.ndarray, velocities: np.ndarray

@@ -5,9 +5,11 @@ moved: between two samples Δ metres apart, g' = ρ·g + sqrt(1 − ρ²)·w wit
 (the exponential spatial autocorrelation of 38.901 §7.5/§7.6.3, Gudmundson's model). The
 process is Markov, so a client that was not evaluated for a while is advanced exactly over the
 gap. Values already produced for a global step are kept in a ring and returned again, so a
-window that overlaps the previous one sees the same values. The innovation w of client k at
-global step s comes from slot (k, s) of a counter-like stream: no value depends on which other
-clients were evaluated, or when.
+window that overlaps the previous one sees the same values. Every process starts at the
+client's starting position with its own draw (not at the first step it is asked for), and the
+innovation w of client k at global step s comes from slot (k, s) of a counter-like stream: a
+static client's values never depend on when it is first evaluated, and no value depends on
+which other clients were evaluated.
 """
 
 from __future__ import annotations
@@ -25,15 +27,27 @@ class SpatialProcesses:
     block_steps = 256
 
     def __init__(
-        self, num_clients: int, corr_m: np.ndarray, step_rng: StepRng, window_steps: int
+        self,
+        num_clients: int,
+        corr_m: np.ndarray,
+        step_rng: StepRng,
+        window_steps: int,
+        start_positions: np.ndarray,
+        init_rng: np.random.Generator,
     ) -> None:
         self.corr = np.asarray(corr_m, dtype=float)
         self.num = len(self.corr)
         self._step_rng = step_rng
         self.last_step = np.full(num_clients, -1, dtype=np.int64)
-        self.last_pos = np.zeros((num_clients, 3))
-        self.state = np.zeros((num_clients, self.num))
+        self.last_pos = np.array(start_positions, dtype=float).reshape(num_clients, 3)
+        self.state = init_rng.standard_normal((num_clients, self.num))
+        self._start = self.state.copy()
         self._ring = np.zeros((num_clients, int(window_steps) + 1, self.num))
+
+    @property
+    def start_state(self) -> np.ndarray:
+        """The values at the starting positions (before any step) [K, num]."""
+        return self._start
 
     def sample(self, clients: np.ndarray, steps: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Values [K, n, num] at consecutive global ``steps`` [n] and positions [K, n, 3]."""
@@ -59,7 +73,6 @@ class SpatialProcesses:
                 moved = np.linalg.norm(positions[new, i] - self.last_pos[c], axis=1)
                 rho = np.exp(-moved[:, None] / self.corr[None, :])
                 g = rho * self.state[c] + np.sqrt(1.0 - rho**2) * w
-                g = np.where((self.last_step[c] < 0)[:, None], w, g)
                 self.state[c] = g
                 self.last_pos[c] = positions[new, i]
                 self.last_step[c] = s

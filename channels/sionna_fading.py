@@ -171,6 +171,16 @@ class SionnaRayFading:
         self.last_step[clients[has_new]] = steps[-1]
         return np.mean(np.abs(h.astype(np.complex128)) ** 2, axis=-1)
 
+    def prime(self, positions: np.ndarray, los: np.ndarray, indoor: np.ndarray) -> None:
+        """Ray sets of every client at its starting position [K, 3], in seeded batches (so a
+        client's rays do not depend on when it is first scheduled)."""
+        self._draw(
+            np.arange(self.num_clients),
+            np.asarray(positions, dtype=float),
+            np.asarray(los, dtype=bool),
+            np.asarray(indoor, dtype=bool),
+        )
+
     # ---------------------------------------------------------------- internals
     def _redraw_distance(self, los: bool, indoor: bool) -> float:
         los_m, nlos_m, o2i_m = self.redraw_m

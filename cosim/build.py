@@ -80,7 +80,8 @@ def build_world(s: Scenario) -> World:
         seeds.rng("placement"),
     )
     mobility = build_mobility(s, placement, seeds)
-    channel = build_channel(s, seeds, bs_position)
+    start = mobility.positions(np.zeros(1))[:, 0]
+    channel = build_channel(s, seeds, bs_position, start)
     link = LinkBudget(s.channel.tx_power_dbm, s.channel.noise_figure_db, s.channel.bs_antennas)
     rate = PhyAbstraction(s.channel.bler_target) if s.channel.link == "phy" else Shannon()
     compute = ComputeModel.draw(
@@ -94,7 +95,7 @@ def build_world(s: Scenario) -> World:
         stage1 = run_stage1(
             s,
             seeds,
-            mobility.positions(np.zeros(1))[:, 0],
+            start,
             bs_position,
             compute,
             link,
@@ -294,7 +295,9 @@ def build_mobility(s: Scenario, placement: np.ndarray, seeds: SeedBank) -> Paths
     return TraceFile(Path(m.trace_file), s.clients.count, s.clients.height_m)
 
 
-def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> ChannelModel:
+def build_channel(
+    s: Scenario, seeds: SeedBank, bs_position: np.ndarray, start_positions: np.ndarray
+) -> ChannelModel:
     """The scenario's channel model (``channel.model``)."""
     c, k = s.channel, s.clients.count
     if c.model in ("umi", "uma", "rma"):
@@ -317,6 +320,7 @@ def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> Chan
             k,
             rng=seeds.rng,
             window_steps=window,
+            start_positions=start_positions,
             indoor_ratio=c.indoor_ratio,
             in_car_ratio=c.in_car_ratio,
             o2i_model=c.o2i_model,

@@ -188,6 +188,10 @@ class Uplink:
             return False
         for i in active:
             self._settle(i)
+        # uploads with under one bit left finish at this instant anyway: they keep their band
+        active = [i for i in active if self.uploads[i].bits - self.uploads[i].sent >= 1.0]
+        if not active:
+            return False
         idx = np.array(active)
         pool = float(self.bw[idx].sum()) + self.free_hz
         left = np.array([self.uploads[i].bits - self.uploads[i].sent for i in active])

@@ -19,11 +19,15 @@ def _rng_factory(seed=0):
     return lambda purpose, *keys: bank.rng(purpose, *keys)
 
 
-def _cell(name, k, **kw):
+def _cell(name, k, start, **kw):
     args = dict(indoor_ratio=0.0, in_car_ratio=0.0, o2i_model="low", fading=None)
     args.update(kw)
     bs = np.array([0.0, 0.0, CELLS[name].bs_height_m])
-    return Cell38901(name, bs, 3.5e9, 0.1, k, _rng_factory(), 400, **args)
+    return Cell38901(name, bs, 3.5e9, 0.1, k, _rng_factory(), 400, start, **args)
+
+
+def _procs(k, corr, rng, start, seed=0):
+    return SpatialProcesses(k, np.array(corr), rng, 100, start, SeedBank(seed).rng("start"))
 
 
 def _ring(k, radius):
@@ -40,8 +44,9 @@ def _line_positions(k, n, step_m, start=None):
 
 def test_process_is_standard_normal_with_exponential_correlation():
     k, n, corr = 4000, 60, 13.0
-    proc = SpatialProcesses(k, np.array([corr]), lambda c, b: SeedBank(1).rng("p", c, b), 100)
-    g = proc.sample(np.arange(k), np.arange(n), _line_positions(k, n, 1.0))[..., 0]
+    pos = _line_positions(k, n, 1.0)
+    proc = _procs(k, [corr], lambda c, b: SeedBank(1).rng("p", c, b), pos[:, 0])
+    g = proc.sample(np.arange(k), np.arange(n), pos)[..., 0]
     assert abs(g[:, 0].mean()) < Z / np.sqrt(k)
     assert abs(g[:, -1].std() - 1.0) < Z / np.sqrt(2 * k)
     for lag in (5, 13, 30):
@@ -53,9 +58,9 @@ def test_process_is_standard_normal_with_exponential_correlation():
 
 def test_process_windows_overlap_and_gaps_are_consistent():
     rng = lambda c, b: SeedBank(2).rng("p", c, b)  # noqa: E731
-    a = SpatialProcesses(3, np.array([10.0]), rng, 100)
-    b = SpatialProcesses(3, np.array([10.0]), rng, 100)
     pos = _line_positions(3, 200, 0.5)
+    a = _procs(3, [10.0], rng, pos[:, 0])
+    b = _procs(3, [10.0], rng, pos[:, 0])
     full = a.sample(np.arange(3), np.arange(0, 100), pos[:, :100])
     first = b.sample(np.arange(3), np.arange(0, 60), pos[:, :60])
     again = b.sample(np.arange(3), np.arange(40, 100), pos[:, 40:100])
@@ -64,8 +69,8 @@ def test_process_windows_overlap_and_gaps_are_consistent():
     with pytest.raises(ValueError, match="older"):
         b.sample(np.arange(3), np.arange(-100, -50) + 50, pos[:, :50])
     # a static client keeps its value over any gap
-    s = SpatialProcesses(1, np.array([10.0]), rng, 100)
     still = np.zeros((1, 5, 3))
+    s = _procs(1, [10.0], rng, still[:, 0])
     v1 = s.sample(np.array([0]), np.arange(5), still)
     v2 = s.sample(np.array([0]), np.arange(500, 505), still)
     assert np.all(v1 == v1[0, 0]) and np.all(v2 == v1[0, 0])
@@ -75,7 +80,7 @@ def test_process_windows_overlap_and_gaps_are_consistent():
 def test_los_frequency_matches_38901_probability(cell):
     k = 3000
     for d in (40.0, 120.0, 400.0):
-        ch = _cell(cell, k)
+        ch = _cell(cell, k, _ring(k, d))
         tr = ch.trace(np.arange(k), np.array([0.0]), _ring(k, d)[:, None, :], np.zeros((k, 1, 3)))
         p = float(los_probability(cell, np.array([d]))[0])
         freq = tr.los.mean()
@@ -86,7 +91,7 @@ def test_los_frequency_matches_38901_probability(cell):
 @pytest.mark.parametrize("cell", ["umi", "uma", "rma"])
 def test_shadowing_std_per_condition(cell):
     k = 6000
-    ch = _cell(cell, k)
+    ch = _cell(cell, k, _ring(k, 60.0))
     tr = ch.trace(np.arange(k), np.array([0.0]), _ring(k, 60.0)[:, None, :], np.zeros((k, 1, 3)))
     p = CELLS[cell]
     for mask, std in ((tr.los[:, 0], p.sf_std_los_db), (~tr.los[:, 0], p.sf_std_nlos_db)):
@@ -98,8 +103,8 @@ def test_shadowing_std_per_condition(cell):
 
 def test_cell_shadowing_decorrelates_over_its_distance():
     k = 3000
-    ch = _cell("umi", k)
     start = _ring(k, 300.0)
+    ch = _cell("umi", k, start)
     tangent = np.stack([-start[:, 1], start[:, 0], np.zeros(k)], 1) / 300.0
     n = 40
     pos = start[:, None, :] + tangent[:, None, :] * np.arange(n)[None, :, None]  # 1 m per step
@@ -113,8 +118,8 @@ def test_cell_shadowing_decorrelates_over_its_distance():
 
 def test_cell_is_continuous_across_round_windows():
     k = 50
-    ch1, ch2 = _cell("uma", k), _cell("uma", k)
     start = _ring(k, 200.0)
+    ch1, ch2 = _cell("uma", k, start), _cell("uma", k, start)
     pos = _line_positions(k, 300, 0.2, start)  # 2 m/s at 0.1 s steps
     t = np.arange(300) * 0.1
     one = ch1.trace(np.arange(k), t, pos, np.zeros_like(pos))
@@ -128,7 +133,7 @@ def test_cell_is_continuous_across_round_windows():
 
 def test_o2i_and_in_car_shares_and_losses():
     k = 5000
-    ch = _cell("uma", k, indoor_ratio=0.8, in_car_ratio=0.2)
+    ch = _cell("uma", k, _ring(k, 100.0), indoor_ratio=0.8, in_car_ratio=0.2)
     assert abs(ch.indoor.mean() - 0.8) < Z * np.sqrt(0.16 / k)
     assert np.all(ch.indoor | ch.in_car)
     car = ch.penetration_db[ch.in_car]
@@ -189,3 +194,50 @@ def test_static_client_fading_is_constant_and_moving_client_fades():
     assert np.all(g == g[0, 0])
     moving = _line_positions(1, 50, 0.05)
     assert f.gains(np.array([1]), moving).std() > 0.1
+
+
+def test_a_clients_channel_does_not_depend_on_when_it_is_first_asked():
+    """Large scale and Sionna rays are drawn from each client's start, not at its first
+    query: a static client sees the same channel whenever it is first scheduled, and a
+    client's values do not depend on which others were asked with it."""
+    from channels import SionnaRayFading
+
+    k = 6
+    start = _ring(k, 150.0)
+
+    def cell():
+        bank = SeedBank(3)
+        fading = SionnaRayFading(
+            "umi",
+            3.5e9,
+            np.array([0.0, 0.0, 10.0]),
+            k,
+            1,
+            reseed=bank.seed_sionna,
+            phase_rng=lambda d: bank.rng("ray_phases", d),
+            window_steps=400,
+        )
+        return Cell38901(
+            "umi",
+            np.array([0.0, 0.0, 10.0]),
+            3.5e9,
+            0.1,
+            k,
+            bank.rng,
+            400,
+            start,
+            indoor_ratio=0.0,
+            in_car_ratio=0.0,
+            o2i_model="low",
+            fading=fading,
+        )
+
+    still = np.repeat(start[:, None], 3, axis=1)
+    early = cell().trace(np.arange(k), np.arange(3) * 0.1, still, np.zeros_like(still))
+    late_cell = cell()
+    late_cell.trace(np.array([4, 5]), np.arange(3) * 0.1, still[4:], np.zeros_like(still[4:]))
+    late = late_cell.trace(
+        np.array([0, 1]), (np.arange(3) + 700) * 0.1, still[:2], np.zeros_like(still[:2])
+    )
+    for name in ("los", "shadowing_db", "fading_gain"):
+        np.testing.assert_array_equal(getattr(late, name), getattr(early, name)[:2])

@@ -15,13 +15,12 @@ from channels import (
     LinkBudget,
     PathlossChannel,
     PhyAbstraction,
-    RateModel,
     Shannon,
     SionnaRayFading,
     SumOfSinusoids,
 )
 from cosim.compute import ComputeModel
-from cosim.engine import World
+from cosim.engine import World, efficiency_of
 from cosim.mobility import (
     GaussMarkov,
     Linear,
@@ -142,16 +141,6 @@ def lora_spec(s: Scenario) -> LoraSpec:
         dropout=s.model.lora_dropout,
         orthonormal_init=s.model.lora_init == "orthonormal",
     )
-
-
-def efficiency_of(rate: RateModel) -> Callable[[np.ndarray], np.ndarray]:
-    """The link's bit/s/Hz as a function of the linear SNR (what allocators predict with)."""
-
-    def efficiency(snr_linear: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return rate.efficiency(10.0 * np.log10(np.asarray(snr_linear, dtype=float)))
-
-    return efficiency
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import simpy
 import torch
 
-from channels import ChannelModel, LinkBudget, RateModel, distances, upload_end_time
+from channels import ChannelModel, LinkBudget, RateModel, Shannon, distances, upload_end_time
 from cosim.compute import ComputeModel
 from cosim.events import EventLog
 from cosim.mobility import Paths
@@ -35,6 +35,7 @@ from fl import (
     predicted_upload_s,
     relative_error,
     separate_aggregation_error,
+    shannon_least_bandwidth,
 )
 
 
@@ -124,6 +125,7 @@ class Simulation:
             lr=self.s.train.lr,
             weight_decay=self.s.train.weight_decay,
         )
+        self._efficiency = efficiency_of(world.rate)
         self.sizes = (
             np.ones(self.s.clients.count)
             if world.learning_free
@@ -205,7 +207,7 @@ class Simulation:
             seconds=s.server.broadcast_s,
             clients=clients.tolist(),
         )
-        snr_db = w.link.snr_db(trace.gain_db, alloc.bandwidth_hz[:, None])
+        snr_db = self._snr_db(trace.gain_db, alloc.bandwidth_hz[:, None])
         uplink = self._uplink(
             r, clients, alloc.bandwidth_hz, trace.gain_db, steps, csi_gain_db - trace.gain_db[:, 0]
         )
@@ -325,25 +327,35 @@ class Simulation:
         )
         bits_grid = np.tile([float(w.strategy.payload_bits(template, g)) for g in grid], (n, 1))
         error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
-        alloc = w.allocator.allocate(
-            AllocationRequest(
-                clients=clients,
-                snr_per_hz=snr_per_hz,
-                dense_bits=np.full(n, w.strategy.payload_bits(template, 1.0), dtype=float),
-                compute_s=compute_s,
-                total_bandwidth_hz=s.channel.bandwidth_hz,
-                time_left_s=s.deadline.seconds,
-                efficiency=self._efficiency,
-                budget_grid=grid,
-                bits_grid=bits_grid,
-                error_grid=error_grid,
-                true_delivered_bits=(
-                    self._true_delivered(trace, steps, compute_s)
-                    if w.allocator.name == "oracle"
-                    else None
-                ),
+        # a client whose training cannot end before the deadline is a known dropout: it gets
+        # no band (else min-max would stretch everyone's plan past the deadline for it)
+        time_left = s.deadline.seconds - s.server.broadcast_s
+        can = compute_s < time_left
+        idx = np.flatnonzero(can)
+        alloc = Allocation(np.zeros(n), np.full(n, float(grid[0])))
+        if idx.size:
+            part = w.allocator.allocate(
+                AllocationRequest(
+                    clients=clients[idx],
+                    snr_per_hz=snr_per_hz[idx],
+                    dense_bits=np.full(idx.size, w.strategy.payload_bits(template, 1.0), float),
+                    compute_s=compute_s[idx],
+                    total_bandwidth_hz=s.channel.bandwidth_hz,
+                    time_left_s=time_left,
+                    efficiency=self._efficiency,
+                    budget_grid=grid,
+                    bits_grid=bits_grid[idx],
+                    error_grid=error_grid[idx],
+                    true_delivered_bits=(
+                        self._true_delivered(trace, steps, compute_s, idx)
+                        if w.allocator.name == "oracle"
+                        else None
+                    ),
+                )
             )
-        )
+            alloc.bandwidth_hz[idx] = part.bandwidth_hz
+            alloc.budget[idx] = part.budget
+            alloc = Allocation(alloc.bandwidth_hz, alloc.budget, part.info)
         if alloc.info:
             self.log.emit(now, "allocator", r, name=w.allocator.name, **alloc.info)
         if alloc.bandwidth_hz.sum() > s.channel.bandwidth_hz * (1 + 1e-9):
@@ -364,27 +376,31 @@ class Simulation:
                 share=alloc.bandwidth_hz[i] / s.channel.bandwidth_hz,
                 budget=alloc.budget[i],
                 bits=bits[i],
-                snr_db=w.link.snr_db(csi_gain_db[i], alloc.bandwidth_hz[i]),
+                snr_db=self._snr_db(csi_gain_db[i], alloc.bandwidth_hz[i]),
                 predicted_train_s=compute_s[i],
                 predicted_upload_s=pred_up[i],
                 predicted_s=s.server.broadcast_s + compute_s[i] + pred_up[i],
                 predicted_error=error_grid[i, level[i]],
+                excluded=not can[i],
             )
         return alloc, bits, pred_up
 
     def _true_delivered(
-        self, trace: Any, steps: np.ndarray, compute_s: np.ndarray
+        self, trace: Any, steps: np.ndarray, compute_s: np.ndarray, rows: np.ndarray
     ) -> Callable[[np.ndarray, float], np.ndarray]:
-        """For the oracle only: bits each client would deliver on the real channel between the
-        end of its training and ``t`` seconds after the round start, at bandwidths ``bw``."""
-        w, now, n = self.w, self.env.now, len(compute_s)
-        start = now + self.s.server.broadcast_s + np.asarray(compute_s)
+        """For the oracle only: bits each client of ``rows`` would deliver on the real channel
+        between the end of its training and ``t`` seconds after the broadcast, at bandwidths
+        ``bw``."""
+        w, n = self.w, len(rows)
+        t0 = self.env.now + self.s.server.broadcast_s
+        start = t0 + np.asarray(compute_s)[rows]
+        gain_db = trace.gain_db[rows]
         grid_t0 = steps[0] * self.dt
 
         def delivered(bw: np.ndarray, t: float) -> np.ndarray:
             bw = np.maximum(np.asarray(bw, dtype=float), 1e-9)
-            snr_db = w.link.snr_db(trace.gain_db, bw[:, None])
-            limit = np.full(n, min(now + t, grid_t0 + len(steps) * self.dt))
+            snr_db = w.link.snr_db(gain_db, bw[:, None])
+            limit = np.full(n, min(t0 + t, grid_t0 + len(steps) * self.dt))
             return upload_end_time(
                 np.full(n, np.inf),
                 bw,
@@ -398,6 +414,13 @@ class Simulation:
 
         return delivered
 
+    def _snr_db(self, gain_db: np.ndarray, bandwidth_hz: np.ndarray) -> np.ndarray:
+        """SNR over the allocated band; NaN where a client has no band."""
+        bw = np.asarray(bandwidth_hz, dtype=float)
+        with np.errstate(divide="ignore"):
+            snr = self.w.link.snr_db(gain_db, np.where(bw > 0, bw, 1.0))
+        return np.where(bw > 0, snr, np.nan)
+
     @property
     def step_flops_round(self) -> float:
         """FLOPs of one client's local work in a round: its training steps (with what the
@@ -406,11 +429,6 @@ class Simulation:
         strategy, template = self.w.strategy, self.global_state
         per_step = self.w.step_flops + strategy.extra_step_flops(template)
         return per_step * self.s.train.local_steps + strategy.extra_round_flops(template, 1.0)
-
-    def _efficiency(self, snr_linear: np.ndarray) -> np.ndarray:
-        """The link's bit/s/Hz at a linear SNR (what the allocator predicts with)."""
-        with np.errstate(divide="ignore"):
-            return self.w.rate.efficiency(10.0 * np.log10(np.asarray(snr_linear, dtype=float)))
 
     # ------------------------------------------------------------------ client
     def _client(self, plan: RoundPlan, i: int):
@@ -690,6 +708,19 @@ class Simulation:
             )
         if self.on_round is not None:
             self.on_round(row)
+
+
+def efficiency_of(rate: RateModel) -> Callable[[np.ndarray], np.ndarray]:
+    """The link's bit/s/Hz at a linear SNR (what allocators predict with); for Shannon it
+    carries the closed-form least bandwidth for a rate, which the allocators then use."""
+
+    def efficiency(snr_linear: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return rate.efficiency(10.0 * np.log10(np.asarray(snr_linear, dtype=float)))
+
+    if isinstance(rate, Shannon):
+        efficiency.least_bandwidth = shannon_least_bandwidth  # type: ignore[attr-defined]
+    return efficiency
 
 
 def grid_steps(t0: float, t1: float, dt: float) -> np.ndarray:

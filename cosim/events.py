@@ -17,6 +17,8 @@ def plain(value: Any) -> Any:
     """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to None."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return plain(value.item())
     if isinstance(value, list | tuple | np.ndarray):
         return [plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
     if isinstance(value, np.bool_ | bool):

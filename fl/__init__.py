@@ -11,6 +11,7 @@ from fl.allocation import (
     minmax_split,
     predicted_latency,
     predicted_upload_s,
+    shannon_least_bandwidth,
 )
 from fl.data import TextDataset, TokenisedData, load_bbc_news, stratified_split, tokenise
 from fl.lora_ops import (
@@ -91,6 +92,7 @@ __all__ = [
     "pretrained_model_dir",
     "relative_error",
     "separate_aggregation_error",
+    "shannon_least_bandwidth",
     "shards",
     "stratified_split",
     "surrogate_template",

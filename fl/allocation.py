@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from scipy.special import lambertw
 
 
 def shannon_efficiency(snr: np.ndarray) -> np.ndarray:
@@ -143,12 +144,34 @@ def bandwidth_for_rate(
     ``max_hz`` is not enough."""
     rate = np.asarray(rate_bps, dtype=float)
     x = np.asarray(snr_per_hz, dtype=float)
+    closed_form = getattr(efficiency, "least_bandwidth", None)
+    if closed_form is not None:
+        b = closed_form(rate, x)
+        return np.where(rate <= 0, 0.0, np.where(b <= max_hz, b, np.inf))
 
     def enough(b: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return b * efficiency(x / np.maximum(b, 1e-300)) >= rate
 
     return np.where(rate <= 0, 0.0, least_bandwidth(enough, rate.shape, max_hz, iters))
+
+
+def shannon_least_bandwidth(rate_bps: np.ndarray, snr_per_hz: np.ndarray) -> np.ndarray:
+    """Least b with b·log2(1 + x/b) ≥ R, in closed form: with c = R·ln2/x and u = 1 + x/b,
+    ln u = c(u − 1), so u = −W₋₁(−c·e^(−c))/c (Lambert W, lower branch); inf when c ≥ 1
+    (R beyond the wideband limit x/ln 2)."""
+    rate = np.asarray(rate_bps, dtype=float)
+    x = np.broadcast_to(np.asarray(snr_per_hz, dtype=float), rate.shape)
+    out = np.full(rate.shape, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = rate * np.log(2.0) / x
+    ok = (c > 0) & (c < 1.0 - 1e-12)
+    cc = c[ok]
+    u = -lambertw(-cc * np.exp(-cc), k=-1).real / cc
+    with np.errstate(divide="ignore"):
+        out[ok] = x[ok] / (u - 1.0)
+    out[(rate <= 0)] = 0.0
+    return out
 
 
 def split_at_least_latency(

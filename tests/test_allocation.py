@@ -12,6 +12,7 @@ from fl import (
     MinMax,
     minmax_split,
     predicted_latency,
+    shannon_least_bandwidth,
 )
 from fl.allocation import bandwidth_for_rate, shannon_efficiency
 
@@ -43,6 +44,18 @@ def test_bandwidth_for_rate_inverts_the_rate():
     assert np.isinf(bandwidth_for_rate(np.array([2e6]), np.array([1e6]), 1e12, shannon_efficiency))[
         0
     ]
+
+
+def test_shannon_closed_form_matches_the_bisection():
+    rng = np.random.default_rng(5)
+    x = 10 ** rng.uniform(3, 12, 2000)  # SNR x 1 Hz over 90 dB
+    rate = x / np.log(2) * rng.uniform(1e-6, 0.999, 2000)  # up to the wideband limit
+    exact = shannon_least_bandwidth(rate, x)
+    bisect = bandwidth_for_rate(rate, x, 1e15, shannon_efficiency, iters=80)
+    np.testing.assert_allclose(exact, bisect, rtol=1e-7)
+    np.testing.assert_allclose(exact * np.log2(1 + x / exact), rate, rtol=1e-9)
+    over = shannon_least_bandwidth(np.array([2e6, 0.0]), np.array([1e6, 1e6]))
+    assert np.isinf(over[0]) and over[1] == 0.0
 
 
 def test_minmax_bisection_reaches_equal_predicted_finish():

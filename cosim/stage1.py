@@ -6,7 +6,9 @@ Ours, as read from the abstract (docs/ALLOCATION.md). Every candidate gets two s
   position with the LoS-probability-weighted 38.901 path loss (shadowing, penetration and
   fading at their mean-free values), its device's compute time for the candidate's FLOPs, and
   the min-max bandwidth split of the candidate's payload (at strategy.budget) over
-  clients.per_round clients, averaged over 16 seeded draws of the scheduled set;
+  clients.per_round clients, capped at the deadline (a set with a device too slow to finish
+  training lasts until the deadline, as in the engine), averaged over 16 seeded draws of the
+  scheduled set;
 * **pilot loss** (trained runs only): one federated round of real local training at the
   candidate's rank/λ by a few seeded clients from the same initial point, averaged on the
   server, then the held-out cross-entropy.
@@ -79,14 +81,15 @@ def expected_latency(
     out = []
     for _ in range(DRAWS):
         k = np.sort(rng.choice(s.clients.count, s.clients.per_round, replace=False))
+        compute_s = compute.seconds(k, flops)
+        left = s.deadline.seconds - s.server.broadcast_s
+        if np.any(compute_s >= left):  # as in the engine: the round waits for the deadline
+            out.append(left)
+            continue
         _, t = minmax_split(
-            np.full(len(k), bits),
-            compute.seconds(k, flops),
-            snr_per_hz[k],
-            s.channel.bandwidth_hz,
-            efficiency,
+            np.full(len(k), bits), compute_s, snr_per_hz[k], s.channel.bandwidth_hz, efficiency
         )
-        out.append(t)
+        out.append(min(t, left))
     return s.server.broadcast_s + float(np.mean(out))
 
 

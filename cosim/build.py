@@ -230,7 +230,7 @@ def build_allocator(s: Scenario) -> Allocator:
     """The scenario's allocator (``allocation.name``)."""
     a = s.allocation
     if a.name == "tsfa":
-        return TSFA(a.lyapunov_v, a.latency_target_s)
+        return TSFA(a.lyapunov_v, a.latency_target_s, a.deadline_margin)
     fixed = {
         "equal": EqualShare,
         "inverse-se": InverseSpectralEfficiency,

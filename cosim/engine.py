@@ -381,7 +381,7 @@ class Simulation:
                 predicted_upload_s=pred_up[i],
                 predicted_s=s.server.broadcast_s + compute_s[i] + pred_up[i],
                 predicted_error=error_grid[i, level[i]],
-                excluded=not can[i],
+                excluded=bool(alloc.bandwidth_hz[i] == 0),
             )
         return alloc, bits, pred_up
 

@@ -198,6 +198,9 @@ class AllocationSection(Section):
         tuple[Annotated[float, Field(gt=0.0, le=1.0)], ...],
         Field(min_length=1, max_length=32, strict=False),
     ] = (0.125, 0.25, 0.5, 1.0)
+    deadline_margin: Annotated[
+        float, Field(ge=0.0, lt=1.0, description="tsfa: share of the time left kept in reserve")
+    ] = 0.1
     stage1: bool = False
     stage1_ranks: Annotated[
         tuple[Annotated[int, Field(ge=1, le=128)], ...],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -45,6 +45,21 @@ class AllocationRequest:
         if self.bits_grid is None:
             return np.asarray(self.dense_bits, dtype=float)
         return self.bits_grid[np.arange(len(self.clients)), level]
+
+    def subset(self, idx: np.ndarray) -> AllocationRequest:
+        """The same request for the clients at positions ``idx`` only (not for the oracle's
+        channel callable, which covers a fixed set of clients)."""
+        if self.true_delivered_bits is not None:
+            raise ValueError("a request carrying the true channel cannot be subset")
+        return replace(
+            self,
+            clients=self.clients[idx],
+            snr_per_hz=np.asarray(self.snr_per_hz)[idx],
+            dense_bits=np.asarray(self.dense_bits)[idx],
+            compute_s=np.asarray(self.compute_s)[idx],
+            bits_grid=None if self.bits_grid is None else self.bits_grid[idx],
+            error_grid=None if self.error_grid is None else self.error_grid[idx],
+        )
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,17 @@ b_k(ρ, T) to finish by T, and the choice of ρ_k minimising V·ΣΦ_k subject t
 multiple-choice knapsack, solved by its Lagrangian relaxation (bisection on the price of
 bandwidth). The best T is kept and its budgets get the exact min-max split. A predicted
 latency beyond the round's hard deadline is penalised heavily, so budgets drop until every
-client is predicted to make it (when any budget can).
+client is predicted to make it (when any budget can). Before all this, admission: when even
+the sparsest budgets cannot bring every client in by the deadline, the clients with the
+largest least-bandwidth needs are left out (no band) until the rest fit — otherwise the
+min-max split, which equalises finish times, would make every client miss together. The
+deadline TSFA plans against is the round's deadline shortened by allocation.deadline_margin
+(a share of the time left), a reserve for the channel moving between plan and upload.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -32,11 +39,12 @@ class TSFA:
     DEADLINE_PENALTY = 1e6
     LATENCY_GRID = 24
 
-    def __init__(self, v: float, latency_target_s: float) -> None:
-        if v < 0 or latency_target_s <= 0:
-            raise ValueError("V must be >= 0 and the latency target > 0")
+    def __init__(self, v: float, latency_target_s: float, deadline_margin: float = 0.0) -> None:
+        if v < 0 or latency_target_s <= 0 or not 0 <= deadline_margin < 1:
+            raise ValueError("V must be >= 0, the latency target > 0, the margin in [0, 1)")
         self.v = float(v)
         self.target = float(latency_target_s)
+        self.margin = float(deadline_margin)
         self.q = 0.0
 
     def _choose(self, need: np.ndarray, phi: np.ndarray, total_hz: float) -> np.ndarray:
@@ -76,10 +84,44 @@ class TSFA:
             + (self.DEADLINE_PENALTY * over)
         )
 
+    def admit(self, request: AllocationRequest) -> np.ndarray:
+        """Positions of the clients planned for: the most clients whose least bandwidths to
+        finish by the deadline at the sparsest budget fit the band together (smallest needs
+        first, which maximises their number). The others get no band: with them in, the
+        min-max split would push every client past the deadline."""
+        need = deadline_needs(
+            request.bits_grid[:, 0],
+            request.compute_s,
+            request.snr_per_hz,
+            np.array([request.time_left_s]),
+            request.total_bandwidth_hz,
+            request.efficiency,
+        )[0]
+        order = np.argsort(need, kind="stable")
+        fits = np.isfinite(need[order]) & (np.cumsum(need[order]) <= request.total_bandwidth_hz)
+        return np.sort(order[: int(np.argmin(fits)) if not fits.all() else len(order)])
+
     def allocate(self, request: AllocationRequest) -> Allocation:
-        """Budgets and bandwidths minimising the drift-plus-penalty; logs Q and its terms."""
+        """Budgets and bandwidths minimising the drift-plus-penalty over the admitted clients;
+        logs Q, the objective terms and the clients left out."""
         if request.bits_grid is None or request.error_grid is None:
             raise ValueError("tsfa needs the payload bits and predicted errors per budget")
+        # plan to finish a margin before the hard deadline: the channel will move meanwhile
+        request = replace(request, time_left_s=request.time_left_s * (1.0 - self.margin))
+        n = len(request.clients)
+        idx = self.admit(request)
+        if len(idx) == n:
+            return self._allocate(request)
+        out = Allocation(np.zeros(n), np.full(n, float(request.budget_grid[0])))
+        info: dict = dict(queue_s=self.q, v=self.v, latency_target_s=self.target)
+        if len(idx):
+            part = self._allocate(request.subset(idx))
+            out.bandwidth_hz[idx], out.budget[idx] = part.bandwidth_hz, part.budget
+            info = part.info
+        info["left_out"] = [int(c) for c in np.delete(request.clients, idx)]
+        return Allocation(out.bandwidth_hz, out.budget, info)
+
+    def _allocate(self, request: AllocationRequest) -> Allocation:
         n, g = request.bits_grid.shape
         total, eff = request.total_bandwidth_hz, request.efficiency
         rows = np.arange(n)
@@ -130,6 +172,7 @@ class TSFA:
         bw, t = minmax_split(request.bits_at(level), compute, request.snr_per_hz, total, eff)
         phi_sum = float(phi[rows, level].sum())
         info = dict(
+            left_out=[],
             queue_s=self.q,
             v=self.v,
             latency_target_s=self.target,

@@ -1,6 +1,8 @@
 """Allocators: min-max bisection, equal predicted finish, bandwidth never over the total, and
 TSFA's queue: long-term latency within target, V trading latency for error."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -134,3 +136,27 @@ def test_tsfa_queue_keeps_long_term_latency_within_target_and_v_trades_it():
     # a larger V weighs the error more: more latency, less sparsification error
     assert lat_hi.mean() > lat_lo.mean()
     assert err_hi.mean() < err_lo.mean()
+
+
+def test_tsfa_leaves_out_a_client_no_budget_can_bring_in_and_plans_the_rest():
+    rng = np.random.default_rng(7)
+    req = _request(rng, time_left=2.0, snr_db=(20, 30))
+    hopeless = req.snr_per_hz.copy()
+    hopeless[0] = 1e-3  # in a deep fade: cannot send even the sparsest payload in time
+    req = replace(req, snr_per_hz=hopeless)
+    a = TSFA(1.0, 1.5).allocate(req)
+    assert a.bandwidth_hz[0] == 0.0 and a.info["left_out"] == [int(req.clients[0])]
+    assert a.bandwidth_hz.sum() <= req.total_bandwidth_hz * (1 + 1e-9)
+    t = predicted_latency(
+        req.bits_at(np.searchsorted(req.budget_grid, a.budget))[1:],
+        req.compute_s[1:],
+        a.bandwidth_hz[1:],
+        req.snr_per_hz[1:],
+        req.efficiency,
+    )
+    assert np.all(t <= 2.0 + 1e-6)  # everyone else is planned to make the deadline
+    # with nobody hopeless, nobody is left out
+    assert (
+        TSFA(1.0, 1.5).allocate(_request(rng, time_left=5.0, snr_db=(20, 30))).info["left_out"]
+        == []
+    )

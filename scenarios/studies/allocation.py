@@ -146,6 +146,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "study-allocation")
     ap.add_argument("--no-doc", action="store_true", help="print only")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="re-run only --variants and keep the other rows of the last run (rows.json)",
+    )
     args = ap.parse_args()
     rounds = args.rounds or (100 if args.mode == "surrogate" else 10)
     speeds = [float(x) for x in args.speeds.split(",")]
@@ -168,10 +173,24 @@ def main() -> None:
         rows = list(pool.map(one, jobs))
     for r in rows:
         print(json.dumps(r), flush=True)
+    saved = args.out / args.mode / "rows.json"
+    if args.merge and saved.exists():  # keep the other variants' rows of an earlier run
+        new = {(r["variant"], r["speed_kmh"], r["staleness_ms"]) for r in rows}
+        old = [
+            r
+            for r in json.loads(saved.read_text())
+            if (r["variant"], r["speed_kmh"], r["staleness_ms"]) not in new
+        ]
+        order = list(VARIANTS)
+        rows = sorted(
+            old + rows,
+            key=lambda r: (r["speed_kmh"], r["staleness_ms"], order.index(r["variant"])),
+        )
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(rows, indent=1) + "\n")
     command = (
         f"python scenarios/studies/allocation.py --mode {args.mode} --rounds {rounds} "
         f"--speeds {args.speeds} --staleness-ms {args.staleness_ms}"
-        + (f" --variants '{args.variants}'" if args.variants != ",".join(VARIANTS) else "")
     )
     text = table(rows, args.mode, command)
     print(text)

@@ -97,7 +97,7 @@ class Uplink:
         self.uploads[i] = _Upload(float(bits), 0.0, now, ref, self.env.event())
         if self.free_hz > 1e-9 * self.total_hz and self._reallocate("freed band", i):
             return self.uploads[i].done
-        self._schedule(i)
+        self._schedule([i])
         return self.uploads[i].done
 
     @property
@@ -106,60 +106,96 @@ class Uplink:
         return max(self.total_hz - float(self.bw.sum()), 0.0)
 
     # ------------------------------------------------------------------ segments
-    def _snr_db(self, i: int, bw: float) -> np.ndarray:
-        return self.link.snr_db(self.gain_db[i], max(bw, 1e-9))
+    def _snr_rows(self, rows: np.ndarray) -> np.ndarray:
+        """SNR traces [K, n] of ``rows`` over the band each holds now."""
+        bw = np.maximum(self.bw[rows], 1e-9)
+        return self.link.snr_db(self.gain_db[rows], bw[:, None])
 
-    def _outcome(self, i: int, bits: float, t0: float, t1: float):
-        return upload_end_time(
-            bits,
-            self.bw[i],
-            self._snr_db(i, self.bw[i]),
+    def _settle(self, rows: list[int]) -> None:
+        """Book the bits of the current segments up to now (one batched call); new segments
+        start now."""
+        now = self.env.now
+        moving = [i for i in rows if now > self.uploads[i].seg_t]
+        if moving:
+            r = np.array(moving)
+            ups = [self.uploads[i] for i in moving]
+            got = upload_end_time(
+                np.array([up.bits - up.sent for up in ups]),
+                self.bw[r],
+                self._snr_rows(r),
+                self.grid_t0,
+                self.dt,
+                np.array([up.seg_t for up in ups]),
+                now,
+                self.rate,
+            ).delivered_bits
+            for up, g in zip(ups, got, strict=True):
+                up.sent = min(up.bits, up.sent + float(g))
+        for i in rows:
+            self.uploads[i].seg_t = now
+
+    def _schedule(self, rows: list[int]) -> None:
+        """Timers for the current segments (one batched call): delivery (or the deadline) and,
+        with reallocation on, the first step end where an upload falls behind its planned
+        rate by the threshold."""
+        r = np.array(rows)
+        ups = [self.uploads[i] for i in rows]
+        seg_t = np.array([up.seg_t for up in ups])
+        snr = self._snr_rows(r)
+        out = upload_end_time(
+            np.array([up.bits - up.sent for up in ups]),
+            self.bw[r],
+            snr,
             self.grid_t0,
             self.dt,
-            t0,
-            t1,
+            seg_t,
+            self.deadline,
             self.rate,
         )
+        behind = (
+            self._behind_times(r, ups, seg_t, snr, out.t_end)
+            if self.reallocate_on
+            else [None] * len(rows)
+        )
+        for j, i in enumerate(rows):
+            self.version[i] += 1
+            v = int(self.version[i])
+            if out.delivered[j]:
+                self.env.process(self._timer(i, v, float(out.t_end[j]), "end"))
+            else:
+                self.env.process(self._timer(i, v, self.deadline, "deadline"))
+            if behind[j] is not None:
+                self.env.process(self._timer(i, v, behind[j], "behind"))
 
-    def _settle(self, i: int) -> None:
-        """Book the bits of the current segment up to now; a new segment starts now."""
-        up, now = self.uploads[i], self.env.now
-        if now > up.seg_t:
-            got = self._outcome(i, up.bits - up.sent, up.seg_t, now).delivered_bits[0]
-            up.sent = min(up.bits, up.sent + float(got))
-        up.seg_t = now
-
-    def _schedule(self, i: int) -> None:
-        """Timers for the current segment: delivery (or the deadline) and, with reallocation
-        on, the first step end where it falls behind its planned rate by the threshold."""
-        self.version[i] += 1
-        up, v = self.uploads[i], int(self.version[i])
-        left = up.bits - up.sent
-        out = self._outcome(i, left, up.seg_t, self.deadline)
-        if out.delivered[0]:
-            self.env.process(self._timer(i, v, float(out.t_end[0]), "end"))
-        else:
-            self.env.process(self._timer(i, v, self.deadline, "deadline"))
-        if self.reallocate_on and up.ref_rate > 0:
-            t_behind = self._behind_time(i, float(out.t_end[0]) if out.delivered[0] else None)
-            if t_behind is not None:
-                self.env.process(self._timer(i, v, t_behind, "behind"))
-
-    def _behind_time(self, i: int, t_end: float | None) -> float | None:
-        """First step end t ≥ segment start + min interval (before delivery) where the bits
-        sent in this segment fall below (1 − threshold) x planned rate x elapsed time."""
-        up = self.uploads[i]
+    def _behind_times(
+        self,
+        rows: np.ndarray,
+        ups: list[_Upload],
+        seg_t: np.ndarray,
+        snr_db: np.ndarray,
+        t_end: np.ndarray,
+    ) -> list[float | None]:
+        """Per upload, the first step end t ≥ segment start + min interval (before delivery)
+        where the bits sent in the segment fall below (1 − threshold) x planned rate x
+        elapsed time; None when it never does (or has no plan)."""
         n = self.gain_db.shape[1]
         ends = self.grid_t0 + self.dt * np.arange(1, n + 1)
-        limit = min(t_end if t_end is not None else self.deadline, self.deadline)
-        check = (ends >= up.seg_t + self.min_interval_s) & (ends < limit)
+        limit = np.minimum(np.where(np.isnan(t_end), self.deadline, t_end), self.deadline)
+        ref = np.array([up.ref_rate for up in ups])
+        check = (
+            (ends[None, :] >= seg_t[:, None] + self.min_interval_s)
+            & (ends[None, :] < limit[:, None])
+            & (ref[:, None] > 0)
+        )
         if not check.any():
-            return None
-        rate = self.bw[i] * self.rate.efficiency(self._snr_db(i, self.bw[i]))
-        used = np.clip(ends - np.maximum(ends - self.dt, up.seg_t), 0.0, None)
-        sent = np.cumsum(rate * used)
-        behind = check & (sent < (1.0 - self.threshold) * up.ref_rate * (ends - up.seg_t))
-        return float(ends[np.argmax(behind)]) if behind.any() else None
+            return [None] * len(ups)
+        rate = self.bw[rows][:, None] * self.rate.efficiency(snr_db)
+        used = np.clip(ends[None, :] - np.maximum(ends[None, :] - self.dt, seg_t[:, None]), 0, None)
+        sent = np.cumsum(rate * used, axis=1)
+        elapsed = ends[None, :] - seg_t[:, None]
+        behind = check & (sent < (1.0 - self.threshold) * ref[:, None] * elapsed)
+        first = np.argmax(behind, axis=1)
+        return [float(ends[first[j]]) if behind[j].any() else None for j in range(len(ups))]
 
     def _timer(self, i: int, version: int, t: float, kind: str):
         yield self.env.timeout(max(t - self.env.now, 0.0))
@@ -169,7 +205,7 @@ class Uplink:
         if kind == "behind":
             self._reallocate("behind plan", i)
             return
-        self._settle(i)
+        self._settle([i])
         delivered = kind == "end"
         self.state[i] = DONE
         self.bw[i] = 0.0
@@ -186,8 +222,7 @@ class Uplink:
         active = [i for i, st in enumerate(self.state) if st == UPLOADING]
         if not self.reallocate_on or not active or now >= self.deadline:
             return False
-        for i in active:
-            self._settle(i)
+        self._settle(active)
         # uploads with under one bit left finish at this instant anyway: they keep their band
         active = [i for i in active if self.uploads[i].bits - self.uploads[i].sent >= 1.0]
         if not active:
@@ -207,7 +242,7 @@ class Uplink:
         for j, i in enumerate(active):
             span = remaining_s if np.isfinite(remaining_s) and remaining_s > 0 else None
             self.uploads[i].ref_rate = left[j] / span if span else 0.0
-            self._schedule(i)
+        self._schedule(active)
         self.emit(
             now,
             "reallocation",

@@ -1,4 +1,4 @@
-"""The `wfl-cosim` command line: run and validate scenarios."""
+"""The `wfl-cosim` command line: run and validate scenarios, plot a run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cosim.plots import PlotError, plot_run
 from cosim.runner import RunDirError, run, timing
 from cosim.scenario_io import ScenarioError, load_scenario
 
@@ -96,3 +97,14 @@ def run_cmd(
         f"outputs in {out}/: scenario.toml events.jsonl rounds.csv clients.csv timing.json"
         + (" channel.npz" if s.output.channel else "")
     )
+
+
+@main.command("plot")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def plot_cmd(run_dir: Path) -> None:
+    """Draw the figures of RUN_DIR (PNGs written into it)."""
+    try:
+        paths = plot_run(run_dir)
+    except PlotError as exc:
+        _fail(str(exc))
+    click.echo("wrote " + " ".join(str(p) for p in paths))

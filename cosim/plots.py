@@ -1,0 +1,166 @@
+"""Figures of a run folder, drawn headless from its tables and events (`wfl-cosim plot`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+NEEDED = ("rounds.csv", "events.jsonl")
+
+
+class PlotError(ValueError):
+    """The folder is not a complete run folder."""
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _num(x: str) -> float:
+    return float(x) if x not in ("", "nan", "None") else float("nan")
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """Write accuracy.png, timeline.png and misses.png into ``run_dir``; returns their paths."""
+    run_dir = Path(run_dir)
+    missing = [n for n in NEEDED if not (run_dir / n).is_file()]
+    if not run_dir.is_dir() or missing:
+        raise PlotError(
+            f"{run_dir}: not a run folder (missing {', '.join(missing) or 'the folder'}); "
+            "give the --out folder of a finished `wfl-cosim run`"
+        )
+    rounds = _rows(run_dir / "rounds.csv")
+    if not rounds:
+        raise PlotError(f"{run_dir}/rounds.csv: no rounds recorded (did the run finish?)")
+    events = [
+        json.loads(line)
+        for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    return [
+        _accuracy(run_dir, rounds, events),
+        _timeline(run_dir, events),
+        _misses(run_dir, rounds, events),
+    ]
+
+
+def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
+    """Accuracy against simulated time and against cumulative bits sent up."""
+    learning_free = rounds[0].get("mode") == "surrogate"
+    t = [_num(r["t_end"]) for r in rounds]
+    bits, total = [], 0.0
+    for r in rounds:
+        total += _num(r["bits_up"])
+        bits.append(total / 1e6)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    if learning_free:
+        y = [_num(r["sparsification_error"]) for r in rounds]
+        label, title = "sparsification error (dropped share)", "learning-free run: no accuracy"
+    else:
+        start = next((e for e in events if e["kind"] == "eval" and e["round"] == 0), None)
+        t = ([0.0] if start else []) + t
+        bits = ([0.0] if start else []) + bits
+        y = ([start["accuracy"]] if start else []) + [_num(r["accuracy"]) for r in rounds]
+        label, title = "held-out accuracy", "global model after each round"
+    for ax, x, xlabel in (
+        (axes[0], t, "simulated time [s]"),
+        (axes[1], bits, "cumulative bits sent up [Mbit]"),
+    ):
+        ax.plot(x, y, marker="o")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{run_dir.name}: {title}")
+    out = run_dir / "accuracy.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def _timeline(run_dir: Path, events: list[dict]) -> Path:
+    """One row per client: training and upload intervals, round deadlines, misses."""
+    start: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
+    bars: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
+    misses: list[tuple[float, int]] = []
+    deadlines = [e["deadline"] for e in events if e["kind"] == "round_start"]
+    for e in events:
+        key = (e["round"], e.get("client", -1))
+        if e["kind"] in ("train_start", "upload_start"):
+            start[key][e["kind"]] = e["t"]
+        elif e["kind"] == "train_end":
+            bars[key[1]].append((start[key]["train_start"], e["t"], "train"))
+        elif e["kind"] in ("upload_end", "deadline_miss"):
+            phase = "upload" if e["kind"] == "upload_end" else e.get("phase", "upload")
+            begin = start[key].get("upload_start" if phase == "upload" else "train_start")
+            if begin is not None:
+                bars[key[1]].append((begin, e["t"], phase))
+            if e["kind"] == "deadline_miss":
+                misses.append((e["t"], key[1]))
+    clients = sorted(bars)
+    row = {c: i for i, c in enumerate(clients)}
+    fig, ax = plt.subplots(figsize=(12, 0.35 * len(clients) + 2), constrained_layout=True)
+    colour = {"train": "tab:blue", "upload": "tab:orange"}
+    for c, spans in bars.items():
+        for phase in ("train", "upload"):
+            xs = [(a, b - a) for a, b, p in spans if p == phase]
+            if xs:
+                ax.broken_barh(xs, (row[c] - 0.35, 0.7), color=colour[phase], alpha=0.8)
+    for d in deadlines:
+        ax.axvline(d, color="grey", ls="--", lw=0.8)
+    if misses:
+        ax.scatter(
+            [t for t, _ in misses], [row[c] for _, c in misses], marker="x", color="red", zorder=3
+        )
+    ax.set_yticks(range(len(clients)), [f"client {c}" for c in clients])
+    ax.set_xlabel("simulated time [s]")
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=colour["train"], label="training"),
+        plt.Rectangle((0, 0), 1, 1, color=colour["upload"], label="upload"),
+        plt.Line2D([], [], color="grey", ls="--", label="round deadline"),
+        plt.Line2D([], [], color="red", marker="x", ls="", label="deadline miss"),
+    ]
+    ax.legend(handles=handles, loc="upper right", fontsize=8)
+    ax.set_title(f"{run_dir.name}: what every scheduled client did, round by round")
+    out = run_dir / "timeline.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def _misses(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
+    """Share of the scheduled clients on time, missing in training, missing in upload."""
+    per = defaultdict(lambda: {"train": 0, "upload": 0, "rejected": 0})
+    for e in events:
+        if e["kind"] == "deadline_miss":
+            per[e["round"]][e["phase"]] += 1
+        elif e["kind"] == "update_rejected":
+            per[e["round"]]["rejected"] += 1
+    r = [int(x["round"]) for x in rounds]
+    sched = [int(x["scheduled"]) for x in rounds]
+    on = [int(x["on_time"]) / s for x, s in zip(rounds, sched, strict=True)]
+    tr = [per[k]["train"] / s for k, s in zip(r, sched, strict=True)]
+    up = [per[k]["upload"] / s for k, s in zip(r, sched, strict=True)]
+    rej = [per[k]["rejected"] / s for k, s in zip(r, sched, strict=True)]
+    fig, ax = plt.subplots(figsize=(10, 4), constrained_layout=True)
+    ax.bar(r, on, color="tab:green", label="on time")
+    ax.bar(r, up, bottom=on, color="tab:orange", label="upload missed the deadline")
+    bottom = [a + b for a, b in zip(on, up, strict=True)]
+    ax.bar(r, tr, bottom=bottom, color="tab:blue", label="training missed the deadline")
+    bottom = [a + b for a, b in zip(bottom, tr, strict=True)]
+    ax.bar(r, rej, bottom=bottom, color="tab:red", label="update rejected")
+    ax.set_xlabel("round")
+    ax.set_ylabel("share of scheduled clients")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"{run_dir.name}: deadline misses per round")
+    out = run_dir / "misses.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -1,0 +1,19 @@
+"""`wfl-cosim plot`: figures of a run folder, and a clear error for anything else."""
+
+from click.testing import CliRunner
+
+from cosim.cli import main
+from cosim.plots import plot_run
+
+
+def test_plot_writes_the_figures_of_a_run(tiny_run):
+    out, _ = tiny_run
+    paths = plot_run(out)
+    assert [p.name for p in paths] == ["accuracy.png", "timeline.png", "misses.png"]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5_000
+
+
+def test_plot_of_a_folder_that_is_no_run_exits_2(tmp_path):
+    res = CliRunner().invoke(main, ["plot", str(tmp_path)])
+    assert res.exit_code == 2 and "not a run folder" in res.output and "rounds.csv" in res.output

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -29,7 +30,8 @@ def _num(x: str) -> float:
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
-    """Write accuracy.png, timeline.png and misses.png into ``run_dir``; returns their paths."""
+    """Write accuracy.png, timeline.png and misses.png into ``run_dir`` — and positions.png
+    and snr.png when the run kept its channel.npz; returns their paths."""
     run_dir = Path(run_dir)
     missing = [n for n in NEEDED if not (run_dir / n).is_file()]
     if not run_dir.is_dir() or missing:
@@ -44,11 +46,78 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         json.loads(line)
         for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
     ]
-    return [
+    paths = [
         _accuracy(run_dir, rounds, events),
         _timeline(run_dir, events),
         _misses(run_dir, rounds, events),
     ]
+    if (run_dir / "channel.npz").is_file():  # written when output.channel = true
+        with np.load(run_dir / "channel.npz") as npz:
+            channel = {k: npz[k] for k in npz.files}
+        paths += [_positions(run_dir, channel), _snr(run_dir, channel, events)]
+    return paths
+
+
+def _positions(run_dir: Path, ch: dict[str, np.ndarray]) -> Path:
+    """Client trajectories around the base station (top view)."""
+    pos, bs = ch["positions"], ch["bs_position"]
+    fig, ax = plt.subplots(figsize=(7, 7), constrained_layout=True)
+    for k in range(pos.shape[0]):
+        xy = pos[k, :, :2]
+        ax.plot(xy[:, 0], xy[:, 1], lw=1)
+        ax.plot(xy[0, 0], xy[0, 1], "o", ms=3, color="black")
+    ax.plot(bs[0], bs[1], "^", ms=12, color="red", label="base station")
+    ax.plot([], [], "o", ms=3, color="black", label="client at t = 0")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x [m]")
+    ax.set_ylabel("y [m]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{run_dir.name}: client paths over {ch['t'][-1] + ch['dt']:.1f} s")
+    out = run_dir / "positions.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
+    """SNR over the allocated band for the most scheduled clients, with their band shares
+    (allocation, then every reallocation) on a second axis."""
+    snr, t = ch["snr_db"], ch["t"]
+    counts = np.sum(np.isfinite(snr), axis=1)
+    shown = [int(k) for k in np.argsort(-counts, kind="stable")[:6] if counts[k] > 0]
+    share: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for e in events:
+        if e["kind"] == "allocation":
+            share[e["client"]].append((e["t"], e["share"] or 0.0))
+        elif e["kind"] == "reallocation":
+            for c, a in zip(e["clients"], e["after_share"], strict=True):
+                share[c].append((e["t"], a))
+        elif e["kind"] in ("upload_end", "deadline_miss", "update_rejected"):
+            share[e["client"]].append((e["t"], 0.0))  # its band is released
+    fig, axes = plt.subplots(
+        len(shown), 1, figsize=(11, 2.2 * max(len(shown), 1)), sharex=True, squeeze=False
+    )
+    for ax, k in zip(axes[:, 0], shown, strict=False):
+        ax.plot(t, snr[k], lw=0.8, color="tab:blue")
+        ax.set_ylabel(f"client {k}\nSNR [dB]", fontsize=8)
+        ax.grid(alpha=0.3)
+        if share[k]:
+            twin = ax.twinx()
+            ts, vs = zip(*share[k], strict=True)
+            twin.step(ts, vs, where="post", color="tab:orange", lw=1)
+            twin.set_ylabel("band share", fontsize=8, color="tab:orange")
+            twin.set_ylim(0, 1.05)
+    axes[-1, 0].set_xlabel("simulated time [s]")
+    fig.suptitle(
+        f"{run_dir.name}: SNR over the allocated band (blue) and band share (orange) while "
+        "scheduled"
+    )
+    fig.tight_layout()
+    out = run_dir / "snr.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
 
 
 def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cosim.plots import PlotError, plot_run
+from cosim.plots import COMPARE_COLUMNS, PlotError, compare_runs, plot_run
 from cosim.runner import RunDirError, run, timing
 from cosim.scenario_io import ScenarioError, load_scenario
 
@@ -108,3 +108,36 @@ def plot_cmd(run_dir: Path) -> None:
     except PlotError as exc:
         _fail(str(exc))
     click.echo("wrote " + " ".join(str(p) for p in paths))
+
+
+@main.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--target",
+    type=click.FloatRange(0, 1),
+    default=0.9,
+    show_default=True,
+    help="Accuracy whose first reaching time is reported.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("compare.csv"),
+    show_default=True,
+    help="CSV table; the overlaid curves go beside it (.png).",
+)
+def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
+    """One table and overlaid accuracy curves of several RUN_DIRS."""
+    try:
+        rows, figure = compare_runs(list(run_dirs), target, out)
+    except PlotError as exc:
+        _fail(str(exc))
+    click.echo("  ".join(f"{c:>16}" for c in COMPARE_COLUMNS))
+    for r in rows:
+        click.echo(
+            "  ".join(
+                f"{v:>16.3f}" if isinstance(v, float) else f"{str(v)[-16:]:>16}"
+                for v in (r[c] for c in COMPARE_COLUMNS)
+            )
+        )
+    click.echo(f"wrote {out} {figure}")

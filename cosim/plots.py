@@ -233,3 +233,68 @@ def _misses(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+COMPARE_COLUMNS = (
+    "run",
+    "mode",
+    "rounds",
+    "final_accuracy",
+    "time_to_target_s",
+    "mbit_up",
+    "miss_rate",
+    "sim_time_s",
+)
+
+
+def compare_runs(
+    run_dirs: list[Path], target: float, out_csv: Path | None = None
+) -> tuple[list[dict], Path | None]:
+    """One row per run (final accuracy, simulated time to reach ``target`` accuracy, Mbit
+    sent up, share of scheduled clients that missed, simulated time), optionally as CSV;
+    the accuracy curves overlaid in ``out_csv``'s folder as compare.png."""
+    rows, curves = [], []
+    for d in run_dirs:
+        d = Path(d)
+        if not (d / "rounds.csv").is_file():
+            raise PlotError(f"{d}: not a run folder (missing rounds.csv)")
+        rounds = _rows(d / "rounds.csv")
+        if not rounds:
+            raise PlotError(f"{d}/rounds.csv: no rounds recorded")
+        acc = [_num(r["accuracy"]) for r in rounds]
+        t = [_num(r["t_end"]) for r in rounds]
+        reached = next((ti for ti, a in zip(t, acc, strict=True) if a >= target), None)
+        sched = sum(int(r["scheduled"]) for r in rounds)
+        rows.append(
+            dict(
+                run=str(d),
+                mode=rounds[0].get("mode", "train"),
+                rounds=len(rounds),
+                final_accuracy=acc[-1],
+                time_to_target_s=reached if reached is not None else float("nan"),
+                mbit_up=sum(_num(r["bits_up"]) for r in rounds) / 1e6,
+                miss_rate=1.0 - sum(int(r["on_time"]) for r in rounds) / sched,
+                sim_time_s=t[-1],
+            )
+        )
+        curves.append((d.name, t, acc))
+    figure = None
+    if out_csv is not None:
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        with out_csv.open("w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COMPARE_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+        for name, t, acc in curves:
+            ax.plot(t, acc, marker="o", ms=3, label=name)
+        ax.axhline(target, color="grey", ls="--", lw=0.8, label=f"target {target:g}")
+        ax.set_xlabel("simulated time [s]")
+        ax.set_ylabel("held-out accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title("accuracy of the compared runs (empty for learning-free runs)")
+        figure = out_csv.with_suffix(".png")
+        fig.savefig(figure, dpi=120)
+        plt.close(fig)
+    return rows, figure

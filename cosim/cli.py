@@ -10,6 +10,7 @@ import click
 from cosim.plots import COMPARE_COLUMNS, PlotError, compare_runs, plot_run
 from cosim.runner import RunDirError, run, timing
 from cosim.scenario_io import ScenarioError, load_scenario
+from cosim.sweep import SUMMARY, sweep
 
 USAGE_ERROR = 2
 
@@ -141,3 +142,51 @@ def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
             )
         )
     click.echo(f"wrote {out} {figure}")
+
+
+@main.command("sweep")
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option(
+    "--grid",
+    "grid",
+    multiple=True,
+    required=True,
+    metavar="SECTION.KEY=V1,V2",
+    help="A field and its values (repeatable): the sweep is the product of all grids.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override a field for every point (repeatable).",
+)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sweep folder (default: runs/sweep-<scenario name>); one run folder per point.",
+)
+def sweep_cmd(
+    scenario: Path,
+    grid: tuple[str, ...],
+    overrides: tuple[str, ...],
+    workers: int,
+    out: Path | None,
+) -> None:
+    """Run SCENARIO at every point of the grid; points already complete are skipped."""
+    out = out or Path("runs") / f"sweep-{scenario.stem}"
+    try:
+        rows = sweep(scenario, grid, out, workers, overrides)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    for r in rows:
+        figures = "  ".join(f"{k}={r[k]:.3f}" for k in SUMMARY[2:6] if isinstance(r.get(k), float))
+        click.echo(f"{r['status']:>18}  {r['point']}  {figures}  {r.get('error', '')}")
+    failed = [r for r in rows if r["status"] == "failed"]
+    click.echo(
+        f"summary: {out / 'summary.csv'}" + (f"; {len(failed)} point(s) failed" if failed else "")
+    )
+    if failed:
+        sys.exit(1)

@@ -50,8 +50,9 @@ class RunResult:
 
     @property
     def final_accuracy(self) -> float:
-        """Accuracy after the last round."""
-        return float(self.rounds[-1]["accuracy"])
+        """Accuracy after the last round (NaN in a learning-free run)."""
+        acc = self.rounds[-1]["accuracy"]
+        return float(acc) if acc not in ("", None) else float("nan")
 
     @property
     def on_time_share(self) -> float:

@@ -1,0 +1,64 @@
+"""`wfl-cosim sweep`: the grid's product, one run folder per point, resume, failures kept apart."""
+
+import csv
+import shutil
+
+from click.testing import CliRunner
+from conftest import TINY
+
+from cosim.cli import main
+
+GRID = ["--grid", "deadline.seconds=0.8,1.0", "--grid", "allocation.name=equal,minmax"]
+FAST = ["--set", "fl.mode=surrogate", "--workers", "2"]
+
+
+def _summary(out):
+    return list(csv.DictReader((out / "summary.csv").open()))
+
+
+def test_sweep_runs_the_product_and_resumes_after_a_point_is_removed(tmp_path):
+    out = tmp_path / "sweep"
+    res = CliRunner().invoke(main, ["sweep", str(TINY), *GRID, *FAST, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = _summary(out)
+    names = [r["point"] for r in rows]
+    assert names == [
+        "deadline.seconds=0.8__allocation.name=equal",
+        "deadline.seconds=0.8__allocation.name=minmax",
+        "deadline.seconds=1.0__allocation.name=equal",
+        "deadline.seconds=1.0__allocation.name=minmax",
+    ]
+    assert all(r["status"] == "ran" for r in rows)
+    for name in names:
+        assert (out / name / "timing.json").is_file()
+    text = (out / names[3] / "scenario.toml").read_text()
+    assert "seconds = 1.0" in text and 'name = "minmax"' in text
+    events_before = (out / names[1] / "events.jsonl").read_bytes()
+    shutil.rmtree(out / names[0])
+    res = CliRunner().invoke(main, ["sweep", str(TINY), *GRID, *FAST, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    status = {r["point"]: r["status"] for r in _summary(out)}
+    assert status[names[0]] == "ran"
+    assert all(status[n] == "skipped (complete)" for n in names[1:])
+    assert (out / names[1] / "events.jsonl").read_bytes() == events_before  # untouched
+
+
+def test_a_failed_point_is_reported_and_the_others_kept(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", str(TINY), "--grid", "mobility.model=static,trace", *FAST]
+    args += ["--set", f"mobility.trace_file={tmp_path / 'missing.csv'}", "--out", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1 and "1 point(s) failed" in res.output
+    status = {r["point"]: (r["status"], r["error"]) for r in _summary(out)}
+    assert status["mobility.model=static"][0] == "ran"
+    assert status["mobility.model=trace"][0] == "failed"
+    assert "missing.csv" in status["mobility.model=trace"][1]
+
+
+def test_a_bad_grid_value_exits_2_before_anything_runs(tmp_path):
+    out = tmp_path / "sweep"
+    res = CliRunner().invoke(
+        main, ["sweep", str(TINY), "--grid", "deadline.seconds=0.8,abc", "--out", str(out)]
+    )
+    assert res.exit_code == 2 and "deadline.seconds" in res.output
+    assert not out.exists()

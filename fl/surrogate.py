@@ -135,3 +135,15 @@ def dropped_share(importance: np.ndarray, kept: np.ndarray) -> float:
     ``importance`` is (layers, r); ``kept`` a boolean mask of the same shape."""
     imp2 = importance**2
     return float(np.mean((imp2 * ~kept).sum(axis=1) / imp2.sum(axis=1)))
+
+
+def top_slots(importance: np.ndarray, k: int) -> np.ndarray:
+    """Per layer, the k slots of largest importance (layers x k indices)."""
+    return np.argsort(-importance, axis=1, kind="stable")[:, :k]
+
+
+def dropped_share_of(importance: np.ndarray, slots: np.ndarray) -> float:
+    """``dropped_share`` when the slots ``slots`` (layers x k indices) are the ones sent."""
+    kept = np.zeros(importance.shape, dtype=bool)
+    np.put_along_axis(kept, slots, True, axis=1)
+    return dropped_share(importance, kept)

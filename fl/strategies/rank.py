@@ -29,7 +29,7 @@ from fl.strategies.base import (
     send_dense,
     with_dense,
 )
-from fl.surrogate import dropped_share
+from fl.surrogate import dropped_share_of, top_slots
 
 
 def dropped_energy(template: State, kept: Callable[[object], int]) -> float:
@@ -67,9 +67,7 @@ class RankSlotStrategy(Strategy):
     ) -> float:
         """Dropped share of Σ importance² when the slots ``surrogate_slots`` picks are sent."""
         k = kept_count(budget, importance.shape[1])
-        kept = np.zeros(importance.shape, dtype=bool)
-        np.put_along_axis(kept, self.surrogate_slots(importance, k, rng), True, axis=1)
-        return dropped_share(importance, kept)
+        return dropped_share_of(importance, self.surrogate_slots(importance, k, rng))
 
     def surrogate_slots(
         self, importance: np.ndarray, k: int, rng: np.random.Generator
@@ -168,7 +166,7 @@ class Soft(RankSlotStrategy):
 
     def surrogate_slots(self, importance, k, rng):
         """The k largest importances of each layer."""
-        return np.argsort(-importance, axis=1, kind="stable")[:, :k]
+        return top_slots(importance, k)
 
 
 class RandomRank(RankSlotStrategy):

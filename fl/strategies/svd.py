@@ -16,7 +16,7 @@ import torch
 from fl.lora_ops import State, lora_layers
 from fl.strategies.base import Payload, Strategy, kept_count, send_dense, with_dense
 from fl.strategies.rank import dropped_energy
-from fl.surrogate import dropped_share
+from fl.surrogate import dropped_share_of, top_slots
 
 
 def svd_flops(m: int, n: int) -> float:
@@ -48,10 +48,9 @@ class SVDTruncated(Strategy):
         self, importance: np.ndarray, budget: float, rng: np.random.Generator
     ) -> float:
         """With orthogonal components the importances are the singular values: the top k."""
-        k = kept_count(budget, importance.shape[1])
-        kept = np.zeros(importance.shape, dtype=bool)
-        np.put_along_axis(kept, np.argsort(-importance, axis=1, kind="stable")[:, :k], True, 1)
-        return dropped_share(importance, kept)
+        return dropped_share_of(
+            importance, top_slots(importance, kept_count(budget, importance.shape[1]))
+        )
 
     def extra_round_flops(self, template: State, budget: float) -> float:
         """Forming every B·A and its SVD."""

@@ -20,6 +20,13 @@ def _fail(message: str) -> None:
     sys.exit(USAGE_ERROR)
 
 
+def set_option(help_text: str):
+    """The repeatable ``--set section.key=value`` option, as every command takes it."""
+    return click.option(
+        "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=help_text
+    )
+
+
 @click.group()
 @click.version_option(package_name="wfl-cosim")
 def main() -> None:
@@ -28,13 +35,7 @@ def main() -> None:
 
 @main.command("validate")
 @click.argument("scenario", type=click.Path(path_type=Path))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SECTION.KEY=VALUE",
-    help="Override a field (repeatable); validated like the file.",
-)
+@set_option("Override a field (repeatable); validated like the file.")
 def validate_cmd(scenario: Path, overrides: tuple[str, ...]) -> None:
     """Check SCENARIO (and overrides) without running it."""
     try:
@@ -57,13 +58,7 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...]) -> None:
     help="Run folder (default: runs/<scenario name>).",
 )
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override run.seed.")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SECTION.KEY=VALUE",
-    help="Override a field (repeatable); validated like the file.",
-)
+@set_option("Override a field (repeatable); validated like the file.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in an existing run folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_cmd(
@@ -154,13 +149,7 @@ def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
     metavar="SECTION.KEY=V1,V2",
     help="A field and its values (repeatable): the sweep is the product of all grids.",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SECTION.KEY=VALUE",
-    help="Override a field for every point (repeatable).",
-)
+@set_option("Override a field for every point (repeatable); validated like the file.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option(
     "--out",

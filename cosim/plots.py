@@ -10,6 +10,8 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from cosim.records import number, read_rows, summarise_rounds
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
@@ -18,15 +20,6 @@ NEEDED = ("rounds.csv", "events.jsonl")
 
 class PlotError(ValueError):
     """The folder is not a complete run folder."""
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _num(x: str) -> float:
-    return float(x) if x not in ("", "nan", "None") else float("nan")
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
@@ -39,7 +32,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             f"{run_dir}: not a run folder (missing {', '.join(missing) or 'the folder'}); "
             "give the --out folder of a finished `wfl-cosim run`"
         )
-    rounds = _rows(run_dir / "rounds.csv")
+    rounds = read_rows(run_dir / "rounds.csv")
     if not rounds:
         raise PlotError(f"{run_dir}/rounds.csv: no rounds recorded (did the run finish?)")
     events = [
@@ -123,20 +116,20 @@ def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
 def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
     """Accuracy against simulated time and against cumulative bits sent up."""
     learning_free = rounds[0].get("mode") == "surrogate"
-    t = [_num(r["t_end"]) for r in rounds]
+    t = [number(r["t_end"]) for r in rounds]
     bits, total = [], 0.0
     for r in rounds:
-        total += _num(r["bits_up"])
+        total += number(r["bits_up"])
         bits.append(total / 1e6)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     if learning_free:
-        y = [_num(r["sparsification_error"]) for r in rounds]
+        y = [number(r["sparsification_error"]) for r in rounds]
         label, title = "sparsification error (dropped share)", "learning-free run: no accuracy"
     else:
         start = next((e for e in events if e["kind"] == "eval" and e["round"] == 0), None)
         t = ([0.0] if start else []) + t
         bits = ([0.0] if start else []) + bits
-        y = ([start["accuracy"]] if start else []) + [_num(r["accuracy"]) for r in rounds]
+        y = ([start["accuracy"]] if start else []) + [number(r["accuracy"]) for r in rounds]
         label, title = "held-out accuracy", "global model after each round"
     for ax, x, xlabel in (
         (axes[0], t, "simulated time [s]"),
@@ -258,23 +251,19 @@ def compare_runs(
         d = Path(d)
         if not (d / "rounds.csv").is_file():
             raise PlotError(f"{d}: not a run folder (missing rounds.csv)")
-        rounds = _rows(d / "rounds.csv")
+        rounds = read_rows(d / "rounds.csv")
         if not rounds:
             raise PlotError(f"{d}/rounds.csv: no rounds recorded")
-        acc = [_num(r["accuracy"]) for r in rounds]
-        t = [_num(r["t_end"]) for r in rounds]
+        acc = [number(r["accuracy"]) for r in rounds]
+        t = [number(r["t_end"]) for r in rounds]
         reached = next((ti for ti, a in zip(t, acc, strict=True) if a >= target), None)
-        sched = sum(int(r["scheduled"]) for r in rounds)
         rows.append(
             dict(
                 run=str(d),
                 mode=rounds[0].get("mode", "train"),
                 rounds=len(rounds),
-                final_accuracy=acc[-1],
                 time_to_target_s=reached if reached is not None else float("nan"),
-                mbit_up=sum(_num(r["bits_up"]) for r in rounds) / 1e6,
-                miss_rate=1.0 - sum(int(r["on_time"]) for r in rounds) / sched,
-                sim_time_s=t[-1],
+                **summarise_rounds(rounds),
             )
         )
         curves.append((d.name, t, acc))

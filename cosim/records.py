@@ -50,6 +50,30 @@ CLIENT_COLUMNS = (
 )
 
 
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a run table (rounds.csv, clients.csv) as written."""
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def number(x: Any) -> float:
+    """A table cell as a float; empty (not defined, e.g. accuracy of a learning-free run) is
+    NaN."""
+    return float(x) if x not in ("", None, "nan", "None") else float("nan")
+
+
+def summarise_rounds(rounds: list[dict[str, Any]]) -> dict[str, float]:
+    """Final accuracy, Mbit sent up, share of scheduled clients that missed, and simulated
+    time of a run, from its round rows (read back, or in memory)."""
+    scheduled = sum(int(r["scheduled"]) for r in rounds)
+    return dict(
+        final_accuracy=number(rounds[-1]["accuracy"]),
+        mbit_up=sum(number(r["bits_up"]) for r in rounds) / 1e6,
+        miss_rate=1.0 - sum(int(r["on_time"]) for r in rounds) / scheduled,
+        sim_time_s=number(rounds[-1]["t_end"]),
+    )
+
+
 class CsvTable:
     """A CSV file written row by row with a fixed header; rows are also kept in memory."""
 

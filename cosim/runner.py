@@ -16,7 +16,7 @@ from cosim.build import build_world
 from cosim.engine import HostTime, Simulation
 from cosim.events import EventLog
 from cosim.mobility import TraceFileError
-from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable
+from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable, number
 from cosim.scenario import Scenario
 from cosim.scenario_io import ScenarioError, scenario_to_toml
 from fl import PartitionError, ProfileError
@@ -51,8 +51,7 @@ class RunResult:
     @property
     def final_accuracy(self) -> float:
         """Accuracy after the last round (NaN in a learning-free run)."""
-        acc = self.rounds[-1]["accuracy"]
-        return float(acc) if acc not in ("", None) else float("nan")
+        return number(self.rounds[-1]["accuracy"])
 
     @property
     def on_time_share(self) -> float:

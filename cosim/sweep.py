@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import math
 import re
 import traceback
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cosim.records import read_rows, summarise_rounds
 from cosim.scenario_io import ScenarioError, load_scenario
 
 SUMMARY = (
@@ -66,16 +66,7 @@ def _run_point(job: tuple[str, list[str], str]) -> dict[str, Any]:
     try:
         s = load_scenario(scenario_path, overrides)
         res = run(s, folder, overwrite=True, progress=False, source=scenario_path)
-        sched = sum(r["scheduled"] for r in res.rounds)
-        return dict(
-            point=name,
-            status="ran",
-            final_accuracy=res.final_accuracy,
-            mbit_up=sum(float(r["bits_up"]) for r in res.rounds) / 1e6,
-            miss_rate=1.0 - sum(r["on_time"] for r in res.rounds) / sched,
-            sim_time_s=res.rounds[-1]["t_end"],
-            error="",
-        )
+        return dict(point=name, status="ran", error="", **summarise_rounds(res.rounds))
     except Exception as exc:  # a failed point must not lose the others
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return dict(point=name, status="failed", error=last)
@@ -83,18 +74,9 @@ def _run_point(job: tuple[str, list[str], str]) -> dict[str, Any]:
 
 def _summary_of(folder: Path) -> dict[str, Any]:
     """Row of a point completed by an earlier sweep, from its rounds.csv."""
-    with (folder / "rounds.csv").open(encoding="utf-8", newline="") as f:
-        rounds = list(csv.DictReader(f))
-    sched = sum(int(r["scheduled"]) for r in rounds)
-    acc = rounds[-1]["accuracy"]
+    rounds = read_rows(folder / "rounds.csv")
     return dict(
-        point=folder.name,
-        status="skipped (complete)",
-        final_accuracy=float(acc) if acc not in ("", "nan") else math.nan,
-        mbit_up=sum(float(r["bits_up"]) for r in rounds) / 1e6,
-        miss_rate=1.0 - sum(int(r["on_time"]) for r in rounds) / sched,
-        sim_time_s=float(rounds[-1]["t_end"]),
-        error="",
+        point=folder.name, status="skipped (complete)", error="", **summarise_rounds(rounds)
     )
 
 

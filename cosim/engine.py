@@ -30,6 +30,7 @@ from fl import (
     Surrogate,
     Trainer,
     TrainSettings,
+    for_subset,
     lora_layers,
     orthogonality_defect,
     predicted_upload_s,
@@ -332,7 +333,7 @@ class Simulation:
         time_left = s.deadline.seconds - s.server.broadcast_s
         can = compute_s < time_left
         idx = np.flatnonzero(can)
-        alloc = Allocation(np.zeros(n), np.full(n, float(grid[0])))
+        part = None
         if idx.size:
             part = w.allocator.allocate(
                 AllocationRequest(
@@ -353,9 +354,7 @@ class Simulation:
                     ),
                 )
             )
-            alloc.bandwidth_hz[idx] = part.bandwidth_hz
-            alloc.budget[idx] = part.budget
-            alloc = Allocation(alloc.bandwidth_hz, alloc.budget, part.info)
+        alloc = for_subset(part, idx, n, grid[0])
         if alloc.info:
             self.log.emit(now, "allocator", r, name=w.allocator.name, **alloc.info)
         if alloc.bandwidth_hz.sum() > s.channel.bandwidth_hz * (1 + 1e-9):

@@ -75,6 +75,19 @@ class Allocation:
             raise ValueError("allocation out of range: bandwidth >= 0 and 0 < budget <= 1")
 
 
+def for_subset(
+    part: Allocation | None, idx: np.ndarray, n: int, fill_budget: float, info: dict | None = None
+) -> Allocation:
+    """An allocation of ``n`` clients from ``part``, made for the clients at positions ``idx``
+    only: every other client gets no band and budget ``fill_budget``."""
+    bw, budget = np.zeros(n), np.full(n, float(fill_budget))
+    if part is not None:
+        bw[idx], budget[idx] = part.bandwidth_hz, part.budget
+    if info is None:
+        info = part.info if part is not None else {}
+    return Allocation(bw, budget, info)
+
+
 def predicted_upload_s(
     bits: np.ndarray,
     bandwidth_hz: np.ndarray,

@@ -29,7 +29,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from fl.allocation import Allocation, AllocationRequest, deadline_needs, minmax_split
+from fl.allocation import (
+    Allocation,
+    AllocationRequest,
+    deadline_needs,
+    for_subset,
+    minmax_split,
+)
 
 
 class TSFA:
@@ -112,14 +118,14 @@ class TSFA:
         idx = self.admit(request)
         if len(idx) == n:
             return self._allocate(request)
-        out = Allocation(np.zeros(n), np.full(n, float(request.budget_grid[0])))
-        info: dict = dict(queue_s=self.q, v=self.v, latency_target_s=self.target)
-        if len(idx):
-            part = self._allocate(request.subset(idx))
-            out.bandwidth_hz[idx], out.budget[idx] = part.bandwidth_hz, part.budget
-            info = part.info
+        part = self._allocate(request.subset(idx)) if len(idx) else None
+        info = (
+            part.info
+            if part is not None
+            else dict(queue_s=self.q, v=self.v, latency_target_s=self.target)
+        )
         info["left_out"] = [int(c) for c in np.delete(request.clients, idx)]
-        return Allocation(out.bandwidth_hz, out.budget, info)
+        return for_subset(part, idx, n, request.budget_grid[0], info)
 
     def _allocate(self, request: AllocationRequest) -> Allocation:
         n, g = request.bits_grid.shape

@@ -130,24 +130,27 @@ def run_stage1(
     """Score every candidate and return the scenario with the chosen rank and λ."""
     snr_per_hz = link.snr_per_hz(mean_gain_db(s, positions, bs_position))
     rows = []
+    shapes: dict[int, tuple[dict[str, torch.Tensor], float]] = {}  # per rank, not per λ
     for cand in candidates(s):
-        sc = s.model_copy(
-            update={
-                "model": s.model.model_copy(update={"lora_rank": cand["rank"]}),
-                "strategy": s.strategy.model_copy(update={"orth_lambda": cand["orth_lambda"]}),
-            }
-        )
+        sc = with_choice(s, cand)
         strategy = make_strategy(sc)
-        spec = LoraSpec(rank=cand["rank"], alpha=s.model.lora_alpha, targets=s.model.lora_targets)
-        skeleton = model_skeleton(num_classes, s.model.layers, spec)
-        template = {n: p for n, p in skeleton.named_parameters() if p.requires_grad}
+        if cand["rank"] not in shapes:
+            spec = LoraSpec(
+                rank=cand["rank"], alpha=s.model.lora_alpha, targets=s.model.lora_targets
+            )
+            skeleton = model_skeleton(num_classes, s.model.layers, spec)
+            shapes[cand["rank"]] = (
+                {n: p for n, p in skeleton.named_parameters() if p.requires_grad},
+                training_flops(skeleton, s.train.batch_size, s.model.max_seq_len),
+            )
+        template, step_flops = shapes[cand["rank"]]
         row = dict(cand)
         row["payload_bits"] = int(strategy.payload_bits(template, s.strategy.budget))
         row["expected_latency_s"] = expected_latency(
             sc,
             strategy,
             template,
-            training_flops(skeleton, s.train.batch_size, s.model.max_seq_len),
+            step_flops,
             snr_per_hz,
             compute,
             efficiency,
@@ -158,10 +161,14 @@ def run_stage1(
         rows.append(row)
     best, rule = choose(rows, s.allocation.latency_target_s, pilot is None)
     chosen = rows[best]
-    scenario = s.model_copy(
+    return Stage1Result(rows, chosen, with_choice(s, chosen), rule)
+
+
+def with_choice(s: Scenario, cand: dict[str, Any]) -> Scenario:
+    """``s`` with a candidate's LoRA rank and SOFT penalty."""
+    return s.model_copy(
         update={
-            "model": s.model.model_copy(update={"lora_rank": chosen["rank"]}),
-            "strategy": s.strategy.model_copy(update={"orth_lambda": chosen["orth_lambda"]}),
+            "model": s.model.model_copy(update={"lora_rank": cand["rank"]}),
+            "strategy": s.strategy.model_copy(update={"orth_lambda": cand["orth_lambda"]}),
         }
     )
-    return Stage1Result(rows, chosen, scenario, rule)

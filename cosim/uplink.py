@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import simpy
@@ -258,7 +257,3 @@ class Uplink:
             predicted_remaining_s=remaining_s,
         )
         return True
-
-    def summary(self) -> dict[str, Any]:
-        """Per-round figures for the round table."""
-        return dict(reallocations=self.reallocations, peak_assigned_hz=self.peak_assigned_hz)

@@ -45,7 +45,7 @@ def main() -> None:
         moves = sum(r["reallocations"] for r in res.rounds) / len(res.rounds)
         print(
             f"{model:>8} {count:>8} {per_round:>10} {res.build_s:>9.1f} {sim:>7.1f} "
-            f"{args.rounds / sim:>9.1f} {res.events / sim:>9.0f} {moves:>14.1f}",
+            f"{args.rounds / sim:>9.1f} {res.event_count / sim:>9.0f} {moves:>14.1f}",
             flush=True,
         )
 

@@ -1,14 +1,34 @@
-"""The co-simulation: scenario schema, SimPy engine, mobility, compute model, outputs, CLI."""
+"""The co-simulation: scenario schema, SimPy engine, mobility, compute model, outputs, CLI.
 
-from cosim.runner import RunResult, run
+The Python API: ``Scenario`` (load, update, write), ``run`` (with event observers),
+``read_run`` (a run folder's tables), and ``register_mobility`` / ``register_allocator`` /
+``register_strategy`` (custom components a scenario file names). See docs/API.md.
+"""
+
+from cosim.registry import (
+    ComponentError,
+    RegistryError,
+    register_allocator,
+    register_mobility,
+    register_strategy,
+)
+from cosim.results import RunResult, RunTables, read_run
+from cosim.runner import run
 from cosim.scenario import Scenario
 from cosim.scenario_io import ScenarioError, load_scenario, scenario_from_dict, scenario_to_toml
 
 __all__ = [
+    "ComponentError",
+    "RegistryError",
     "RunResult",
+    "RunTables",
     "Scenario",
     "ScenarioError",
     "load_scenario",
+    "read_run",
+    "register_allocator",
+    "register_mobility",
+    "register_strategy",
     "run",
     "scenario_from_dict",
     "scenario_to_toml",

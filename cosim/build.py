@@ -30,6 +30,7 @@ from cosim.mobility import (
     TraceFile,
     place_uniform_disc,
 )
+from cosim.registry import ComponentError, custom, make
 from cosim.scenario import Scenario
 from cosim.seeding import SeedBank
 from cosim.stage1 import run_stage1
@@ -104,6 +105,12 @@ def build_world(s: Scenario) -> World:
             None if data is None else _pilot(s, seeds, data, num_classes),
         )
         s = stage1.scenario
+    strategy, allocator = build_strategy(s), build_allocator(s)
+    if getattr(allocator, "chooses_budgets", False) and strategy.dense_only:
+        raise ComponentError(
+            f"allocation.name = {s.allocation.name!r} chooses sparsity budgets; strategy.name "
+            f"= {s.strategy.name!r} is dense only (use topk, svd, random-rank or soft)"
+        )
     common = dict(
         scenario=s,
         seeds=seeds,
@@ -112,8 +119,8 @@ def build_world(s: Scenario) -> World:
         link=link,
         rate=rate,
         compute=compute,
-        strategy=build_strategy(s),
-        allocator=build_allocator(s),
+        strategy=strategy,
+        allocator=allocator,
         stage1=stage1,
     )
     if data is None:
@@ -227,8 +234,17 @@ def _learning_free(
 
 
 def build_allocator(s: Scenario) -> Allocator:
-    """The scenario's allocator (``allocation.name``)."""
+    """The scenario's allocator (``allocation.name``): built in, or a registered one."""
     a = s.allocation
+    if custom("allocator", a.name) is not None:
+        made = make("allocator", a.name, s)
+        missing = [m for m in ("allocate", "observe") if not callable(getattr(made, m, None))]
+        if missing or not isinstance(getattr(made, "name", None), str):
+            raise ComponentError(
+                f"allocation.name = {a.name!r}: the registered factory returned {made!r}, "
+                "which lacks " + (", ".join(f"{m}()" for m in missing) or "a str `name`")
+            )
+        return made
     if a.name == "tsfa":
         return TSFA(a.lyapunov_v, a.latency_target_s, a.deadline_margin)
     fixed = {
@@ -241,10 +257,25 @@ def build_allocator(s: Scenario) -> Allocator:
 
 
 def build_strategy(s: Scenario) -> Strategy:
-    """The scenario's strategy (``strategy.name``)."""
-    if s.strategy.name == "soft":
-        return Soft(s.strategy.bits_per_value, s.strategy.orth_lambda)
-    return STRATEGIES[s.strategy.name](s.strategy.bits_per_value)
+    """The scenario's strategy (``strategy.name``): built in, or a registered one (checked
+    against the budget and allocator as the schema checks the built-in ones)."""
+    st = s.strategy
+    if custom("strategy", st.name) is None:
+        if st.name == "soft":
+            return Soft(st.bits_per_value, st.orth_lambda)
+        return STRATEGIES[st.name](st.bits_per_value)
+    made = make("strategy", st.name, s)
+    if not isinstance(made, Strategy):
+        raise ComponentError(
+            f"strategy.name = {st.name!r}: the registered factory returned {made!r}, "
+            "not an fl.Strategy"
+        )
+    if made.dense_only and (st.budget != 1.0 or s.allocation.name == "tsfa"):
+        raise ComponentError(
+            f"strategy.name = {st.name!r} is dense only (dense_only = True): it needs "
+            f"strategy.budget = 1.0 and an allocator other than tsfa"
+        )
+    return made
 
 
 def _partition(s: Scenario, labels: np.ndarray, seeds: SeedBank) -> list[np.ndarray]:
@@ -258,12 +289,21 @@ def _partition(s: Scenario, labels: np.ndarray, seeds: SeedBank) -> list[np.ndar
 
 
 def build_mobility(s: Scenario, placement: np.ndarray, seeds: SeedBank) -> Paths:
-    """The scenario's mobility model, starting from the placement (a trace has its own)."""
+    """The scenario's mobility model, starting from the placement (a trace has its own);
+    a registered model gets the scenario, the placement and its random stream."""
     m, radius = s.mobility, s.clients.area_radius_m
 
     def block(b: int) -> np.random.Generator:
         return seeds.rng("mobility", b)
 
+    if custom("mobility", m.model) is not None:
+        made = make("mobility", m.model, s, placement.copy(), block)
+        if not isinstance(made, Paths) or made.num_clients != s.clients.count:
+            raise ComponentError(
+                f"mobility.model = {m.model!r}: the registered factory must return a "
+                f"cosim.mobility.Paths for clients.count = {s.clients.count} clients; got {made!r}"
+            )
+        return made
     if m.model == "static":
         return Static(placement)
     if m.model == "linear":

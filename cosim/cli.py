@@ -1,13 +1,16 @@
-"""The `wfl-cosim` command line: run and validate scenarios, plot a run."""
+"""The `wfl-cosim` command line: validate, run, plot, compare and sweep scenarios."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 import click
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from cosim.plots import COMPARE_COLUMNS, PlotError, compare_runs, plot_run
+from cosim.registry import RegistryError, load_plugins
 from cosim.runner import RunDirError, run, timing
 from cosim.scenario_io import ScenarioError, load_scenario
 from cosim.sweep import SUMMARY, sweep
@@ -27,17 +30,52 @@ def set_option(help_text: str):
     )
 
 
+def plugin_option():
+    """The repeatable ``--plugin`` option: modules or .py files registering custom components."""
+    return click.option(
+        "--plugin",
+        "plugins",
+        multiple=True,
+        metavar="MODULE|FILE.py",
+        help="Import this first (repeatable): it registers custom mobility models, "
+        "allocators or strategies (cosim.register_*) that the scenario names.",
+    )
+
+
+def _load(plugins: tuple[str, ...]) -> None:
+    try:
+        load_plugins(plugins)
+    except RegistryError as exc:
+        _fail(str(exc))
+
+
 @click.group()
 @click.version_option(package_name="wfl-cosim")
-def main() -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="warning",
+    show_default=True,
+    help="info: build steps and one line per round; debug: every event as it happens.",
+)
+def main(log_level: str) -> None:
     """Discrete-event co-simulator for wireless federated LoRA fine-tuning."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.getLogger("cosim").setLevel(log_level.upper())  # not every library's debug
 
 
 @main.command("validate")
 @click.argument("scenario", type=click.Path(path_type=Path))
 @set_option("Override a field (repeatable); validated like the file.")
-def validate_cmd(scenario: Path, overrides: tuple[str, ...]) -> None:
+@plugin_option()
+def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str, ...]) -> None:
     """Check SCENARIO (and overrides) without running it."""
+    _load(plugins)
     try:
         s = load_scenario(scenario, overrides)
     except ScenarioError as exc:
@@ -61,6 +99,7 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...]) -> None:
 @set_option("Override a field (repeatable); validated like the file.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in an existing run folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@plugin_option()
 def run_cmd(
     scenario: Path,
     out: Path | None,
@@ -68,13 +107,16 @@ def run_cmd(
     overrides: tuple[str, ...],
     overwrite: bool,
     quiet: bool,
+    plugins: tuple[str, ...],
 ) -> None:
     """Run SCENARIO and write its run folder."""
+    _load(plugins)
     sets = [*overrides] + ([f"run.seed={seed}"] if seed is not None else [])
     out = out or Path("runs") / scenario.stem
     try:
         s = load_scenario(scenario, sets)
-        result = run(s, out, overwrite=overwrite, progress=not quiet, source=str(scenario))
+        with logging_redirect_tqdm():
+            result = run(s, out, overwrite=overwrite, progress=not quiet, source=str(scenario))
     except (ScenarioError, RunDirError) as exc:
         _fail(str(exc))
     t = timing(result)
@@ -86,7 +128,7 @@ def run_cmd(
     )
     click.echo(
         f"done: {s.run.rounds} rounds in {last['t_end']:.2f} s simulated; {quality}; "
-        f"on-time uploads {result.on_time_share:.0%}; {result.events} events\n"
+        f"on-time uploads {result.on_time_share:.0%}; {result.event_count} events\n"
         f"host wall time {t['wall_s']:.1f} s (setup {t['build_s']:.1f}, training "
         f"{t['train_s']:.1f}, evaluation {t['eval_s']:.1f}, engine+I/O "
         f"{t['engine_and_io_s']:.1f})\n"
@@ -151,6 +193,7 @@ def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
 )
 @set_option("Override a field for every point (repeatable); validated like the file.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@plugin_option()
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -162,12 +205,14 @@ def sweep_cmd(
     grid: tuple[str, ...],
     overrides: tuple[str, ...],
     workers: int,
+    plugins: tuple[str, ...],
     out: Path | None,
 ) -> None:
     """Run SCENARIO at every point of the grid; points already complete are skipped."""
+    _load(plugins)
     out = out or Path("runs") / f"sweep-{scenario.stem}"
     try:
-        rows = sweep(scenario, grid, out, workers, overrides)
+        rows = sweep(scenario, grid, out, workers, overrides, plugins)
     except ScenarioError as exc:
         _fail(str(exc))
     for r in rows:

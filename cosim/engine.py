@@ -323,9 +323,8 @@ class Simulation:
         template, n = self.global_state, len(clients)
         compute_s = w.compute.seconds(clients, self.step_flops_round)
         snr_per_hz = w.link.snr_per_hz(csi_gain_db)
-        grid = np.array(
-            s.allocation.budget_grid if s.allocation.name == "tsfa" else (s.strategy.budget,)
-        )
+        chooses = getattr(w.allocator, "chooses_budgets", False)  # TSFA, or a custom one
+        grid = np.array(s.allocation.budget_grid if chooses else (s.strategy.budget,))
         bits_grid = np.tile([float(w.strategy.payload_bits(template, g)) for g in grid], (n, 1))
         error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
         # a client whose training cannot end before the deadline is a known dropout: it gets
@@ -363,6 +362,13 @@ class Simulation:
                 f"of {s.channel.bandwidth_hz} Hz"
             )
         level = np.searchsorted(grid, alloc.budget)
+        if np.any(level >= len(grid)) or np.any(
+            grid[np.minimum(level, len(grid) - 1)] != alloc.budget
+        ):
+            raise RuntimeError(
+                f"allocator {w.allocator.name!r} chose budgets {alloc.budget.tolist()}, not all "
+                f"from the request's budget_grid {grid.tolist()}"
+            )
         bits = bits_grid[np.arange(n), level].astype(np.int64)
         pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self._efficiency)
         for i, k in enumerate(clients):

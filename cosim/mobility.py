@@ -28,7 +28,12 @@ def place_uniform_disc(
 
 
 class Paths:
-    """Piecewise-linear paths of K clients; subclasses say how the next leg is drawn."""
+    """Piecewise-linear paths of K clients; subclasses say how the next leg is drawn.
+
+    A custom model (see ``cosim.register_mobility``) sets ``name`` and ``uniforms_per_leg`` and
+    implements ``next_legs``; its randomness comes from ``self.uniforms(clients, legs)`` so
+    that leg j of client k is the same whenever, and with whichever others, it is drawn.
+    """
 
     name = "paths"
     uniforms_per_leg = 0
@@ -110,7 +115,7 @@ class Paths:
             last = self.n[need] - 1
             t0 = self.t0[need, last]
             p_end = self.p0[need, last] + self.v[need, last] * (self.end[need] - t0)[:, None]
-            v, dur = self._next_legs(need, self.n[need], p_end, self.v[need, last])
+            v, dur = self.next_legs(need, self.n[need], p_end, self.v[need, last])
             self._append(need, self.end[need], p_end, v, dur)
 
     def _append(
@@ -142,7 +147,7 @@ class Paths:
         self.n[clients] += 1
         self.end[clients] = t_start + duration
 
-    def _uniforms(self, clients: np.ndarray, legs: np.ndarray) -> np.ndarray:
+    def uniforms(self, clients: np.ndarray, legs: np.ndarray) -> np.ndarray:
         """Random slot (client, leg) of this model's stream: [m, uniforms_per_leg]."""
         if self._block_rng is None:
             raise RuntimeError(f"{self.name} mobility needs a random stream")
@@ -159,17 +164,18 @@ class Paths:
 
     def _first_legs(self) -> tuple[np.ndarray, np.ndarray]:
         """Velocity [K, 3] and duration [K] of every client's first leg."""
-        return self._next_legs(
+        return self.next_legs(
             np.arange(self.num_clients),
             np.zeros(self.num_clients, dtype=int),
             self._start,
             np.zeros((self.num_clients, 3)),
         )
 
-    def _next_legs(
+    def next_legs(
         self, clients: np.ndarray, legs: np.ndarray, p: np.ndarray, v_prev: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Velocity and duration of leg ``legs`` of ``clients`` starting at ``p``."""
+        """Velocity [m, 3] and duration [m] of leg ``legs[i]`` of client ``clients[i]``, which
+        starts at ``p[i]`` after a leg of velocity ``v_prev[i]`` (zero for the first leg)."""
         raise NotImplementedError
 
 
@@ -178,7 +184,7 @@ class Static(Paths):
 
     name = "static"
 
-    def _next_legs(self, clients, legs, p, v_prev):
+    def next_legs(self, clients, legs, p, v_prev):
         return np.zeros((len(clients), 3)), np.full(len(clients), np.inf)
 
 
@@ -216,11 +222,11 @@ class Linear(Paths):
         super().__init__(start, block_rng)
         self.radius, self.smin, self.smax = radius_m, speed_min, speed_max
 
-    def _next_legs(self, clients, legs, p, v_prev):
+    def next_legs(self, clients, legs, p, v_prev):
         first = legs == 0
         v = _reflect(p, v_prev)
         if first.any():
-            u = self._uniforms(clients[first], legs[first])
+            u = self.uniforms(clients[first], legs[first])
             speed = self.smin + (self.smax - self.smin) * u[:, 0]
             v[first] = _heading_velocity(speed, 2 * np.pi * u[:, 1])
         return v, np.maximum(_exit_time(p, v, self.radius), 1e-9)
@@ -238,10 +244,10 @@ class RandomWaypoint(Paths):
         super().__init__(start, block_rng)
         self.radius, self.smin, self.smax, self.pause = radius_m, speed_min, speed_max, pause_s
 
-    def _next_legs(self, clients, legs, p, v_prev):
+    def next_legs(self, clients, legs, p, v_prev):
         m = len(clients)
         pausing = (legs % 2 == 1) & (self.pause > 0)
-        u = self._uniforms(clients, legs)
+        u = self.uniforms(clients, legs)
         r = self.radius * np.sqrt(u[:, 0])
         phi = 2 * np.pi * u[:, 1]
         target = np.stack([r * np.cos(phi), r * np.sin(phi), p[:, 2]], axis=1)
@@ -281,14 +287,14 @@ class GaussMarkov(Paths):
         self.radius, self.smin, self.smax = radius_m, speed_min, speed_max
         self.a, self.update, self.hstd = memory, update_s, heading_std_rad
 
-    def _next_legs(self, clients, legs, p, v_prev):
+    def next_legs(self, clients, legs, p, v_prev):
         m = len(clients)
         t_start = np.where(legs == 0, 0.0, self.end[clients])
         ratio = t_start / self.update
         k = np.round(ratio)
         at_update = (np.abs(ratio - k) < 1e-9) | (legs == 0)
         k = np.where(at_update, k, np.floor(ratio))
-        u = self._uniforms(clients, legs)
+        u = self.uniforms(clients, legs)
         w_s, w_h = (
             ndtri(np.clip(u[:, 0], 1e-12, 1 - 1e-12)),
             ndtri(np.clip(u[:, 1], 1e-12, 1 - 1e-12)),

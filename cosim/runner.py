@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from cosim.build import build_world
-from cosim.engine import HostTime, Simulation
+from cosim.engine import Simulation
 from cosim.events import EventLog
 from cosim.mobility import TraceFileError
-from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable, number
+from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable
+from cosim.registry import ComponentError
+from cosim.results import RunResult
 from cosim.scenario import Scenario
 from cosim.scenario_io import ScenarioError, scenario_to_toml
 from fl import PartitionError, ProfileError
@@ -31,33 +33,11 @@ OUTPUT_FILES = (
 )
 
 
+logger = logging.getLogger(__name__)
+
+
 class RunDirError(ValueError):
     """The run folder cannot be used (exists and not empty without overwrite, or not a folder)."""
-
-
-@dataclass
-class RunResult:
-    """What a run produced: the tables in memory, the event count and host timing."""
-
-    out_dir: Path | None
-    scenario: Scenario
-    rounds: list[dict[str, Any]]
-    clients: list[dict[str, Any]]
-    events: int
-    host: HostTime
-    build_s: float
-    wall_s: float
-
-    @property
-    def final_accuracy(self) -> float:
-        """Accuracy after the last round (NaN in a learning-free run)."""
-        return number(self.rounds[-1]["accuracy"])
-
-    @property
-    def on_time_share(self) -> float:
-        """On-time uploads / scheduled clients over all rounds."""
-        sched = sum(r["scheduled"] for r in self.rounds)
-        return sum(r["on_time"] for r in self.rounds) / sched if sched else 0.0
 
 
 def check_run_dir(path: Path, overwrite: bool) -> None:
@@ -79,11 +59,25 @@ def run(
     progress: bool = False,
     source: str = "<scenario>",
 ) -> RunResult:
-    """Run ``scenario``; write the run folder when ``out_dir`` is given."""
+    """Run ``scenario``; write the run folder when ``out_dir`` is given. Every ``observers``
+    callable gets each event (a dict, as in events.jsonl) the moment it is logged."""
     wall0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         check_run_dir(out, overwrite)
+    s = scenario
+    logger.info(
+        "building %s: %d clients (%d per round), channel %s, mobility %s, strategy %s, "
+        "allocator %s, fl.mode %s",
+        source,
+        s.clients.count,
+        s.clients.per_round,
+        s.channel.model,
+        s.mobility.model,
+        s.strategy.name,
+        s.allocation.name,
+        s.fl.mode,
+    )
     try:
         world = build_world(scenario)
     except PartitionError as exc:
@@ -94,14 +88,22 @@ def run(
         raise ScenarioError(f"{source}: mobility.trace_file: {exc}") from None
     except ProfileError as exc:
         raise ScenarioError(f"{source}: fl.profile: {exc}") from None
+    except ComponentError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
     build_s = time.perf_counter() - wall0
     scenario = world.scenario  # with TSFA stage 1's choice written in, when it ran
+    logger.info("built in %.1f s host time", build_s)
+    if world.stage1 is not None:
+        logger.info("TSFA stage 1 chose %s (%s)", world.stage1.chosen, world.stage1.rule)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name in OUTPUT_FILES:
             (out / name).unlink(missing_ok=True)
         (out / "scenario.toml").write_text(scenario_to_toml(scenario), encoding="utf-8")
-    log = EventLog(out / "events.jsonl" if out else None, list(observers))
+    watchers = list(observers)
+    if logger.isEnabledFor(logging.DEBUG):
+        watchers.append(lambda event: logger.debug("event %s", json.dumps(event)))
+    log = EventLog(out / "events.jsonl" if out else None, watchers)
     rounds = CsvTable(out / "rounds.csv" if out else None, ROUND_COLUMNS)
     clients = CsvTable(out / "clients.csv" if out else None, CLIENT_COLUMNS)
     recorder = (
@@ -128,6 +130,18 @@ def run(
             acc="learning-free" if row["mode"] == "surrogate" else f"{row['accuracy']:.3f}",
         )
         bar.update(1)
+        logger.info(
+            "round %d/%d ended at %.3f s simulated: %d of %d on time, %.3f Mbit up, "
+            "%d reallocations, accuracy %s",
+            row["round"],
+            scenario.run.rounds,
+            row["t_end"],
+            row["on_time"],
+            row["scheduled"],
+            row["bits_up"] / 1e6,
+            row["reallocations"],
+            "n/a (learning-free)" if row["mode"] == "surrogate" else f"{row['accuracy']:.3f}",
+        )
 
     sim = Simulation(world, log, rounds, clients, recorder, on_round)
     try:
@@ -141,10 +155,18 @@ def run(
         recorder.save(out / "channel.npz", world.channel.carrier_hz, world.channel.bs_position)
     wall_s = time.perf_counter() - wall0
     result = RunResult(
-        out, scenario, rounds.rows, clients.rows, log.count, sim.host, build_s, wall_s
+        out_dir=out,
+        scenario=scenario,
+        rounds=rounds.rows,
+        clients=clients.rows,
+        event_count=log.count,
+        host=sim.host,
+        build_s=build_s,
+        wall_s=wall_s,
     )
     if out is not None:
         (out / "timing.json").write_text(json.dumps(timing(result), indent=2) + "\n")
+        logger.info("run folder %s complete (%.1f s host time)", out, wall_s)
     return result
 
 

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from cosim.registry import KINDS, known
 
 LoraTarget = Literal["query", "key", "value", "dense"]
+Options = dict[str, bool | int | float | str]
+
+
+def _options_for_custom(kind: str, name: str, options: Options) -> None:
+    """``options`` configure registered components; a built-in one has fields of its own."""
+    if options and name in KINDS[kind].builtin:
+        field = KINDS[kind].field
+        section = field.split(".")[0]
+        raise ValueError(
+            f"{section}.options is read by registered custom components only; {field} = "
+            f"{name!r} is built in and takes the fields of [{section}] (remove {section}.options)"
+        )
 
 
 class Section(BaseModel):
@@ -72,7 +88,7 @@ class MobilitySection(Section):
     """How clients move; a preset fills the fields that the file does not set."""
 
     preset: Literal["none", "pedestrian", "vehicular", "high_speed"] = "none"
-    model: Literal["static", "linear", "random_waypoint", "gauss_markov", "trace"] = "static"
+    model: Annotated[str, AfterValidator(known("mobility"))] = "static"
     speed_min_mps: Annotated[float, Field(ge=0.0, le=150.0)] = 0.5
     speed_max_mps: Annotated[float, Field(ge=0.0, le=150.0)] = 1.5
     pause_s: Annotated[float, Field(ge=0.0, le=1e5)] = 0.0
@@ -80,6 +96,7 @@ class MobilitySection(Section):
     gm_update_s: Annotated[float, Field(gt=0.0, le=1e4)] = 1.0
     gm_heading_std_deg: Annotated[float, Field(ge=0.0, le=180.0)] = 20.0
     trace_file: str = ""
+    options: Annotated[Options, Field(description="knobs of a registered model")] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -97,6 +114,7 @@ class MobilitySection(Section):
             )
         if self.model == "trace" and not self.trace_file:
             raise ValueError('mobility.model = "trace" needs mobility.trace_file (a CSV path)')
+        _options_for_custom("mobility", self.model, self.options)
         return self
 
 
@@ -191,7 +209,7 @@ class AllocationSection(Section):
     SOFT's strategy.orth_lambda from stage1_lambdas) before round 1 by expected latency at
     average channel conditions and a pilot round of stage1_pilot_clients (cosim/stage1.py)."""
 
-    name: Literal["equal", "inverse-se", "minmax", "oracle", "tsfa"] = "equal"
+    name: Annotated[str, AfterValidator(known("allocator"))] = "equal"
     lyapunov_v: Annotated[float, Field(ge=0.0, le=1e6)] = 1.0
     latency_target_s: Annotated[float, Field(gt=0.0, le=1e6)] = 1.5
     budget_grid: Annotated[
@@ -218,9 +236,11 @@ class AllocationSection(Section):
     realloc_min_s: Annotated[
         float, Field(ge=0.0, le=1e4, description="least time between a client's checks")
     ] = 0.05
+    options: Annotated[Options, Field(description="knobs of a registered allocator")] = {}
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
+        _options_for_custom("allocator", self.name, self.options)
         if list(self.budget_grid) != sorted(set(self.budget_grid)):
             raise ValueError(
                 f"allocation.budget_grid {list(self.budget_grid)} must be strictly increasing"
@@ -232,20 +252,19 @@ class AllocationSection(Section):
         return self
 
 
-STRATEGY_NAMES = Literal["fedavg-lora", "ffa-lora", "topk", "svd", "random-rank", "soft"]
-
-
 class StrategySection(Section):
     """Which federated strategy, its budget (fraction of the dense LoRA bits a client sends;
     1.0 = dense), SOFT's orthogonality penalty, and how many bits each value costs on air."""
 
-    name: STRATEGY_NAMES = "fedavg-lora"
+    name: Annotated[str, AfterValidator(known("strategy"))] = "fedavg-lora"
     budget: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     orth_lambda: Annotated[float, Field(ge=0.0, le=100.0, description="soft only")] = 0.01
     bits_per_value: Literal[16, 32] = 32
+    options: Annotated[Options, Field(description="knobs of a registered strategy")] = {}
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
+        _options_for_custom("strategy", self.name, self.options)
         if self.name in ("fedavg-lora", "ffa-lora") and self.budget != 1.0:
             raise ValueError(
                 f"strategy.budget ({self.budget}) must be 1.0 for strategy.name = "
@@ -329,6 +348,26 @@ class Scenario(Section):
     fl: FlSection = FlSection()
     server: ServerSection = ServerSection()
     output: OutputSection = OutputSection()
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+        """Read a scenario file with ``section.key=value`` overrides (ScenarioError if bad)."""
+        from cosim.scenario_io import load_scenario
+
+        return load_scenario(path, overrides)
+
+    def updated(self, changes: Mapping[str, Any]) -> Scenario:
+        """A copy with ``{"section.key": value}`` changes, validated as a file is (raises
+        ScenarioError naming the field and what is allowed)."""
+        from cosim.scenario_io import scenario_from_dict
+
+        return scenario_from_dict(self.model_dump(mode="json"), "<Scenario.updated>", changes)
+
+    def to_toml(self) -> str:
+        """The whole scenario as TOML, defaults included (what a run folder keeps)."""
+        from cosim.scenario_io import scenario_to_toml
+
+        return scenario_to_toml(self)
 
     @model_validator(mode="after")
     def _cross(self) -> Self:

@@ -12,6 +12,7 @@ import annotated_types
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
+from cosim.registry import KINDS, names
 from cosim.scenario import Scenario
 
 RELATIVE_PATHS = (("mobility", "trace_file"), ("fl", "profile"))  # relative to the scenario file
@@ -40,14 +41,19 @@ def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Sce
 
 
 def scenario_from_dict(
-    raw: dict[str, Any], source: str = "<scenario>", overrides: typing.Sequence[str] = ()
+    raw: dict[str, Any],
+    source: str = "<scenario>",
+    overrides: typing.Sequence[str] | typing.Mapping[str, Any] = (),
 ) -> Scenario:
-    """Validate a scenario given as nested dicts, after applying overrides."""
+    """Validate a scenario given as nested dicts, after applying overrides: ``section.key=value``
+    strings (values read as TOML) or a ``{"section.key": value}`` mapping."""
     data = copy.deepcopy(raw)
-    overridden = set()
-    for item in overrides:
-        key, value = parse_override(item)
-        section, field = key
+    if isinstance(overrides, typing.Mapping):
+        changes = [(_split_key(k, f"{k}={v!r}"), v) for k, v in overrides.items()]
+    else:
+        changes = [parse_override(item) for item in overrides]
+    overridden, by = set(), "updated()" if isinstance(overrides, typing.Mapping) else "--set"
+    for (section, field), value in changes:
         if not isinstance(data.setdefault(section, {}), dict):
             raise ScenarioError(f"{source}: [{section}] must be a table")
         data[section][field] = value
@@ -55,7 +61,14 @@ def scenario_from_dict(
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_describe(exc, source, overridden)) from None
+        raise ScenarioError(_describe(exc, source, overridden, by)) from None
+
+
+def _split_key(key: str, item: str) -> tuple[str, str]:
+    parts = key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ScenarioError(f"--set {item!r}: key must be section.key (e.g. run.seed)")
+    return parts[0], parts[1]
 
 
 def parse_override(item: str) -> tuple[tuple[str, str], Any]:
@@ -63,14 +76,11 @@ def parse_override(item: str) -> tuple[tuple[str, str], Any]:
     if "=" not in item:
         raise ScenarioError(f"--set {item!r}: expected section.key=value")
     key, text = item.split("=", 1)
-    parts = key.strip().split(".")
-    if len(parts) != 2 or not all(parts):
-        raise ScenarioError(f"--set {item!r}: key must be section.key (e.g. run.seed)")
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
-    return (parts[0], parts[1]), value
+    return _split_key(key, item), value
 
 
 def scenario_to_toml(scenario: Scenario) -> str:
@@ -89,6 +99,9 @@ def describe_field(section: str, field: str) -> str:
     info = model.model_fields.get(field)
     if info is None:
         return f"keys in [{section}]: {', '.join(model.model_fields)}"
+    for kind, spec in KINDS.items():
+        if spec.field == f"{section}.{field}":
+            return "one of " + ", ".join(repr(n) for n in names(kind))
     return _allowed(info.annotation, info.metadata)
 
 
@@ -113,12 +126,12 @@ def _allowed(annotation: Any, metadata: list[Any]) -> str:
     return f"{name} {lo}x{hi}".strip() if (lo or hi) else name
 
 
-def _describe(exc: ValidationError, source: str, overridden: set[str]) -> str:
+def _describe(exc: ValidationError, source: str, overridden: set[str], by: str = "--set") -> str:
     lines = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         where = ".".join(loc[:2]) if loc else "(scenario)"
-        origin = " (from --set)" if where in overridden else ""
+        origin = f" (from {by})" if where in overridden else ""
         if err["type"] == "extra_forbidden":
             if len(loc) == 1:
                 allowed = "sections: " + ", ".join(Scenario.model_fields)

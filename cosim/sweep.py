@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cosim.records import read_rows, summarise_rounds
+from cosim.registry import load_plugins
 from cosim.scenario_io import ScenarioError, load_scenario
 
 SUMMARY = (
@@ -86,9 +87,11 @@ def sweep(
     out_dir: str | Path,
     workers: int = 1,
     base_overrides: Sequence[str] = (),
+    plugins: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Run every point not yet complete under ``out_dir``; write ``out_dir/summary.csv``.
-    Every point is validated before anything runs (ScenarioError names the bad one)."""
+    Every point is validated before anything runs (ScenarioError names the bad one);
+    ``plugins`` (see --plugin) are imported in every worker first."""
     grid = parse_grid(grid_items)
     out = Path(out_dir)
     todo, rows = [], {}
@@ -102,7 +105,9 @@ def sweep(
             todo.append((str(scenario), full, str(folder)))
     out.mkdir(parents=True, exist_ok=True)
     if todo:
-        with ProcessPoolExecutor(max(1, workers)) as pool:
+        with ProcessPoolExecutor(
+            max(1, workers), initializer=load_plugins, initargs=(tuple(plugins),)
+        ) as pool:
             for row in pool.map(_run_point, todo):
                 rows[row["point"]] = row
     ordered = [rows[point_name(o)] for o in points(grid)]

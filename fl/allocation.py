@@ -102,9 +102,12 @@ def predicted_upload_s(
 
 
 class Allocator(Protocol):
-    """Chooses every scheduled client's bandwidth and budget for one round."""
+    """Chooses every scheduled client's bandwidth and budget for one round. With
+    ``chooses_budgets`` the request's budget_grid is the scenario's allocation.budget_grid and
+    each budget must be one of it; without, it holds strategy.budget only."""
 
     name: str
+    chooses_budgets: bool
 
     def allocate(self, request: AllocationRequest) -> Allocation:
         """Allocation for the clients of ``request``, in the same order."""
@@ -119,6 +122,7 @@ class FixedBudget:
     """Base of the allocators that give every client the scenario's budget; stateless."""
 
     name: str
+    chooses_budgets = False
 
     def __init__(self, budget: float = 1.0) -> None:
         if not 0 < budget <= 1:

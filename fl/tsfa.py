@@ -42,6 +42,7 @@ class TSFA:
     """Online stage of TSFA with virtual latency queue ``q`` (seconds)."""
 
     name = "tsfa"
+    chooses_budgets = True  # the engine offers allocation.budget_grid
     DEADLINE_PENALTY = 1e6
     LATENCY_GRID = 24
 

@@ -170,12 +170,16 @@ def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
         rows, figure = compare_runs(list(run_dirs), target, out)
     except PlotError as exc:
         _fail(str(exc))
-    click.echo("  ".join(f"{c:>16}" for c in COMPARE_COLUMNS))
-    for r in rows:
+    cells = [
+        [f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in COMPARE_COLUMNS]
+        for r in rows
+    ]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COMPARE_COLUMNS)]
+    for row in [list(COMPARE_COLUMNS), *cells]:
         click.echo(
             "  ".join(
-                f"{v:>16.3f}" if isinstance(v, float) else f"{str(v)[-16:]:>16}"
-                for v in (r[c] for c in COMPARE_COLUMNS)
+                v.ljust(w) if i == 0 else v.rjust(w)
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
             )
         )
     click.echo(f"wrote {out} {figure}")

@@ -240,6 +240,18 @@ COMPARE_COLUMNS = (
 )
 
 
+def expand_sweeps(paths: list[Path]) -> list[Path]:
+    """The paths, with a sweep folder (one holding summary.csv) replaced by its point
+    folders in name order; a sweep point that has not finished is an error."""
+    out = []
+    for p in map(Path, paths):
+        if (p / "summary.csv").is_file() and not (p / "rounds.csv").is_file():
+            out += sorted(d for d in p.iterdir() if d.is_dir())
+        else:
+            out.append(p)
+    return out
+
+
 def compare_runs(
     run_dirs: list[Path], target: float, out_csv: Path | None = None
 ) -> tuple[list[dict], Path | None]:
@@ -247,8 +259,7 @@ def compare_runs(
     sent up, share of scheduled clients that missed, simulated time), optionally as CSV;
     the accuracy curves overlaid in ``out_csv``'s folder as compare.png."""
     rows, curves = [], []
-    for d in run_dirs:
-        d = Path(d)
+    for d in expand_sweeps(run_dirs):
         if not (d / "rounds.csv").is_file():
             raise PlotError(f"{d}: not a run folder (missing rounds.csv)")
         rounds = read_rows(d / "rounds.csv")

@@ -17,6 +17,14 @@ def test_every_shipped_scenario_validates(path):
     assert s.clients.per_round <= s.clients.count
 
 
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_every_shipped_scenario_opens_with_what_it_models_knobs_and_what_to_look_at(path):
+    lines = path.read_text().splitlines()
+    head = "\n".join(lines[: next(i for i, line in enumerate(lines) if not line.startswith("#"))])
+    for part in ("What it models", "Knobs that matter", "Look at"):
+        assert part in head, f"{path.name}: its opening comment block lacks {part!r}"
+
+
 def test_public_keys_exist_with_their_names():
     s = Scenario()
     for key in (

@@ -41,6 +41,10 @@ def test_sweep_runs_the_product_and_resumes_after_a_point_is_removed(tmp_path):
     assert status[names[0]] == "ran"
     assert all(status[n] == "skipped (complete)" for n in names[1:])
     assert (out / names[1] / "events.jsonl").read_bytes() == events_before  # untouched
+    res = CliRunner().invoke(main, ["compare", str(out), "--out", str(tmp_path / "c.csv")])
+    assert res.exit_code == 0, res.output  # a sweep folder compares its points
+    runs = [r["run"] for r in csv.DictReader((tmp_path / "c.csv").open())]
+    assert runs == [str(out / n) for n in sorted(names)]
 
 
 def test_a_failed_point_is_reported_and_the_others_kept(tmp_path):

@@ -19,6 +19,7 @@ from channels import (
     SionnaRayFading,
     SumOfSinusoids,
 )
+from cosim.backends import LocalTraining, RayTraining, TrainerFactory
 from cosim.compute import ComputeModel
 from cosim.engine import World, efficiency_of
 from cosim.mobility import (
@@ -128,8 +129,19 @@ def build_world(s: Scenario) -> World:
     seeds.seed_torch("model_init")
     model = build_model(num_classes=num_classes, layers=s.model.layers, lora=lora_spec(s))
     trainer = Trainer(model, data.tokens)
+    if s.train.backend == "ray":
+        training = RayTraining(
+            TrainerFactory(num_classes, s.model.layers, lora_spec(s), s.model.max_seq_len),
+            strategy,
+            train_settings(s),
+            s.train.ray_workers,
+            s.train.ray_address,
+        )
+    else:
+        training = LocalTraining(trainer, strategy, train_settings(s))
     return World(
         **common,
+        training=training,
         trainer=trainer,
         surrogate=None,
         initial_state=trainer.initial_state(),
@@ -137,6 +149,11 @@ def build_world(s: Scenario) -> World:
         eval_indices=data.eval_indices,
         step_flops=training_flops(model, s.train.batch_size, s.model.max_seq_len),
     )
+
+
+def train_settings(s: Scenario) -> TrainSettings:
+    """The scenario's local optimisation settings."""
+    return TrainSettings(s.train.local_steps, s.train.batch_size, s.train.lr, s.train.weight_decay)
 
 
 def lora_spec(s: Scenario) -> LoraSpec:
@@ -178,9 +195,7 @@ def _pilot(
             s.clients.count, s.allocation.stage1_pilot_clients, replace=False
         )
     )
-    settings = TrainSettings(
-        s.train.local_steps, s.train.batch_size, s.train.lr, s.train.weight_decay
-    )
+    settings = train_settings(s)
 
     def pilot(sc: Scenario, strategy: Strategy) -> tuple[float, float]:
         seeds.seed_torch("stage1_init")

@@ -29,7 +29,6 @@ from fl import (
     Strategy,
     Surrogate,
     Trainer,
-    TrainSettings,
     for_subset,
     lora_layers,
     orthogonality_defect,
@@ -51,7 +50,7 @@ class World:
     link: LinkBudget
     rate: RateModel
     compute: ComputeModel
-    trainer: Trainer | None  # None in a learning-free run
+    trainer: Trainer | None  # None in a learning-free run; evaluates the global model
     surrogate: Surrogate | None  # set in a learning-free run only
     initial_state: State
     strategy: Strategy
@@ -60,6 +59,7 @@ class World:
     eval_indices: np.ndarray
     step_flops: float
     stage1: Any = None  # cosim.stage1.Stage1Result when allocation.stage1 is on
+    training: Any = None  # cosim.backends.TrainingBackend; None in a learning-free run
 
     @property
     def learning_free(self) -> bool:
@@ -120,12 +120,6 @@ class Simulation:
         self.global_state = world.initial_state
         self.host = HostTime()
         self.dt = self.s.channel.dt
-        self.train_settings = TrainSettings(
-            steps=self.s.train.local_steps,
-            batch_size=self.s.train.batch_size,
-            lr=self.s.train.lr,
-            weight_decay=self.s.train.weight_decay,
-        )
         self._efficiency = efficiency_of(world.rate)
         self.sizes = (
             np.ones(self.s.clients.count)
@@ -492,19 +486,16 @@ class Simulation:
             env_log(env.now, "train_end", r, k, loss=None, train_s=train_s, learning_free=True)
             yield from self._upload(plan, i, result, int(plan.payload_bits[i]), None)
             return
-        w.seeds.seed_torch("local_train", r, k)
-        start = time.perf_counter()
-        update = w.trainer.train(
-            self.global_state,
-            w.shards[k],
-            self.train_settings,
-            extra_loss=w.strategy.extra_loss(),
-            frozen=w.strategy.frozen,
+        # the backend trains while simulated training lasts (here, or on a Ray worker); seeded
+        # by (round, client), the result does not depend on where or when it is computed
+        w.training.submit(
+            (r, k), self.global_state, w.shards[k], w.seeds.int_seed("local_train", r, k)
         )
-        self.host.train_s += time.perf_counter() - start
+        yield env.timeout(train_s)
+        update = w.training.collect((r, k))
+        self.host.train_s = w.training.busy_s
         self.host.trained_updates += 1
         result["train_loss"] = update.loss
-        yield env.timeout(train_s)
         env_log(env.now, "train_end", r, k, loss=update.loss, train_s=train_s)
         reason = self._rejection(update)
         if reason:

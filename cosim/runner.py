@@ -12,8 +12,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from cosim.backends import BackendUnavailable
 from cosim.build import build_world
-from cosim.engine import Simulation
+from cosim.engine import Simulation, World
 from cosim.events import EventLog
 from cosim.mobility import TraceFileError
 from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable
@@ -90,6 +91,24 @@ def run(
         raise ScenarioError(f"{source}: fl.profile: {exc}") from None
     except ComponentError as exc:
         raise ScenarioError(f"{source}: {exc}") from None
+    except BackendUnavailable as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    try:
+        return _play(world, scenario, out, observers, progress, wall0)
+    finally:
+        if world.training is not None:
+            world.training.close()
+
+
+def _play(
+    world: World,
+    scenario: Scenario,
+    out: Path | None,
+    observers: Sequence[Callable[[dict[str, Any]], None]],
+    progress: bool,
+    wall0: float,
+) -> RunResult:
+    """Write the run folder's scenario, play the rounds, write the tables and timing."""
     build_s = time.perf_counter() - wall0
     scenario = world.scenario  # with TSFA stage 1's choice written in, when it ran
     logger.info("built in %.1f s host time", build_s)

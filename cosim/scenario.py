@@ -299,13 +299,27 @@ class DataSection(Section):
 
 
 class TrainSection(Section):
-    """Local training per round (AdamW)."""
+    """Local training per round (AdamW), and where the host computes it: `local` (this
+    process) or `ray` (ray_workers Ray actors, on ray_address or a local Ray instance; needs
+    the `ray` extra). The backend changes host time only, never the results."""
 
     local_steps: Annotated[int, Field(ge=1, le=10_000)] = 5
     batch_size: Annotated[int, Field(ge=1, le=1_024)] = 16
     lr: Annotated[float, Field(gt=0.0, le=1.0)] = 5e-3
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     divergence_loss: Annotated[float, Field(gt=0.0, le=1e6, description="reject above")] = 20.0
+    backend: Literal["local", "ray"] = "local"
+    ray_workers: Annotated[int, Field(ge=1, le=1_024, description="Ray actors")] = 2
+    ray_address: Annotated[str, Field(description='"" = start Ray locally')] = ""
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.ray_address and self.backend != "ray":
+            raise ValueError(
+                f"train.ray_address ({self.ray_address!r}) is for train.backend = 'ray' "
+                f"(got {self.backend!r})"
+            )
+        return self
 
 
 class FlSection(Section):

@@ -1,8 +1,9 @@
 """The co-simulation: scenario schema, SimPy engine, mobility, compute model, outputs, CLI.
 
 The Python API: ``Scenario`` (load, update, write), ``run`` (with event observers),
-``read_run`` (a run folder's tables), and ``register_mobility`` / ``register_allocator`` /
-``register_strategy`` (custom components a scenario file names). See docs/API.md.
+``resume`` (continue a killed run), ``read_run`` (a run folder's tables), and
+``register_mobility`` / ``register_allocator`` / ``register_strategy`` (custom components a
+scenario file names). See docs/API.md.
 """
 
 from cosim.registry import (
@@ -13,7 +14,7 @@ from cosim.registry import (
     register_strategy,
 )
 from cosim.results import RunResult, RunTables, read_run
-from cosim.runner import run
+from cosim.runner import resume, run
 from cosim.scenario import Scenario
 from cosim.scenario_io import ScenarioError, load_scenario, scenario_from_dict, scenario_to_toml
 
@@ -29,6 +30,7 @@ __all__ = [
     "register_allocator",
     "register_mobility",
     "register_strategy",
+    "resume",
     "run",
     "scenario_from_dict",
     "scenario_to_toml",

@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from cosim.checkpoint import CheckpointError
 from cosim.plots import COMPARE_COLUMNS, PlotError, compare_runs, plot_run
 from cosim.registry import RegistryError, load_plugins
-from cosim.runner import RunDirError, run, timing
+from cosim.runner import RunDirError, resume, run, timing
 from cosim.scenario_io import ScenarioError, load_scenario
 from cosim.sweep import SUMMARY, sweep
 
@@ -88,7 +89,7 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
 
 
 @main.command("run")
-@click.argument("scenario", type=click.Path(path_type=Path))
+@click.argument("scenario", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -99,26 +100,45 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
 @set_option("Override a field (repeatable); validated like the file.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in an existing run folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue the killed run in this folder from its last checkpoint (no SCENARIO).",
+)
 @plugin_option()
 def run_cmd(
-    scenario: Path,
+    scenario: Path | None,
     out: Path | None,
     seed: int | None,
     overrides: tuple[str, ...],
     overwrite: bool,
     quiet: bool,
+    resume_dir: Path | None,
     plugins: tuple[str, ...],
 ) -> None:
-    """Run SCENARIO and write its run folder."""
+    """Run SCENARIO and write its run folder, or continue one with --resume RUN_DIR."""
     _load(plugins)
+    if (scenario is None) == (resume_dir is None):
+        _fail("give a SCENARIO to run, or --resume RUN_DIR to continue a run (not both)")
+    if resume_dir is not None and (out or seed is not None or overrides or overwrite):
+        _fail(
+            "--resume continues a run as it was: --out, --seed, --set and --overwrite do not apply"
+        )
     sets = [*overrides] + ([f"run.seed={seed}"] if seed is not None else [])
-    out = out or Path("runs") / scenario.stem
     try:
-        s = load_scenario(scenario, sets)
         with logging_redirect_tqdm():
-            result = run(s, out, overwrite=overwrite, progress=not quiet, source=str(scenario))
-    except (ScenarioError, RunDirError) as exc:
+            if resume_dir is not None:
+                out = resume_dir
+                result = resume(resume_dir, progress=not quiet)
+            else:
+                out = out or Path("runs") / scenario.stem
+                s = load_scenario(scenario, sets)
+                result = run(s, out, overwrite=overwrite, progress=not quiet, source=str(scenario))
+    except (ScenarioError, RunDirError, CheckpointError) as exc:
         _fail(str(exc))
+    s = result.scenario
     t = timing(result)
     last = result.rounds[-1]
     quality = (

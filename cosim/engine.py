@@ -127,10 +127,31 @@ class Simulation:
             else np.array([len(s) for s in world.shards], dtype=float)
         )
         self._pending_chunk: dict[str, np.ndarray] = {}
+        self.first_round = 1
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict[str, Any]:
+        """What the engine itself carries from one round to the next (for checkpoints)."""
+        return dict(
+            now=self.env.now,
+            next_round=self.first_round,
+            global_state=self.global_state,
+            host=self.host,
+            pending_chunk=self._pending_chunk,
+        )
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (as ``state()`` gave it after a round): the clock, the
+        next round, the global model, the host counters."""
+        self.env = simpy.Environment(initial_time=state["now"])
+        self.first_round = int(state["next_round"])
+        self.global_state = state["global_state"]
+        self.host = state["host"]
+        self._pending_chunk = state["pending_chunk"]
 
     # ------------------------------------------------------------------ server
     def run(self) -> None:
-        """Run every round to the end."""
+        """Run every round (from ``first_round``) to the end."""
         self.env.process(self._server())
         self.env.run()
 
@@ -141,6 +162,18 @@ class Simulation:
         return acc, loss
 
     def _server(self):
+        if self.first_round == 1:
+            self._start()
+        for r in range(self.first_round, self.s.run.rounds + 1):
+            plan = self._plan_round(r)
+            yield self.env.timeout(self.s.server.broadcast_s)
+            procs = [self.env.process(self._client(plan, i)) for i in range(len(plan.clients))]
+            yield self.env.all_of(procs)
+            self.first_round = r + 1  # what a checkpoint written at this round's end resumes
+            self._finish_round(plan)
+
+    def _start(self) -> None:
+        """run_start, stage1 and the round-0 evaluation."""
         s = self.s
         self.log.emit(
             self.env.now,
@@ -169,12 +202,6 @@ class Simulation:
         if not self.w.learning_free:
             acc, loss = self._evaluate()
             self.log.emit(self.env.now, "eval", 0, accuracy=acc, loss=loss)
-        for r in range(1, self.s.run.rounds + 1):
-            plan = self._plan_round(r)
-            yield self.env.timeout(self.s.server.broadcast_s)
-            procs = [self.env.process(self._client(plan, i)) for i in range(len(plan.clients))]
-            yield self.env.all_of(procs)
-            self._finish_round(plan)
 
     def _plan_round(self, r: int) -> RoundPlan:
         """round_start, csi, allocation and broadcast events; the round's channel trace."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -34,10 +35,30 @@ def plain(value: Any) -> Any:
 class EventLog:
     """Writes events in the order they happen; observers see each one as it is logged."""
 
-    def __init__(self, path: Path | None = None, observers: list[Observer] | None = None) -> None:
-        self._file: IO[str] | None = path.open("w", encoding="utf-8") if path else None
-        self.observers = list(observers or [])
+    def __init__(
+        self,
+        path: Path | None = None,
+        observers: list[Observer] | None = None,
+        resume_at: tuple[int, int] | None = None,
+    ) -> None:
+        """A new log at ``path``, or with ``resume_at`` = (byte offset, event count) the
+        existing one cut back to that offset and continued (a resumed run)."""
+        self._file: IO[str] | None = None
         self.count = 0
+        if path is not None:
+            if resume_at is not None:
+                os.truncate(path, resume_at[0])
+            self._file = path.open("a" if resume_at is not None else "w", encoding="utf-8")
+        if resume_at is not None:
+            self.count = resume_at[1]
+        self.observers = list(observers or [])
+
+    def offset(self) -> int:
+        """Bytes written so far (flushed), for a checkpoint."""
+        if self._file is None:
+            return 0
+        self._file.flush()
+        return self._file.tell()
 
     def emit(
         self, t: float, kind: str, round_: int, client: int | None = None, **fields: Any

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,31 @@ def summarise_rounds(rounds: list[dict[str, Any]]) -> dict[str, float]:
 class CsvTable:
     """A CSV file written row by row with a fixed header; rows are also kept in memory."""
 
-    def __init__(self, path: Path | None, columns: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        columns: tuple[str, ...],
+        resume_at: tuple[int, list[dict[str, Any]]] | None = None,
+    ) -> None:
+        """A new table at ``path``, or with ``resume_at`` = (byte offset, rows so far) the
+        existing file cut back to that offset and continued (a resumed run)."""
         self.columns = columns
-        self.rows: list[dict[str, Any]] = []
-        self._file = path.open("w", encoding="utf-8", newline="") if path else None
+        self.rows: list[dict[str, Any]] = list(resume_at[1]) if resume_at else []
+        self._file = None
+        if path is not None:
+            if resume_at is not None:
+                os.truncate(path, resume_at[0])
+            self._file = path.open("a" if resume_at else "w", encoding="utf-8", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=columns) if self._file else None
-        if self._writer:
+        if self._writer and resume_at is None:
             self._writer.writeheader()
+
+    def offset(self) -> int:
+        """Bytes written so far (flushed), for a checkpoint."""
+        if self._file is None:
+            return 0
+        self._file.flush()
+        return self._file.tell()
 
     def append(self, row: dict[str, Any]) -> None:
         """Add one row (keys must be exactly the columns)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from cosim import checkpoint
 from cosim.backends import BackendUnavailable
 from cosim.build import build_world
 from cosim.engine import Simulation, World
@@ -19,9 +23,9 @@ from cosim.events import EventLog
 from cosim.mobility import TraceFileError
 from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable
 from cosim.registry import ComponentError
-from cosim.results import RunResult
+from cosim.results import RunResult, typed
 from cosim.scenario import Scenario
-from cosim.scenario_io import ScenarioError, scenario_to_toml
+from cosim.scenario_io import ScenarioError, load_scenario, scenario_to_toml
 from fl import PartitionError, ProfileError
 
 OUTPUT_FILES = (
@@ -66,21 +70,46 @@ def run(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         check_run_dir(out, overwrite)
-    s = scenario
-    logger.info(
-        "building %s: %d clients (%d per round), channel %s, mobility %s, strategy %s, "
-        "allocator %s, fl.mode %s",
-        source,
-        s.clients.count,
-        s.clients.per_round,
-        s.channel.model,
-        s.mobility.model,
-        s.strategy.name,
-        s.allocation.name,
-        s.fl.mode,
-    )
+    world = _build(scenario, source)
     try:
-        world = build_world(scenario)
+        return _play(world, out, observers, progress, wall0)
+    finally:
+        if world.training is not None:
+            world.training.close()
+
+
+def resume(
+    run_dir: str | Path,
+    observers: Sequence[Callable[[dict[str, Any]], None]] = (),
+    progress: bool = False,
+) -> RunResult:
+    """Continue a run folder whose run was killed, from its latest checkpoint (the end of the
+    last round saved); the folder ends with the same events and tables, bit for bit, as an
+    uninterrupted run. Observers see the events from the resumed round on."""
+    wall0 = time.perf_counter()
+    out = Path(run_dir)
+    if not (out / "scenario.toml").is_file():
+        raise RunDirError(f"{out}: not a run folder (no scenario.toml): nothing to resume")
+    if (out / "timing.json").is_file():
+        raise RunDirError(f"{out}: the run is complete (timing.json is written last)")
+    scenario = load_scenario(out / "scenario.toml")
+    saved = checkpoint.read(out)
+    if saved is None:
+        logger.warning("%s: no round had ended before the run stopped: starting over", out)
+        return run(scenario, out, overwrite=True, observers=observers, progress=progress)
+    logger.info("%s: resuming after round %d", out, saved.round)
+    world = _build(scenario, str(out / "scenario.toml"))
+    try:
+        return _play(world, out, observers, progress, wall0, saved)
+    finally:
+        if world.training is not None:
+            world.training.close()
+
+
+def _build(scenario: Scenario, source: str) -> World:
+    """The run's world; a part the scenario asks for and that cannot be had is ScenarioError."""
+    try:
+        return build_world(scenario)
     except PartitionError as exc:
         raise ScenarioError(
             f"{source}: data.partition = {scenario.data.partition!r}: {exc}"
@@ -93,38 +122,71 @@ def run(
         raise ScenarioError(f"{source}: {exc}") from None
     except BackendUnavailable as exc:
         raise ScenarioError(f"{source}: {exc}") from None
-    try:
-        return _play(world, scenario, out, observers, progress, wall0)
-    finally:
-        if world.training is not None:
-            world.training.close()
+
+
+def _parts(world: World, sim: Simulation, recorder: ChannelRecorder | None) -> dict[str, Any]:
+    """Every part of the run that carries state from one round to the next."""
+    w = world
+    return dict(
+        mobility=w.mobility,
+        channel=w.channel,
+        compute=w.compute,
+        allocator=w.allocator,
+        strategy=w.strategy,
+        surrogate=w.surrogate,
+        recorder=recorder,
+        engine=sim.state(),
+    )
+
+
+def _rows_upto(path: Path, offset: int) -> list[dict[str, Any]]:
+    """The rows of a run table within its first ``offset`` bytes, typed as the run wrote them."""
+    with path.open("rb") as f:
+        text = f.read(offset).decode("utf-8")
+    return [{k: typed(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
 
 
 def _play(
     world: World,
-    scenario: Scenario,
     out: Path | None,
     observers: Sequence[Callable[[dict[str, Any]], None]],
     progress: bool,
     wall0: float,
+    saved: checkpoint.Saved | None = None,
 ) -> RunResult:
-    """Write the run folder's scenario, play the rounds, write the tables and timing."""
+    """Write the run folder's scenario, play the rounds (from a checkpoint's, when given),
+    write the tables, checkpoints at round ends, and timing."""
     build_s = time.perf_counter() - wall0
+    prior = saved.extra if saved is not None else {"wall_s": 0.0, "build_s": 0.0}
     scenario = world.scenario  # with TSFA stage 1's choice written in, when it ran
     logger.info("built in %.1f s host time", build_s)
     if world.stage1 is not None:
         logger.info("TSFA stage 1 chose %s (%s)", world.stage1.chosen, world.stage1.rule)
-    if out is not None:
+    if out is not None and saved is None:
         out.mkdir(parents=True, exist_ok=True)
         for name in OUTPUT_FILES:
             (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / checkpoint.NAME, ignore_errors=True)
         (out / "scenario.toml").write_text(scenario_to_toml(scenario), encoding="utf-8")
     watchers = list(observers)
     if logger.isEnabledFor(logging.DEBUG):
         watchers.append(lambda event: logger.debug("event %s", json.dumps(event)))
-    log = EventLog(out / "events.jsonl" if out else None, watchers)
-    rounds = CsvTable(out / "rounds.csv" if out else None, ROUND_COLUMNS)
-    clients = CsvTable(out / "clients.csv" if out else None, CLIENT_COLUMNS)
+
+    def path(name: str) -> Path | None:
+        return out / name if out is not None else None
+
+    def resume_at(name: str) -> tuple[int, list[dict[str, Any]]] | None:
+        if saved is None or out is None:
+            return None
+        return saved.offsets[name], _rows_upto(out / name, saved.offsets[name])
+
+    log = EventLog(
+        path("events.jsonl"),
+        watchers,
+        None if saved is None else (saved.offsets["events.jsonl"], saved.extra["events"]),
+    )
+    rounds = CsvTable(path("rounds.csv"), ROUND_COLUMNS, resume_at("rounds.csv"))
+    clients = CsvTable(path("clients.csv"), CLIENT_COLUMNS, resume_at("clients.csv"))
     recorder = (
         ChannelRecorder(scenario.clients.count, scenario.channel.dt)
         if scenario.output.channel and out is not None
@@ -132,13 +194,18 @@ def _play(
     )
     bar = tqdm(
         total=scenario.run.rounds,
+        initial=len(rounds.rows),
         file=sys.stderr,
         disable=not progress,
         desc="rounds",
         unit="round",
         dynamic_ncols=True,
     )
-    totals = {"scheduled": 0, "on_time": 0}
+    totals = {
+        "scheduled": sum(int(r["scheduled"]) for r in rounds.rows),
+        "on_time": sum(int(r["on_time"]) for r in rounds.rows),
+    }
+    every = scenario.output.checkpoint_every
 
     def on_round(row: dict[str, Any]) -> None:
         totals["scheduled"] += row["scheduled"]
@@ -161,8 +228,24 @@ def _play(
             row["reallocations"],
             "n/a (learning-free)" if row["mode"] == "surrogate" else f"{row['accuracy']:.3f}",
         )
+        r = row["round"]
+        if out is not None and every and r % every == 0 and r < scenario.run.rounds:
+            offsets = {
+                "events.jsonl": log.offset(),
+                "rounds.csv": rounds.offset(),
+                "clients.csv": clients.offset(),
+            }
+            extra = dict(
+                events=log.count,
+                wall_s=prior["wall_s"] + time.perf_counter() - wall0,
+                build_s=prior["build_s"] + build_s,
+            )
+            checkpoint.write(out, r, _parts(world, sim, recorder), offsets, extra)
 
     sim = Simulation(world, log, rounds, clients, recorder, on_round)
+    if saved is not None:
+        restored = checkpoint.restore(saved, _parts(world, sim, recorder))
+        sim.load_state(restored["engine"])
     try:
         sim.run()
     finally:
@@ -180,11 +263,12 @@ def _play(
         clients=clients.rows,
         event_count=log.count,
         host=sim.host,
-        build_s=build_s,
-        wall_s=wall_s,
+        build_s=prior["build_s"] + build_s,
+        wall_s=prior["wall_s"] + wall_s,
     )
     if out is not None:
         (out / "timing.json").write_text(json.dumps(timing(result), indent=2) + "\n")
+        shutil.rmtree(out / checkpoint.NAME, ignore_errors=True)  # complete: nothing to resume
         logger.info("run folder %s complete (%.1f s host time)", out, wall_s)
     return result
 

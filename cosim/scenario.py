@@ -340,9 +340,12 @@ class ServerSection(Section):
 
 
 class OutputSection(Section):
-    """Optional outputs."""
+    """Optional outputs: the channel trace (channel.npz), and how often (in rounds) a
+    checkpoint is written for `wfl-cosim run --resume` (0 = never; it is removed when the
+    run completes)."""
 
     channel: bool = False
+    checkpoint_every: Annotated[int, Field(ge=0, le=100_000, description="rounds")] = 1
 
 
 class Scenario(Section):

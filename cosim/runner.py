@@ -205,7 +205,8 @@ def _play(
         "scheduled": sum(int(r["scheduled"]) for r in rounds.rows),
         "on_time": sum(int(r["on_time"]) for r in rounds.rows),
     }
-    every = scenario.output.checkpoint_every
+    every, min_s = scenario.output.checkpoint_every, scenario.output.checkpoint_min_s
+    last_checkpoint = [time.perf_counter()]
 
     def on_round(row: dict[str, Any]) -> None:
         totals["scheduled"] += row["scheduled"]
@@ -228,8 +229,10 @@ def _play(
             row["reallocations"],
             "n/a (learning-free)" if row["mode"] == "surrogate" else f"{row['accuracy']:.3f}",
         )
-        r = row["round"]
-        if out is not None and every and r % every == 0 and r < scenario.run.rounds:
+        r, now = row["round"], time.perf_counter()
+        due = every and r % every == 0 and now - last_checkpoint[0] >= min_s
+        if out is not None and due and r < scenario.run.rounds:
+            last_checkpoint[0] = now
             offsets = {
                 "events.jsonl": log.offset(),
                 "rounds.csv": rounds.offset(),

@@ -340,12 +340,14 @@ class ServerSection(Section):
 
 
 class OutputSection(Section):
-    """Optional outputs: the channel trace (channel.npz), and how often (in rounds) a
-    checkpoint is written for `wfl-cosim run --resume` (0 = never; it is removed when the
-    run completes)."""
+    """Optional outputs: the channel trace (channel.npz), and checkpoints for `wfl-cosim run
+    --resume`: at the end of every checkpoint_every-th round (0 = never) once at least
+    checkpoint_min_s host seconds passed since the last one (when they are written never
+    changes results); the checkpoint is removed when the run completes."""
 
     channel: bool = False
     checkpoint_every: Annotated[int, Field(ge=0, le=100_000, description="rounds")] = 1
+    checkpoint_min_s: Annotated[float, Field(ge=0.0, le=1e6, description="host s")] = 10.0
 
 
 class Scenario(Section):

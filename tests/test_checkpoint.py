@@ -62,7 +62,7 @@ def _same_files(a, b):
     ids=["trained-tsfa-umi", "learning-free-rayleigh"],
 )
 def test_a_stopped_run_resumes_to_the_uninterrupted_outputs(changes, tmp_path):
-    s = Scenario.load(TINY).updated(changes)
+    s = Scenario.load(TINY).updated({**changes, "output.checkpoint_min_s": 0.0})
     full = run(s, tmp_path / "full")
     with pytest.raises(Stop):
         run(s, tmp_path / "part", observers=[_stop_at(4)])
@@ -79,6 +79,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_outputs(changes, tmp_path):
 
 def test_a_killed_process_resumes_from_the_command_line(tmp_path):
     args = ["--set", "fl.mode=surrogate", "--set", "run.rounds=60", "--set", "run.seed=3"]
+    args += ["--set", "output.checkpoint_min_s=0"]
     part = tmp_path / "part"
     cmd = [sys.executable, "-m", "cosim", "run", str(DEFAULT), "--out", str(part), "--quiet"]
     proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -1,0 +1,96 @@
+"""How the clock scales: learning-free runs of 100, 1,000 and 10,000 clients, 100 rounds each.
+
+    python benchmarks/scale.py [--rounds 100] [--per-round 100] [--channels rayleigh umi]
+
+Each point is the default scenario's cell and allocator (equal shares, reallocation on,
+pedestrians, 2 s deadline) in fl.mode = surrogate with clients.count and clients.per_round
+set, run in a fresh process (so its peak memory is its own). Printed per point: setup and
+run host seconds, events per second, peak resident memory, and the growth against the
+smaller point. The bound of issue 8: 10,000 clients x 100 rounds with a fading channel in
+at most 60 s and 2 GiB on 2 cores. Host time only; simulated time never depends on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = (100, 1_000, 10_000)
+BOUND_S, BOUND_GIB = 60.0, 2.0
+
+
+def point(channel: str, clients: int, per_round: int, rounds: int) -> dict:
+    """One run, in this process: host seconds, events and peak memory."""
+    from cosim import Scenario, run
+
+    s = Scenario.load(ROOT / "scenarios" / "default.toml").updated(
+        {
+            "fl.mode": "surrogate",
+            "output.channel": False,
+            "run.rounds": rounds,
+            "channel.model": channel,
+            "clients.count": clients,
+            "clients.per_round": min(per_round, clients),
+        }
+    )
+    start = time.perf_counter()
+    res = run(s)
+    wall = time.perf_counter() - start
+    return dict(
+        build_s=res.build_s,
+        run_s=wall - res.build_s,
+        wall_s=wall,
+        events=res.event_count,
+        sim_s=float(res.rounds[-1]["t_end"]),
+        peak_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--per-round", type=int, default=100)
+    ap.add_argument("--channels", nargs="+", default=["rayleigh", "umi"])
+    ap.add_argument("--point", nargs=2, metavar=("CHANNEL", "CLIENTS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.point:
+        out = point(args.point[0], int(args.point[1]), args.per_round, args.rounds)
+        print(json.dumps(out))
+        return
+    print(
+        f"learning-free, default cell (equal shares, reallocation on), {args.rounds} rounds, "
+        f"{args.per_round} clients per round; one process per point"
+    )
+    print(
+        " channel  clients   setup s   run s  total s  events/s  peak GiB   x time  x memory"
+        "  bound (60 s, 2 GiB)"
+    )
+    for channel in args.channels:
+        prev = None
+        for n in SIZES:
+            cmd = [sys.executable, __file__, "--point", channel, str(n)]
+            cmd += ["--rounds", str(args.rounds), "--per-round", str(args.per_round)]
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            grow_t = f"{r['wall_s'] / prev['wall_s']:8.2f}" if prev else "       -"
+            grow_m = f"{r['peak_gib'] / prev['peak_gib']:9.2f}" if prev else "        -"
+            verdict = ""
+            if n == SIZES[-1]:
+                ok = r["wall_s"] <= BOUND_S and r["peak_gib"] <= BOUND_GIB
+                verdict = "  met" if ok else "  NOT met"
+            print(
+                f"{channel:>8} {n:>8} {r['build_s']:>9.1f} {r['run_s']:>7.1f} {r['wall_s']:>8.1f}"
+                f" {r['events'] / r['run_s']:>9.0f} {r['peak_gib']:>9.2f} {grow_t} {grow_m}"
+                f"{verdict}",
+                flush=True,
+            )
+            prev = r
+
+
+if __name__ == "__main__":
+    main()

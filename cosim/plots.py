@@ -74,37 +74,64 @@ def _positions(run_dir: Path, ch: dict[str, np.ndarray]) -> Path:
 
 
 def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
-    """SNR over the allocated band for the most scheduled clients, with their band shares
-    (allocation, then every reallocation) on a second axis."""
+    """Left: SNR over the allocated band for the most scheduled clients, with their band
+    shares (allocation, then every reallocation) on a second axis. Right: the Shannon rate
+    those shares give on that channel while the client holds band."""
     snr, t = ch["snr_db"], ch["t"]
     counts = np.sum(np.isfinite(snr), axis=1)
     shown = [int(k) for k in np.argsort(-counts, kind="stable")[:6] if counts[k] > 0]
     share: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    allocated: dict[int, list[tuple[float, float]]] = defaultdict(list)  # (t, Hz) per round
+    total_hz = 0.0
     for e in events:
         if e["kind"] == "allocation":
             share[e["client"]].append((e["t"], e["share"] or 0.0))
+            allocated[e["client"]].append((e["t"], e["bandwidth_hz"]))
+            if e["share"]:
+                total_hz = e["bandwidth_hz"] / e["share"]
         elif e["kind"] == "reallocation":
             for c, a in zip(e["clients"], e["after_share"], strict=True):
                 share[c].append((e["t"], a))
         elif e["kind"] in ("upload_end", "deadline_miss", "update_rejected"):
             share[e["client"]].append((e["t"], 0.0))  # its band is released
     fig, axes = plt.subplots(
-        len(shown), 1, figsize=(11, 2.2 * max(len(shown), 1)), sharex=True, squeeze=False
+        len(shown),
+        2,
+        figsize=(15, 2.2 * max(len(shown), 1)),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"width_ratios": [3, 2]},
     )
-    for ax, k in zip(axes[:, 0], shown, strict=False):
+    for row, k in zip(axes, shown, strict=False):
+        ax, rate_ax = row
         ax.plot(t, snr[k], lw=0.8, color="tab:blue")
         ax.set_ylabel(f"client {k}\nSNR [dB]", fontsize=8)
         ax.grid(alpha=0.3)
-        if share[k]:
-            twin = ax.twinx()
-            ts, vs = zip(*share[k], strict=True)
-            twin.step(ts, vs, where="post", color="tab:orange", lw=1)
-            twin.set_ylabel("band share", fontsize=8, color="tab:orange")
-            twin.set_ylim(0, 1.05)
+        rate_ax.grid(alpha=0.3)
+        rate_ax.set_ylabel("rate [Mbit/s]", fontsize=8)
+        if not share[k]:
+            continue
+        twin = ax.twinx()
+        ts, vs = zip(*share[k], strict=True)
+        twin.step(ts, vs, where="post", color="tab:orange", lw=1)
+        twin.set_ylabel("band share", fontsize=8, color="tab:orange")
+        twin.set_ylim(0, 1.05)
+        # band share and allocated band at every step (step functions of the events)
+        idx = np.searchsorted(ts, t, side="right") - 1
+        s_t = np.where(idx >= 0, np.asarray(vs)[np.maximum(idx, 0)], 0.0)
+        at, ab = zip(*allocated[k], strict=True)
+        j = np.searchsorted(at, t, side="right") - 1
+        b0 = np.where(j >= 0, np.asarray(ab)[np.maximum(j, 0)], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            snr_per_hz = 10 ** (snr[k] / 10) * b0  # SNR at the allocated band, times its Hz
+            b = s_t * total_hz
+            rate = np.where(b > 0, b * np.log2(1 + snr_per_hz / b), np.nan)
+        rate_ax.plot(t, rate / 1e6, lw=0.8, color="tab:green")
     axes[-1, 0].set_xlabel("simulated time [s]")
+    axes[-1, 1].set_xlabel("simulated time [s]")
     fig.suptitle(
         f"{run_dir.name}: SNR over the allocated band (blue) and band share (orange) while "
-        "scheduled"
+        "scheduled; Shannon rate at that share (green)"
     )
     fig.tight_layout()
     out = run_dir / "snr.png"

@@ -519,8 +519,9 @@ class Simulation:
             (r, k), self.global_state, w.shards[k], w.seeds.int_seed("local_train", r, k)
         )
         yield env.timeout(train_s)
+        waited = w.training.busy_s
         update = w.training.collect((r, k))
-        self.host.train_s = w.training.busy_s
+        self.host.train_s += w.training.busy_s - waited  # host time training (or waiting)
         self.host.trained_updates += 1
         result["train_loss"] = update.loss
         env_log(env.now, "train_end", r, k, loss=update.loss, train_s=train_s)

@@ -73,6 +73,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_outputs(changes, tmp_path):
     _same_files(tmp_path / "full", tmp_path / "part")
     assert resumed.rounds == full.rounds and resumed.clients == full.clients
     assert resumed.event_count == full.event_count
+    assert resumed.host.trained_updates == full.host.trained_updates  # counters carried over
     assert seen[0]["kind"] == "round_start" and seen[0]["round"] == 4  # from the resumed round
     assert not (tmp_path / "part" / "checkpoint").exists()  # complete: removed
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,29 @@ logger = logging.getLogger(__name__)
 
 class RunDirError(ValueError):
     """The run folder cannot be used (exists and not empty without overwrite, or not a folder)."""
+
+
+@contextlib.contextmanager
+def _writing(out: Path | None) -> Iterator[None]:
+    """Hold the run folder's lock while writing it: a second run, resume or sweep point on
+    the same folder (say, a killed sweep's worker still finishing) is refused, not mixed in."""
+    if out is None:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".lock"
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(
+                f"{out}: another process is writing this run folder (a run, resume or sweep "
+                "point still going); wait for it to end or stop it"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
 
 
 def check_run_dir(path: Path, overwrite: bool) -> None:
@@ -155,7 +180,20 @@ def _play(
     saved: checkpoint.Saved | None = None,
 ) -> RunResult:
     """Write the run folder's scenario, play the rounds (from a checkpoint's, when given),
-    write the tables, checkpoints at round ends, and timing."""
+    write the tables, checkpoints at round ends, and timing; the folder locked meanwhile."""
+    with _writing(out):
+        return _play_locked(world, out, observers, progress, wall0, saved)
+
+
+def _play_locked(
+    world: World,
+    out: Path | None,
+    observers: Sequence[Callable[[dict[str, Any]], None]],
+    progress: bool,
+    wall0: float,
+    saved: checkpoint.Saved | None = None,
+) -> RunResult:
+    """``_play`` with the folder locked."""
     build_s = time.perf_counter() - wall0
     prior = saved.extra if saved is not None else {"wall_s": 0.0, "build_s": 0.0}
     scenario = world.scenario  # with TSFA stage 1's choice written in, when it ran

@@ -4,7 +4,10 @@ processes, with a summary table; complete points are skipped when a sweep is run
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
+import json
+import multiprocessing
 import re
 import traceback
 from collections.abc import Sequence
@@ -16,6 +19,7 @@ from cosim.records import read_rows, summarise_rounds
 from cosim.registry import load_plugins
 from cosim.scenario_io import ScenarioError, load_scenario
 
+POINT = "point.json"  # in a point's folder: what it runs, so a stopped point can be resumed
 SUMMARY = (
     "point",
     "status",
@@ -58,14 +62,31 @@ def _complete(folder: Path) -> bool:
     return (folder / "timing.json").is_file()  # the runner writes it last
 
 
+def _spec(scenario_path: str, overrides: list[str]) -> dict[str, Any]:
+    """What a point is: its scenario file's text (hashed) and its overrides."""
+    text = Path(scenario_path).read_bytes()
+    return {"scenario_sha256": hashlib.sha256(text).hexdigest(), "overrides": overrides}
+
+
 def _run_point(job: tuple[str, list[str], str]) -> dict[str, Any]:
-    """Run one point in a worker; never raises (a failure is returned as a row)."""
-    from cosim.runner import run
+    """Run one point in a worker, or resume it when an earlier sweep was stopped during it
+    (same scenario text and overrides, and a checkpoint left); never raises (a failure is
+    returned as a row)."""
+    from cosim.checkpoint import NAME
+    from cosim.runner import resume, run
 
     scenario_path, overrides, folder = job
-    name = Path(folder).name
+    name, out = Path(folder).name, Path(folder)
     try:
+        spec = _spec(scenario_path, overrides)
+        marker = out / POINT
+        same = marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == spec
+        if same and (out / NAME).is_dir():
+            res = resume(out)
+            return dict(point=name, status="resumed", error="", **summarise_rounds(res.rounds))
         s = load_scenario(scenario_path, overrides)
+        out.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(spec), encoding="utf-8")  # run() leaves it in place
         res = run(s, folder, overwrite=True, progress=False, source=scenario_path)
         return dict(point=name, status="ran", error="", **summarise_rounds(res.rounds))
     except Exception as exc:  # a failed point must not lose the others
@@ -105,8 +126,13 @@ def sweep(
             todo.append((str(scenario), full, str(folder)))
     out.mkdir(parents=True, exist_ok=True)
     if todo:
+        # spawned, not forked: a fork of a process whose torch (OpenMP) threads already ran
+        # can deadlock in the child; a script's top-level registrations still run in it
         with ProcessPoolExecutor(
-            max(1, workers), initializer=load_plugins, initargs=(tuple(plugins),)
+            max(1, workers),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=load_plugins,
+            initargs=(tuple(plugins),),
         ) as pool:
             for row in pool.map(_run_point, todo):
                 rows[row["point"]] = row

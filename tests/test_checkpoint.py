@@ -14,7 +14,7 @@ from conftest import ROOT, TINY
 
 from cosim import Scenario, run
 from cosim.cli import main
-from cosim.runner import resume
+from cosim.runner import RunDirError, resume
 
 FILES = ("events.jsonl", "rounds.csv", "clients.csv", "channel.npz", "scenario.toml")
 DEFAULT = ROOT / "scenarios" / "default.toml"
@@ -117,3 +117,18 @@ def test_no_checkpoint_yet_starts_over_and_a_complete_run_is_refused(tmp_path):
     assert empty.exit_code == 2 and "not a run folder" in empty.output
     both = cli.invoke(main, ["run", str(TINY), "--resume", str(tmp_path / "part")])
     assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_a_run_folder_being_written_is_not_written_by_a_second_process(tmp_path):
+    import fcntl
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with (out / ".lock").open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a run still going holds it
+        s = Scenario.load(TINY).updated({"fl.mode": "surrogate"})
+        with pytest.raises(RunDirError, match="another process is writing"):
+            run(s, out, overwrite=True)
+        assert not (out / "events.jsonl").exists()
+    run(s, out, overwrite=True)  # free again
+    assert not (out / ".lock").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -151,16 +152,14 @@ class RayTraining:
             self.ray.shutdown()
 
 
+@dataclass(frozen=True)
 class TrainerFactory:
     """Builds the model and data a worker trains on: picklable, so Ray can ship it."""
 
-    def __init__(self, num_classes: int, layers: int, lora: LoraSpec, max_seq_len: int) -> None:
-        self.num_classes, self.layers, self.lora, self.max_seq_len = (
-            num_classes,
-            layers,
-            lora,
-            max_seq_len,
-        )
+    num_classes: int
+    layers: int
+    lora: LoraSpec
+    max_seq_len: int
 
     def __call__(self) -> Trainer:
         from fl import build_model, load_bbc_news, load_tokenizer, tokenise

@@ -22,6 +22,13 @@ class PlotError(ValueError):
     """The folder is not a complete run folder."""
 
 
+def _save(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (120 dpi) and free it."""
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Write accuracy.png, timeline.png and misses.png into ``run_dir`` — and positions.png
     and snr.png when the run kept its channel.npz; returns their paths."""
@@ -67,10 +74,7 @@ def _positions(run_dir: Path, ch: dict[str, np.ndarray]) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"{run_dir.name}: client paths over {ch['t'][-1] + ch['dt']:.1f} s")
-    out = run_dir / "positions.png"
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, run_dir / "positions.png")
 
 
 def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
@@ -134,10 +138,7 @@ def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
         "scheduled; Shannon rate at that share (green)"
     )
     fig.tight_layout()
-    out = run_dir / "snr.png"
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, run_dir / "snr.png")
 
 
 def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
@@ -167,10 +168,7 @@ def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     fig.suptitle(f"{run_dir.name}: {title}")
-    out = run_dir / "accuracy.png"
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, run_dir / "accuracy.png")
 
 
 def _timeline(run_dir: Path, events: list[dict]) -> Path:
@@ -217,10 +215,7 @@ def _timeline(run_dir: Path, events: list[dict]) -> Path:
     ]
     ax.legend(handles=handles, loc="upper right", fontsize=8)
     ax.set_title(f"{run_dir.name}: what every scheduled client did, round by round")
-    out = run_dir / "timeline.png"
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, run_dir / "timeline.png")
 
 
 def _misses(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
@@ -249,10 +244,7 @@ def _misses(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"{run_dir.name}: deadline misses per round")
-    out = run_dir / "misses.png"
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, run_dir / "misses.png")
 
 
 COMPARE_COLUMNS = (
@@ -321,7 +313,5 @@ def compare_runs(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.set_title("accuracy of the compared runs (empty for learning-free runs)")
-        figure = out_csv.with_suffix(".png")
-        fig.savefig(figure, dpi=120)
-        plt.close(fig)
+        figure = _save(fig, out_csv.with_suffix(".png"))
     return rows, figure

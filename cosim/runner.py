@@ -95,12 +95,7 @@ def run(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         check_run_dir(out, overwrite)
-    world = _build(scenario, source)
-    try:
-        return _play(world, out, observers, progress, wall0)
-    finally:
-        if world.training is not None:
-            world.training.close()
+    return _build_and_play(scenario, source, out, observers, progress, wall0)
 
 
 def resume(
@@ -123,9 +118,25 @@ def resume(
         logger.warning("%s: no round had ended before the run stopped: starting over", out)
         return run(scenario, out, overwrite=True, observers=observers, progress=progress)
     logger.info("%s: resuming after round %d", out, saved.round)
-    world = _build(scenario, str(out / "scenario.toml"))
+    source = str(out / "scenario.toml")
+    return _build_and_play(scenario, source, out, observers, progress, wall0, saved)
+
+
+def _build_and_play(
+    scenario: Scenario,
+    source: str,
+    out: Path | None,
+    observers: Sequence[Callable[[dict[str, Any]], None]],
+    progress: bool,
+    wall0: float,
+    saved: checkpoint.Saved | None = None,
+) -> RunResult:
+    """Build the world, play it with the run folder locked, and release the training
+    workers whatever happens."""
+    world = _build(scenario, source)
     try:
-        return _play(world, out, observers, progress, wall0, saved)
+        with _writing(out):
+            return _play(world, out, observers, progress, wall0, saved)
     finally:
         if world.training is not None:
             world.training.close()
@@ -143,9 +154,7 @@ def _build(scenario: Scenario, source: str) -> World:
         raise ScenarioError(f"{source}: mobility.trace_file: {exc}") from None
     except ProfileError as exc:
         raise ScenarioError(f"{source}: fl.profile: {exc}") from None
-    except ComponentError as exc:
-        raise ScenarioError(f"{source}: {exc}") from None
-    except BackendUnavailable as exc:
+    except (ComponentError, BackendUnavailable) as exc:
         raise ScenarioError(f"{source}: {exc}") from None
 
 
@@ -180,20 +189,7 @@ def _play(
     saved: checkpoint.Saved | None = None,
 ) -> RunResult:
     """Write the run folder's scenario, play the rounds (from a checkpoint's, when given),
-    write the tables, checkpoints at round ends, and timing; the folder locked meanwhile."""
-    with _writing(out):
-        return _play_locked(world, out, observers, progress, wall0, saved)
-
-
-def _play_locked(
-    world: World,
-    out: Path | None,
-    observers: Sequence[Callable[[dict[str, Any]], None]],
-    progress: bool,
-    wall0: float,
-    saved: checkpoint.Saved | None = None,
-) -> RunResult:
-    """``_play`` with the folder locked."""
+    write the tables, checkpoints at round ends, and timing."""
     build_s = time.perf_counter() - wall0
     prior = saved.extra if saved is not None else {"wall_s": 0.0, "build_s": 0.0}
     scenario = world.scenario  # with TSFA stage 1's choice written in, when it ran

@@ -1,6 +1,11 @@
 """Shared fixtures: the tiny scenario and one run of it (runs once per test session)."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,3 +27,23 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "run"
     result = run(load_scenario(TINY), out)
     return out, result
+
+
+def kill_at_checkpoint(args: list[str], run_dir: Path, round_: int = 3) -> None:
+    """Start ``python -m cosim *args`` in its own process group and kill the whole group (as
+    a closed terminal does) once ``run_dir`` holds a checkpoint of ``round_`` or later."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cosim", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    state = run_dir / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["round"] >= round_:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -2,15 +2,10 @@
 byte for byte, as an uninterrupted run; the CLI refuses what cannot be resumed."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, kill_at_checkpoint
 
 from cosim import Scenario, run
 from cosim.cli import main
@@ -82,17 +77,7 @@ def test_a_killed_process_resumes_from_the_command_line(tmp_path):
     args = ["--set", "fl.mode=surrogate", "--set", "run.rounds=60", "--set", "run.seed=3"]
     args += ["--set", "output.checkpoint_min_s=0"]
     part = tmp_path / "part"
-    cmd = [sys.executable, "-m", "cosim", "run", str(DEFAULT), "--out", str(part), "--quiet"]
-    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    state = part / "checkpoint" / "state.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if state.is_file() and json.loads(state.read_text())["round"] >= 3:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_at_checkpoint(["run", str(DEFAULT), "--out", str(part), "--quiet", *args], part)
     assert not (part / "timing.json").exists()
     res = CliRunner().invoke(main, ["run", "--resume", str(part), "--quiet"])
     assert res.exit_code == 0, res.output

@@ -1,16 +1,10 @@
 """`wfl-cosim sweep`: the grid's product, one run folder per point, resume, failures kept apart."""
 
 import csv
-import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 from click.testing import CliRunner
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, kill_at_checkpoint
 
 from cosim.cli import main
 
@@ -79,19 +73,7 @@ def test_a_sweep_killed_during_a_point_resumes_that_point(tmp_path):
     base = ["sweep", str(DEFAULT), "--grid", "run.seed=3", "--set", "fl.mode=surrogate"]
     base += ["--set", "run.rounds=60", "--set", "output.checkpoint_min_s=0"]
     out = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "cosim", *base, "--out", str(out)]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    state = out / "run.seed=3" / "checkpoint" / "state.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if state.is_file() and json.loads(state.read_text())["round"] >= 3:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the sweep ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, as a closed terminal does
-    proc.wait()
+    kill_at_checkpoint([*base, "--out", str(out)], out / "run.seed=3")  # workers too
     res = CliRunner().invoke(main, [*base, "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert _summary(out)[0]["status"] == "resumed"

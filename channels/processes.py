@@ -61,23 +61,27 @@ class SpatialProcesses:
         last = self.last_step[clients]
         if np.any((last >= 0) & (steps[0] <= last - size)):
             raise ValueError("channel asked for steps older than it keeps")
-        noise = self._innovations(clients, steps)
+        new = steps[None, :] > last[:, None]  # [K, n]: old steps come first, from the ring
         out = np.empty((len(clients), len(steps), self.num))
-        for i, s in enumerate(steps):
-            old = s <= self.last_step[clients]
-            out[old, i] = self._ring[clients[old], s % size]
-            new = ~old
-            if new.any():
-                c = clients[new]
-                w = noise[new, i]
-                moved = np.linalg.norm(positions[new, i] - self.last_pos[c], axis=1)
-                rho = np.exp(-moved[:, None] / self.corr[None, :])
-                g = rho * self.state[c] + np.sqrt(1.0 - rho**2) * w
-                self.state[c] = g
-                self.last_pos[c] = positions[new, i]
-                self.last_step[c] = s
-                self._ring[c, s % size] = g
-                out[new, i] = g
+        old_r, old_c = np.nonzero(~new)
+        out[old_r, old_c] = self._ring[clients[old_r], steps[old_c] % size]
+        rows = np.flatnonzero(new.any(axis=1))
+        if rows.size:
+            c, fresh, pos = clients[rows], new[rows], positions[rows]
+            first = np.argmax(fresh, axis=1)
+            # distance moved into each step: from the last evaluated position at the first new
+            # step, along the window after it, zero over the old steps
+            prev = np.concatenate([pos[:, :1], pos[:, :-1]], axis=1)
+            prev[np.arange(len(c)), first] = self.last_pos[c]
+            moved = np.where(fresh, np.linalg.norm(pos - prev, axis=-1), 0.0)
+            noise = self._innovations(c, steps)
+            g = ou_advance(self.state[c], moved[..., None] / self.corr, noise)
+            out[rows] = np.where(fresh[..., None], g, out[rows])
+            self.state[c] = g[:, -1]
+            self.last_pos[c] = pos[:, -1]
+            self.last_step[c] = steps[-1]
+            fr, fc = np.nonzero(fresh)
+            self._ring[c[fr], steps[fc] % size] = g[fr, fc]
         return out
 
     def _innovations(self, clients: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -91,3 +95,30 @@ class SpatialProcesses:
                 draw = self._step_rng(int(c), int(b)).standard_normal((self.block_steps, self.num))
                 out[j, sel] = draw[idx]
         return out
+
+
+MAX_DECAY = 50.0  # per step: e^-50 of the old value is gone at float64 precision
+CHUNK_DECAY = 600.0  # per closed-form chunk: keeps e^(±decay) inside float64
+
+
+def ou_advance(state: np.ndarray, decay: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Values after each step [K, n, num] of g' = ρ·g + sqrt(1 − ρ²)·w, ρ = e^(−decay), from
+    ``state`` [K, num], per-step ``decay`` = Δ/d_corr and innovations ``noise`` [K, n, num].
+
+    Closed form instead of a per-step loop: with L_s = −Σ_{j≤s} decay_j,
+    g_s = e^(L_s)·(g_0 + Σ_{j≤s} e^(−L_j)·sqrt(1 − e^(−2·decay_j))·w_j), taken in chunks of at most
+    ``CHUNK_DECAY`` total decay so that no exponential leaves float64's range (one chunk for any
+    realistic window). Steps of zero decay keep the value exactly."""
+    decay = np.minimum(decay, MAX_DECAY)
+    out = np.empty(np.broadcast_shapes(decay.shape, noise.shape))
+    n, j = decay.shape[1], 0
+    while j < n:
+        cum = np.cumsum(decay[:, j:], axis=1)
+        worst = cum.max(axis=(0, 2)) if cum.size else cum
+        stop = j + max(1, int(np.searchsorted(worst, CHUNK_DECAY, side="right")))
+        log_rho = -cum[:, : stop - j]
+        sigma = np.sqrt(-np.expm1(-2.0 * decay[:, j:stop]))
+        acc = state[:, None, :] + np.cumsum(np.exp(-log_rho) * sigma * noise[:, j:stop], axis=1)
+        out[:, j:stop] = np.exp(log_rho) * acc
+        state, j = out[:, stop - 1], stop
+    return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import lambertw
 
 
@@ -256,39 +257,41 @@ def minmax_split(
     total_hz: float,
     efficiency: Callable[[np.ndarray], np.ndarray],
     iters: int = 40,
-    points: int = 32,
 ) -> tuple[np.ndarray, float]:
     """Bandwidths minimising the predicted round latency max_k(compute_k + upload_k): each
     client gets the least bandwidth that finishes by T, and T is feasible when those sum to at
-    most the total. The least feasible T is found by k-section (``points`` latencies per pass,
-    vectorised, as precise as ``iters`` bisection steps). At the optimum every client finishes
-    at T (equal predicted finish). Returns (bandwidths [K], T); T is inf when nothing is
-    feasible."""
+    most the total. The least feasible T is the root of Σ need(T) = total, found by Brent's
+    method (``scipy.optimize.brentq``) to about 2^-``iters`` of the first bracket, then stepped
+    onto the feasible side. At the optimum every client finishes at T (equal predicted
+    finish). Returns (bandwidths [K], T); T is inf when nothing is feasible."""
     bits = np.asarray(bits, dtype=float)
     compute = np.asarray(compute_s, dtype=float)
     n = len(bits)
     if n == 0:
         return np.zeros(0), 0.0
 
-    def need(ts: np.ndarray) -> np.ndarray:
-        return deadline_needs(bits, compute, snr_per_hz, ts, total_hz, efficiency, iters)
+    def used(t: float) -> float:
+        return float(
+            deadline_needs(bits, compute, snr_per_hz, np.array([t]), total_hz, efficiency, iters)[
+                0
+            ].sum()
+        )
 
     lo = float(compute.max())
     hi = lo + 1.0
     for _ in range(200):  # grow until feasible (the rate is bounded, so this may never be)
-        if need(np.array([hi]))[0].sum() <= total_hz:
+        if used(hi) <= total_hz:
             break
         hi = lo + 2.0 * (hi - lo)
     else:
         return np.full(n, total_hz / n), float("inf")
-    passes = max(1, int(np.ceil(iters / np.log2(points + 1))))
-    for _ in range(passes):
-        ts = np.linspace(lo, hi, points + 2)[1:-1]
-        feasible = need(ts).sum(axis=1) <= total_hz
-        first = int(np.argmax(feasible)) if feasible.any() else points
-        hi = float(ts[first]) if first < points else hi
-        lo = float(ts[first - 1]) if first > 0 else lo
-    return _fill_band(need(np.array([hi]))[0], total_hz), hi
+    # excess band is +inf below the slowest compute: clip it so the root finder sees numbers
+    tol = (hi - lo) * 2.0**-iters
+    t = brentq(lambda t: min(used(t), 4.0 * total_hz) - total_hz, lo, hi, xtol=tol, rtol=1e-15)
+    while t < hi and used(t) > total_hz:  # brentq may stop a hair short of the feasible side
+        t = min(t + 2.0 * tol, hi)
+    need = deadline_needs(bits, compute, snr_per_hz, np.array([t]), total_hz, efficiency, iters)
+    return _fill_band(need[0], total_hz), t
 
 
 def predicted_latency(

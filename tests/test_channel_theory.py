@@ -65,7 +65,9 @@ def test_process_windows_overlap_and_gaps_are_consistent():
     first = b.sample(np.arange(3), np.arange(0, 60), pos[:, :60])
     again = b.sample(np.arange(3), np.arange(40, 100), pos[:, 40:100])
     np.testing.assert_array_equal(first, full[:, :60])
-    np.testing.assert_array_equal(again, full[:, 40:100])  # same values, continued process
+    np.testing.assert_array_equal(again[:, :20], full[:, 40:60])  # kept values, as they were
+    # continued process: the closed form over another window split agrees to rounding
+    np.testing.assert_allclose(again[:, 20:], full[:, 60:100], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="older"):
         b.sample(np.arange(3), np.arange(-100, -50) + 50, pos[:, :50])
     # a static client keeps its value over any gap
@@ -128,7 +130,9 @@ def test_cell_is_continuous_across_round_windows():
     for name in ("los", "pathloss_db", "shadowing_db", "penetration_db"):
         full = getattr(one, name)
         np.testing.assert_array_equal(getattr(a, name), full[:, :150])
-        np.testing.assert_array_equal(getattr(b, name), full[:, 120:])
+        np.testing.assert_array_equal(getattr(b, name)[:, :30], full[:, 120:150])  # kept values
+        # the processes continued over another window split agree to rounding (closed form)
+        np.testing.assert_allclose(getattr(b, name)[:, 30:], full[:, 150:], rtol=0, atol=1e-9)
 
 
 def test_o2i_and_in_car_shares_and_losses():

@@ -18,7 +18,6 @@ the ray sum at the carrier, averaged over the BS antennas (MRC, mean 1).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import numpy as np
@@ -63,14 +62,6 @@ def sionna_cell(
         **o2i,
         **options,
     )
-
-
-def batch_key(clients: np.ndarray, draws: np.ndarray) -> int:
-    """Seed key of one batched ray draw: which clients draw together and how many ray sets each
-    has had. Keyed by that, not by a run-wide counter, so two runs that differ only in round
-    timing (say, two allocators) draw the same rays whenever the same clients redraw together."""
-    pairs = np.stack([np.asarray(clients), np.asarray(draws)]).astype("<i8")
-    return int.from_bytes(hashlib.blake2b(pairs.tobytes(), digest_size=7).digest(), "little")
 
 
 def sionna_rays(model: object) -> tuple[object, object]:
@@ -119,7 +110,7 @@ class SionnaRayFading:
         self.fade_m = fade_m if fade_m is not None else min(self.redraw_m) / 4.0
         self._reseed = reseed
         self._phase_rng = phase_rng
-        self.draws = np.zeros(num_clients, dtype=np.int64)  # ray sets each client has had
+        self._drops = 0
 
         self._bs_array = panel_array(carrier_hz, antennas)
         self._sionna = sionna_cell(
@@ -289,10 +280,9 @@ class SionnaRayFading:
             sl = slice(start, start + MAX_BATCH)
             c, p, lo, ind = clients[sl], pos[sl], los[sl], indoor[sl]
             m = len(c)
-            key = batch_key(c, self.draws[c])
-            self._reseed(key)
-            phases = self._phase_rng(key)
-            self.draws[c] += 1
+            self._reseed(self._drops)
+            phases = self._phase_rng(self._drops)
+            self._drops += 1
             f = torch.float32
             self._sionna.reset_topology()
             self._sionna.set_topology(

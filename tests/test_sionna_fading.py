@@ -84,26 +84,6 @@ def test_windows_overlap_identically_and_redraws_do_not_jump():
     assert np.isfinite(got).all()
 
 
-def test_a_redraw_does_not_depend_on_other_clients_redraws():
-    """Rays are keyed by who redraws together and their draw counts, not by a run counter: a
-    client's redrawn channel is the same whether or not another client redrew before it."""
-    still = _walk(3, 2, 0.0)
-    far = _walk(3, 60, 0.1) + np.array([40.0, 0.0, 0.0])  # past the 15 m redraw distance
-    runs = []
-    for other_redraws in (True, False):
-        f = _fading(3, seed=7)
-        _gains(f, 3, np.arange(2), still)  # first ray sets of all three, drawn together
-        if other_redraws:
-            f.gains(np.array([0]), np.arange(100, 160), far[:1], 0 * far[:1], *_flags(1, 60))
-        g = f.gains(np.array([1]), np.arange(200, 260), far[1:2], 0 * far[1:2], *_flags(1, 60))
-        runs.append(g[0, 40:])  # faded over to the new rays (3 m)
-    np.testing.assert_array_equal(runs[0], runs[1])
-
-
-def _flags(k, n):
-    return np.zeros((k, n), dtype=bool), np.zeros((k, n), dtype=bool)
-
-
 def test_same_seed_same_fading_and_mrc_narrows_it():
     k = 300
     pos = _walk(k, 5, 0.05)

@@ -677,8 +677,10 @@ class Simulation:
                 self.global_state, payloads, weights.tolist()
             )
             self.log.emit(now, "aggregate", r, clients=arrived, weights=weights, **terms)
-            acc, loss = self._evaluate()
-            self.log.emit(now, "eval", r, accuracy=acc, loss=loss)
+            acc = loss = float("nan")
+            if r % self.s.server.eval_every == 0 or r == self.s.run.rounds:
+                acc, loss = self._evaluate()
+                self.log.emit(now, "eval", r, accuracy=acc, loss=loss)
         late = len(plan.clients) - len(arrived)
         bits_up = sum(res["bits"] for res in plan.results.values())
         row = dict(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -159,6 +160,8 @@ def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
         bits = ([0.0] if start else []) + bits
         y = ([start["accuracy"]] if start else []) + [number(r["accuracy"]) for r in rounds]
         label, title = "held-out accuracy", "global model after each round"
+    shown = [i for i, v in enumerate(y) if not math.isnan(v)]  # rounds not evaluated: skipped
+    t, bits, y = ([seq[i] for i in shown] for seq in (t, bits, y))
     for ax, x, xlabel in (
         (axes[0], t, "simulated time [s]"),
         (axes[1], bits, "cumulative bits sent up [Mbit]"),
@@ -296,7 +299,8 @@ def compare_runs(
                 **summarise_rounds(rounds),
             )
         )
-        curves.append((d.name, t, acc))
+        kept = [(ti, a) for ti, a in zip(t, acc, strict=True) if not math.isnan(a)]
+        curves.append((d.name, [ti for ti, _ in kept], [a for _, a in kept]))
     figure = None
     if out_csv is not None:
         out_csv.parent.mkdir(parents=True, exist_ok=True)

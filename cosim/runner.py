@@ -8,6 +8,7 @@ import fcntl
 import io
 import json
 import logging
+import math
 import shutil
 import sys
 import time
@@ -23,7 +24,7 @@ from cosim.build import build_world
 from cosim.engine import Simulation, World
 from cosim.events import EventLog
 from cosim.mobility import TraceFileError
-from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable
+from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable, number
 from cosim.registry import ComponentError
 from cosim.results import RunResult, typed
 from cosim.scenario import Scenario
@@ -239,16 +240,27 @@ def _play(
         "scheduled": sum(int(r["scheduled"]) for r in rounds.rows),
         "on_time": sum(int(r["on_time"]) for r in rounds.rows),
     }
+    evaluated = [
+        number(r["accuracy"]) for r in rounds.rows if not math.isnan(number(r["accuracy"]))
+    ]
+    latest = {"accuracy": evaluated[-1] if evaluated else float("nan")}  # the bar shows the latest
     every, min_s = scenario.output.checkpoint_every, scenario.output.checkpoint_min_s
     last_checkpoint = [time.perf_counter()]
+
+    def accuracy(row: dict[str, Any]) -> str:
+        if row["mode"] == "surrogate":
+            return "n/a (learning-free)"
+        return "not evaluated" if math.isnan(row["accuracy"]) else f"{row['accuracy']:.3f}"
 
     def on_round(row: dict[str, Any]) -> None:
         totals["scheduled"] += row["scheduled"]
         totals["on_time"] += row["on_time"]
+        if not math.isnan(row["accuracy"]):
+            latest["accuracy"] = row["accuracy"]
         bar.set_postfix(
             t=f"{row['t_end']:.2f}s",
             on_time=f"{totals['on_time'] / totals['scheduled']:.0%}",
-            acc="learning-free" if row["mode"] == "surrogate" else f"{row['accuracy']:.3f}",
+            acc="learning-free" if row["mode"] == "surrogate" else f"{latest['accuracy']:.3f}",
         )
         bar.update(1)
         logger.info(
@@ -261,7 +273,7 @@ def _play(
             row["scheduled"],
             row["bits_up"] / 1e6,
             row["reallocations"],
-            "n/a (learning-free)" if row["mode"] == "surrogate" else f"{row['accuracy']:.3f}",
+            accuracy(row),
         )
         r, now = row["round"], time.perf_counter()
         due = every and r % every == 0 and now - last_checkpoint[0] >= min_s

@@ -333,10 +333,15 @@ class FlSection(Section):
 
 
 class ServerSection(Section):
-    """Server-side timing and evaluation."""
+    """Server-side timing and evaluation: the global model is evaluated on eval_samples held-out
+    samples before round 1, after every eval_every-th round and after the last one (each
+    evaluation costs host time, never simulated time)."""
 
     broadcast_s: Annotated[float, Field(ge=0.0, le=1e4, description="downlink time")] = 0.0
     eval_samples: Annotated[int, Field(ge=0, le=1_000_000, description="0 = whole test")] = 0
+    eval_every: Annotated[
+        int, Field(ge=1, le=1_000_000, description="evaluate every N rounds (and the last)")
+    ] = 1
 
 
 class OutputSection(Section):

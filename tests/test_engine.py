@@ -9,6 +9,7 @@ from conftest import TINY, read_events
 
 from cosim import load_scenario, run
 from cosim.engine import grid_steps
+from cosim.plots import compare_runs, plot_run
 
 
 def test_grid_steps_cover_the_window():
@@ -111,6 +112,26 @@ def test_training_misses_skip_host_work_and_leave_the_model_unchanged(tmp_path):
     evals = [e["accuracy"] for e in events if e["kind"] == "eval"]
     assert len(set(evals)) == 1  # nothing arrived, nothing changed
     assert all(r["bits_up"] == 0 and r["on_time"] == 0 for r in result.rounds)
+
+
+def test_eval_every_evaluates_those_rounds_and_the_last_and_changes_nothing_else(
+    tiny_run, tmp_path
+):
+    _out, full = tiny_run
+    s = load_scenario(TINY, ["run.rounds=3", "server.eval_every=2"])
+    every = run(s, tmp_path / "every", progress=False)
+    evals = [e["round"] for e in read_events(tmp_path / "every") if e["kind"] == "eval"]
+    assert evals == [0, 2, 3]  # the start, every 2nd round, and the last
+    acc = [r["accuracy"] for r in every.rounds]
+    assert acc[0] == "" and all(isinstance(a, float) for a in acc[1:])  # "": not evaluated
+    # evaluation is host work only: the first rounds match the every-round run exactly
+    for a, b in zip(every.rounds[:2], full.rounds, strict=True):
+        assert a["t_end"] == b["t_end"] and a["bits_up"] == b["bits_up"]
+    assert every.rounds[1]["accuracy"] == full.rounds[1]["accuracy"]
+    figures = plot_run(tmp_path / "every")  # rounds without an evaluation are left out
+    assert all(f.is_file() for f in figures)
+    rows, _ = compare_runs([tmp_path / "every"], target=0.0, out_csv=tmp_path / "c.csv")
+    assert rows[0]["final_accuracy"] == every.final_accuracy
 
 
 def test_same_seed_same_bytes_other_seed_other_events(tiny_run, tmp_path):

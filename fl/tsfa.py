@@ -8,7 +8,7 @@ long-term target T̄. Each round the allocator minimises
 
 with Φ_k the predicted sparsification error of client k at budget ρ_k and T the predicted
 round latency from the estimated CSI, the predicted compute time and the payload bits. For
-fixed ρ the min-max bandwidth split is a bisection on T (fl.allocation.minmax_split). The
+fixed ρ the min-max bandwidth split is a root search on T (fl.allocation.minmax_split). The
 budgets are searched per candidate latency T on a grid between the all-sparsest and the
 all-densest min-max latencies (and the deadline): every client needs a least bandwidth
 b_k(ρ, T) to finish by T, and the choice of ρ_k minimising V·ΣΦ_k subject to Σ b_k ≤ B is a

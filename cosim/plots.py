@@ -160,8 +160,7 @@ def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
         bits = ([0.0] if start else []) + bits
         y = ([start["accuracy"]] if start else []) + [number(r["accuracy"]) for r in rounds]
         label, title = "held-out accuracy", "global model after each round"
-    shown = [i for i, v in enumerate(y) if not math.isnan(v)]  # rounds not evaluated: skipped
-    t, bits, y = ([seq[i] for i in shown] for seq in (t, bits, y))
+    y, t, bits = _evaluated(y, t, bits)
     for ax, x, xlabel in (
         (axes[0], t, "simulated time [s]"),
         (axes[1], bits, "cumulative bits sent up [Mbit]"),
@@ -172,6 +171,13 @@ def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(f"{run_dir.name}: {title}")
     return _save(fig, run_dir / "accuracy.png")
+
+
+def _evaluated(y: list[float], *xs: list[float]) -> tuple[list[float], ...]:
+    """``y`` and the ``xs`` beside it without the points where ``y`` is NaN (rounds that were
+    not evaluated)."""
+    shown = [i for i, v in enumerate(y) if not math.isnan(v)]
+    return tuple([seq[i] for i in shown] for seq in (y, *xs))
 
 
 def _timeline(run_dir: Path, events: list[dict]) -> Path:
@@ -299,8 +305,8 @@ def compare_runs(
                 **summarise_rounds(rounds),
             )
         )
-        kept = [(ti, a) for ti, a in zip(t, acc, strict=True) if not math.isnan(a)]
-        curves.append((d.name, [ti for ti, _ in kept], [a for _, a in kept]))
+        acc_shown, t_shown = _evaluated(acc, t)
+        curves.append((d.name, t_shown, acc_shown))
     figure = None
     if out_csv is not None:
         out_csv.parent.mkdir(parents=True, exist_ok=True)

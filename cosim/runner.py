@@ -240,9 +240,7 @@ def _play(
         "scheduled": sum(int(r["scheduled"]) for r in rounds.rows),
         "on_time": sum(int(r["on_time"]) for r in rounds.rows),
     }
-    evaluated = [
-        number(r["accuracy"]) for r in rounds.rows if not math.isnan(number(r["accuracy"]))
-    ]
+    evaluated = [a for a in (number(r["accuracy"]) for r in rounds.rows) if not math.isnan(a)]
     latest = {"accuracy": evaluated[-1] if evaluated else float("nan")}  # the bar shows the latest
     every, min_s = scenario.output.checkpoint_every, scenario.output.checkpoint_min_s
     last_checkpoint = [time.perf_counter()]

@@ -270,12 +270,13 @@ def minmax_split(
     if n == 0:
         return np.zeros(0), 0.0
 
+    def need(t: float) -> np.ndarray:
+        return deadline_needs(
+            bits, compute, snr_per_hz, np.array([t]), total_hz, efficiency, iters
+        )[0]
+
     def used(t: float) -> float:
-        return float(
-            deadline_needs(bits, compute, snr_per_hz, np.array([t]), total_hz, efficiency, iters)[
-                0
-            ].sum()
-        )
+        return float(need(t).sum())
 
     lo = float(compute.max())
     hi = lo + 1.0
@@ -290,8 +291,7 @@ def minmax_split(
     t = brentq(lambda t: min(used(t), 4.0 * total_hz) - total_hz, lo, hi, xtol=tol, rtol=1e-15)
     while t < hi and used(t) > total_hz:  # brentq may stop a hair short of the feasible side
         t = min(t + 2.0 * tol, hi)
-    need = deadline_needs(bits, compute, snr_per_hz, np.array([t]), total_hz, efficiency, iters)
-    return _fill_band(need[0], total_hz), t
+    return _fill_band(need(t), total_hz), t
 
 
 def predicted_latency(

@@ -37,24 +37,43 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "tiny-lf": ("tiny.toml", LF),
     "tsfa-lf": ("tsfa.toml", LF),
     "uma_vehicles-lf": ("uma_vehicles.toml", LF),
-    "default-minmax-lf": ("default.toml", [*LF, "allocation.name=minmax", "strategy.name=soft",
-                                           "strategy.budget=0.5"]),
+    "default-minmax-lf": (
+        "default.toml",
+        [*LF, "allocation.name=minmax", "strategy.name=soft", "strategy.budget=0.5"],
+    ),
     "default-oracle-lf": ("default.toml", [*LF, "allocation.name=oracle", "run.rounds=4"]),
-    "default-inverse-se-phy-lf": ("default.toml", [*LF, "allocation.name=inverse-se",
-                                                   "channel.link=phy", "run.rounds=4"]),
-    "default-noreallocate-lf": ("default.toml", [*LF, "allocation.reallocate=false",
-                                                 "channel.csi_error_db=2.0"]),
-    "rician-gm-lf": ("static_pathloss.toml", [*LF, "channel.model=rician",
-                                              "mobility.model=gauss_markov",
-                                              "mobility.speed_min_mps=1.0",
-                                              "mobility.speed_max_mps=10.0",
-                                              "strategy.name=topk", "strategy.budget=0.25"]),
-    "rayleigh-linear-lf": ("static_pathloss.toml", [*LF, "channel.model=rayleigh",
-                                                    "mobility.model=linear",
-                                                    "mobility.speed_min_mps=5.0",
-                                                    "mobility.speed_max_mps=20.0",
-                                                    "strategy.name=random-rank",
-                                                    "strategy.budget=0.5"]),
+    "default-inverse-se-phy-lf": (
+        "default.toml",
+        [*LF, "allocation.name=inverse-se", "channel.link=phy", "run.rounds=4"],
+    ),
+    "default-noreallocate-lf": (
+        "default.toml",
+        [*LF, "allocation.reallocate=false", "channel.csi_error_db=2.0"],
+    ),
+    "rician-gm-lf": (
+        "static_pathloss.toml",
+        [
+            *LF,
+            "channel.model=rician",
+            "mobility.model=gauss_markov",
+            "mobility.speed_min_mps=1.0",
+            "mobility.speed_max_mps=10.0",
+            "strategy.name=topk",
+            "strategy.budget=0.25",
+        ],
+    ),
+    "rayleigh-linear-lf": (
+        "static_pathloss.toml",
+        [
+            *LF,
+            "channel.model=rayleigh",
+            "mobility.model=linear",
+            "mobility.speed_min_mps=5.0",
+            "mobility.speed_max_mps=20.0",
+            "strategy.name=random-rank",
+            "strategy.budget=0.5",
+        ],
+    ),
     "tiny-trained": ("tiny.toml", []),
     "tiny-svd-trained": ("tiny.toml", ["strategy.name=svd", "strategy.budget=0.5"]),
     "default-trained": ("default.toml", ["run.rounds=2"]),
@@ -66,8 +85,16 @@ def digest_case(name: str, work: Path) -> dict[str, str]:
     """Run one case in a fresh process; the SHA-256 of each output file it wrote."""
     scenario, overrides = CASES[name]
     out = work / name
-    args = [sys.executable, "-m", "cosim", "run", str(ROOT / "scenarios" / scenario),
-            "--out", str(out), "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "cosim",
+        "run",
+        str(ROOT / "scenarios" / scenario),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     for o in overrides:
         args += ["--set", o]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -75,9 +102,7 @@ def digest_case(name: str, work: Path) -> dict[str, str]:
     if res.returncode != 0:
         return {"error": (res.stderr or res.stdout)[-2000:]}
     return {
-        f: hashlib.sha256((out / f).read_bytes()).hexdigest()
-        for f in FILES
-        if (out / f).is_file()
+        f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in FILES if (out / f).is_file()
     }
 
 
@@ -110,8 +135,11 @@ def main() -> int:
         if n in failed:
             bad += 1
             continue
-        diff = [f for f in sorted(set(saved.get(n, {})) | set(got[n]))
-                if saved.get(n, {}).get(f) != got[n].get(f)]
+        diff = [
+            f
+            for f in sorted(set(saved.get(n, {})) | set(got[n]))
+            if saved.get(n, {}).get(f) != got[n].get(f)
+        ]
         print(f"{'same' if not diff else 'DIFFERS'}  {n}" + (f"  {diff}" if diff else ""))
         bad += bool(diff)
     print(f"{len(names) - bad} of {len(names)} cases byte-identical")

@@ -34,7 +34,7 @@ def _positions(k: int) -> np.ndarray:
 
 def ours(k: int) -> None:
     from channels import Cell38901, SionnaRayFading
-    from cosim.seeding import SeedBank
+    from cosim.world.seeding import SeedBank
 
     bank = SeedBank(0)
     bs = np.array([0.0, 0.0, 10.0])

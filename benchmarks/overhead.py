@@ -50,10 +50,10 @@ def alone(scenario: str, rounds: int | None, trained: dict, evals: int) -> dict:
     import torch
 
     from cosim import Scenario
-    from cosim.backends import train_seeded
-    from cosim.build import _data, build_strategy, lora_spec, train_settings
-    from cosim.seeding import SeedBank
+    from cosim.world.build import _data, build_strategy, lora_spec, train_settings
+    from cosim.world.seeding import SeedBank
     from fl import Trainer, build_model, load_bbc_news
+    from fl.backends import train_seeded
 
     start = time.perf_counter()
     s = Scenario.load(scenario)

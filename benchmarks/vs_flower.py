@@ -56,8 +56,8 @@ class _Workload:
     """Model, data shards and settings of the scenario, built once per process."""
 
     def __init__(self, s) -> None:
-        from cosim.build import _data, build_strategy, lora_spec, train_settings
-        from cosim.seeding import SeedBank
+        from cosim.world.build import _data, build_strategy, lora_spec, train_settings
+        from cosim.world.seeding import SeedBank
         from fl import Trainer, build_model, load_bbc_news
 
         self.seeds = SeedBank(s.run.seed)
@@ -77,7 +77,7 @@ def flower(s) -> tuple[float, float]:
     from flwr.serverapp.strategy import FedAvg
     from flwr.simulation import run_simulation
 
-    from cosim.backends import train_seeded
+    from fl.backends import train_seeded
 
     client_cache: dict[str, _Workload] = {}  # one per Ray actor (filled there)
     server_cache: dict[str, _Workload] = {}

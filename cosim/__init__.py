@@ -6,17 +6,17 @@ The Python API: ``Scenario`` (load, update, write), ``run`` (with event observer
 scenario file names). See docs/API.md.
 """
 
-from cosim.registry import (
+from cosim.outputs.results import RunResult, RunTables, read_run
+from cosim.running.runner import resume, run
+from cosim.scenario import ScenarioError, load_scenario, scenario_from_dict, scenario_to_toml
+from cosim.scenario.registry import (
     ComponentError,
     RegistryError,
     register_allocator,
     register_mobility,
     register_strategy,
 )
-from cosim.results import RunResult, RunTables, read_run
-from cosim.runner import resume, run
-from cosim.scenario import Scenario
-from cosim.scenario_io import ScenarioError, load_scenario, scenario_from_dict, scenario_to_toml
+from cosim.scenario.schema import Scenario
 
 __all__ = [
     "ComponentError",

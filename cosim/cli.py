@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from cosim.checkpoint import CheckpointError
-from cosim.plots import COMPARE_COLUMNS, PlotError, compare_runs, plot_run
-from cosim.registry import RegistryError, load_plugins
-from cosim.runner import RunDirError, resume, run, timing
-from cosim.scenario_io import ScenarioError, load_scenario
-from cosim.sweep import SUMMARY, sweep
+from cosim.analysis.plots import COMPARE_COLUMNS, PlotError, compare_runs, plot_run
+from cosim.plugins import load_plugins
+from cosim.running.checkpoint import CheckpointError
+from cosim.running.runner import RunDirError, resume, run, timing
+from cosim.running.sweep import SUMMARY, sweep
+from cosim.scenario import ScenarioError, load_scenario
+from cosim.scenario.registry import RegistryError
 
 USAGE_ERROR = 2
 

@@ -1,9 +1,12 @@
 """Learning: model + LoRA, data and partitions, local training, strategies and allocators."""
 
-from fl.allocation import (
+from fl.allocators import (
+    ALLOCATORS,
+    TSFA,
     Allocation,
     AllocationRequest,
     Allocator,
+    Efficiency,
     EqualShare,
     InverseSpectralEfficiency,
     MinMax,
@@ -46,14 +49,15 @@ from fl.strategies import (
 )
 from fl.surrogate import ProfileError, Surrogate, SurrogateProfile, surrogate_template
 from fl.train import LocalResult, Trainer, TrainSettings
-from fl.tsfa import TSFA
 
 __all__ = [
+    "ALLOCATORS",
     "STRATEGIES",
     "TSFA",
     "Allocation",
     "AllocationRequest",
     "Allocator",
+    "Efficiency",
     "EqualShare",
     "FFALoRA",
     "FedAvgLoRA",

@@ -16,7 +16,7 @@ from fl import (
     predicted_latency,
     shannon_least_bandwidth,
 )
-from fl.allocation import bandwidth_for_rate, shannon_efficiency
+from fl.allocators import bandwidth_for_rate, shannon_efficiency
 
 
 def _request(rng, n=6, grid=(0.125, 0.25, 0.5, 1.0), time_left=2.0, snr_db=(-20, 40)):

@@ -18,8 +18,8 @@ from cosim import (
     register_strategy,
     run,
 )
-from cosim import registry as reg
 from cosim.cli import main
+from cosim.scenario import registry as reg
 from fl import Allocation
 from fl.strategies import FedAvgLoRA
 from tests.conftest import ROOT, TINY

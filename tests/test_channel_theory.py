@@ -9,7 +9,7 @@ from scipy.special import exp1, j0
 
 from channels import Cell38901, SpatialProcesses, SumOfSinusoids, los_probability
 from channels.tr38901 import CELLS
-from cosim.seeding import SeedBank
+from cosim.world.seeding import SeedBank
 
 Z = 4.0  # standard errors allowed
 

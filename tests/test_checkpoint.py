@@ -9,7 +9,7 @@ from conftest import ROOT, TINY, kill_at_checkpoint
 
 from cosim import Scenario, run
 from cosim.cli import main
-from cosim.runner import RunDirError, resume
+from cosim.running.runner import RunDirError, resume
 
 FILES = ("events.jsonl", "rounds.csv", "clients.csv", "channel.npz", "scenario.toml")
 DEFAULT = ROOT / "scenarios" / "default.toml"

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from cosim.compute import ComputeModel
-from cosim.events import EventLog
-from cosim.mobility import Static, place_uniform_disc
-from cosim.seeding import SeedBank
+from cosim.mobility.paths import Static, place_uniform_disc
+from cosim.outputs.events import EventLog
+from cosim.world.compute import ComputeModel
+from cosim.world.seeding import SeedBank
 
 
 def test_seed_streams_are_named_reproducible_and_order_free():

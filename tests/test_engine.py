@@ -8,8 +8,8 @@ import pytest
 from conftest import TINY, read_events
 
 from cosim import load_scenario, run
-from cosim.engine import grid_steps
-from cosim.plots import compare_runs, plot_run
+from cosim.analysis.plots import compare_runs, plot_run
+from cosim.engine.simulation import grid_steps
 
 
 def test_grid_steps_cover_the_window():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cosim import ScenarioError, load_scenario, scenario_from_dict, scenario_to_toml
-from cosim.mobility import (
+from cosim.mobility.paths import (
     GaussMarkov,
     Linear,
     RandomWaypoint,
@@ -15,7 +15,7 @@ from cosim.mobility import (
     TraceFileError,
     place_uniform_disc,
 )
-from cosim.seeding import SeedBank
+from cosim.world.seeding import SeedBank
 
 R = 300.0
 

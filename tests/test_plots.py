@@ -2,8 +2,8 @@
 
 from click.testing import CliRunner
 
+from cosim.analysis.plots import plot_run
 from cosim.cli import main
-from cosim.plots import plot_run
 
 
 def test_plot_writes_the_figures_of_a_run(tiny_run):

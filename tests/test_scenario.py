@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from cosim import Scenario, ScenarioError, load_scenario, scenario_from_dict, scenario_to_toml
-from cosim.scenario_io import describe_field, parse_override
+from cosim.scenario.io import parse_override
+from cosim.scenario.schema import describe_field
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("**/*.toml"))
 

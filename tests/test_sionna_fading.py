@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from channels import SionnaRayFading
-from cosim.seeding import SeedBank
+from cosim.world.seeding import SeedBank
 
 Z = 4.0
 

@@ -4,8 +4,8 @@ import pytest
 from conftest import TINY, read_events
 
 from cosim import load_scenario, run
-from cosim.scenario_io import ScenarioError
-from cosim.stage1 import choose
+from cosim.scenario import ScenarioError
+from cosim.world.stage1 import choose
 
 STAGE1 = [
     "allocation.name=tsfa",

@@ -7,7 +7,7 @@ from conftest import TINY, read_events
 
 from channels import LinkBudget, Shannon
 from cosim import load_scenario, run
-from cosim.uplink import Uplink
+from cosim.engine.uplink import Uplink
 
 LINK = LinkBudget(23.0, 5.0)
 TOTAL = 1e6

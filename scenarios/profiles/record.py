@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.build import build_world
-from cosim.scenario_io import load_scenario
+from cosim.scenario import load_scenario
+from cosim.world.build import build_world
 from fl import SurrogateProfile, TrainSettings, lora_layers
 from fl.lora_ops import importances
 

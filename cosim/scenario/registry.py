@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib
-import importlib.util
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 Factory = Callable[..., Any]
@@ -154,38 +150,3 @@ def any_name() -> Iterator[None]:
         yield
     finally:
         _any_name.reset(token)
-
-
-def load_plugin(spec: str) -> None:
-    """Import a module (``pkg.module``) or a Python file (``path/to/file.py``) so that the
-    components it registers can be named by scenario files; RegistryError when it cannot."""
-    path = Path(spec)
-    try:
-        if spec.endswith(".py"):
-            if not path.is_file():
-                raise RegistryError(f"--plugin {spec}: file not found")
-            name = f"wfl_cosim_plugin_{re.sub(r'[^A-Za-z0-9_]', '_', str(path.resolve()))}"
-            if name in sys.modules:
-                return
-            module_spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            try:
-                module_spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[name]
-                raise
-        else:
-            importlib.import_module(spec)
-    except RegistryError:
-        raise
-    except ModuleNotFoundError as exc:
-        raise RegistryError(f"--plugin {spec}: cannot import it ({exc})") from None
-    except Exception as exc:  # the plugin's own error, reported with where it came from
-        raise RegistryError(f"--plugin {spec}: importing it failed: {exc!r}") from exc
-
-
-def load_plugins(specs: tuple[str, ...] | list[str]) -> None:
-    """``load_plugin`` for each (a sweep's worker processes call this first)."""
-    for spec in specs:
-        load_plugin(spec)

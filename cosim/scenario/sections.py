@@ -1,14 +1,13 @@
-"""The scenario schema: typed, frozen, range-checked sections read from TOML."""
+"""The scenario's sections: typed, frozen, range-checked, each with its own cross-field checks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from cosim.registry import KINDS, known
+from cosim.scenario.presets import CELL_DEFAULTS, MOBILITY_PRESETS
+from cosim.scenario.registry import KINDS, known
 
 LoraTarget = Literal["query", "key", "value", "dense"]
 Options = dict[str, bool | int | float | str]
@@ -62,28 +61,6 @@ class ClientsSection(Section):
         return self
 
 
-MOBILITY_PRESETS: dict[str, dict[str, Any]] = {
-    # walking people: 1.8-5.4 km/h between random waypoints, pausing 5 s at each
-    "pedestrian": {
-        "model": "random_waypoint",
-        "speed_min_mps": 0.5,
-        "speed_max_mps": 1.5,
-        "pause_s": 5.0,
-    },
-    # urban vehicles: 30-60 km/h with Gauss-Markov speed and heading changes every second
-    "vehicular": {
-        "model": "gauss_markov",
-        "speed_min_mps": 8.3,
-        "speed_max_mps": 16.7,
-        "gm_memory": 0.85,
-        "gm_update_s": 1.0,
-        "gm_heading_std_deg": 20.0,
-    },
-    # motorway / high-speed: 100-150 km/h on straight lines
-    "high_speed": {"model": "linear", "speed_min_mps": 27.8, "speed_max_mps": 41.7},
-}
-
-
 class MobilitySection(Section):
     """How clients move; a preset fills the fields that the file does not set."""
 
@@ -133,17 +110,6 @@ class ComputeSection(Section):
                 f"compute.min_tflops ({self.min_tflops})"
             )
         return self
-
-
-CELL_DEFAULTS: dict[str, dict[str, Any]] = {
-    # 38.901 Tables 7.2-1..3: BS height, indoor and in-car shares of the users
-    "pathloss": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
-    "rayleigh": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
-    "rician": {"bs_height_m": 10.0, "indoor_ratio": 0.0, "in_car_ratio": 0.0},
-    "umi": {"bs_height_m": 10.0, "indoor_ratio": 0.8, "in_car_ratio": 0.0},
-    "uma": {"bs_height_m": 25.0, "indoor_ratio": 0.8, "in_car_ratio": 0.2},
-    "rma": {"bs_height_m": 35.0, "indoor_ratio": 0.5, "in_car_ratio": 0.5},
-}
 
 
 class ChannelSection(Section):
@@ -353,71 +319,3 @@ class OutputSection(Section):
     channel: bool = False
     checkpoint_every: Annotated[int, Field(ge=0, le=100_000, description="rounds")] = 1
     checkpoint_min_s: Annotated[float, Field(ge=0.0, le=1e6, description="host s")] = 10.0
-
-
-class Scenario(Section):
-    """A whole scenario; every section and field has a default."""
-
-    run: RunSection = RunSection()
-    clients: ClientsSection = ClientsSection()
-    mobility: MobilitySection = MobilitySection()
-    compute: ComputeSection = ComputeSection()
-    channel: ChannelSection = ChannelSection()
-    deadline: DeadlineSection = DeadlineSection()
-    allocation: AllocationSection = AllocationSection()
-    strategy: StrategySection = StrategySection()
-    model: ModelSection = ModelSection()
-    data: DataSection = DataSection()
-    train: TrainSection = TrainSection()
-    fl: FlSection = FlSection()
-    server: ServerSection = ServerSection()
-    output: OutputSection = OutputSection()
-
-    @classmethod
-    def load(cls, path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
-        """Read a scenario file with ``section.key=value`` overrides (ScenarioError if bad)."""
-        from cosim.scenario_io import load_scenario
-
-        return load_scenario(path, overrides)
-
-    def updated(self, changes: Mapping[str, Any]) -> Scenario:
-        """A copy with ``{"section.key": value}`` changes, validated as a file is (raises
-        ScenarioError naming the field and what is allowed)."""
-        from cosim.scenario_io import scenario_from_dict
-
-        return scenario_from_dict(self.model_dump(mode="json"), "<Scenario.updated>", changes)
-
-    def to_toml(self) -> str:
-        """The whole scenario as TOML, defaults included (what a run folder keeps)."""
-        from cosim.scenario_io import scenario_to_toml
-
-        return scenario_to_toml(self)
-
-    @model_validator(mode="after")
-    def _cross(self) -> Self:
-        a, st = self.allocation, self.strategy
-        if a.name == "tsfa" and st.name in ("fedavg-lora", "ffa-lora"):
-            raise ValueError(
-                f"allocation.name = 'tsfa' chooses sparsity budgets; strategy.name = "
-                f"{st.name!r} is dense only (use topk, svd, random-rank or soft)"
-            )
-        if a.stage1 and a.name != "tsfa":
-            raise ValueError(
-                f"allocation.stage1 is TSFA's offline stage: it needs allocation.name = 'tsfa' "
-                f"(got {a.name!r})"
-            )
-        if a.stage1_lambdas and st.name != "soft":
-            raise ValueError(
-                f"allocation.stage1_lambdas tunes SOFT's penalty; strategy.name is {st.name!r}"
-            )
-        if a.stage1 and a.stage1_pilot_clients > self.clients.count:
-            raise ValueError(
-                f"allocation.stage1_pilot_clients ({a.stage1_pilot_clients}) must be <= "
-                f"clients.count ({self.clients.count})"
-            )
-        if self.channel.dt > self.deadline.seconds:
-            raise ValueError(
-                f"channel.dt ({self.channel.dt}) must be <= deadline.seconds "
-                f"({self.deadline.seconds})"
-            )
-        return self

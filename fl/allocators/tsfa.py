@@ -1,26 +1,26 @@
 """TSFA's online stage: Lyapunov drift-plus-penalty over bandwidth shares and sparsity budgets.
 
-Ours, as read from the abstract (docs/STRATEGIES.md, docs/METHOD notes): a virtual queue
-Q(t+1) = max(Q(t) + T(t) − T̄, 0) tracks how far the realised round latencies T(t) run over the
-long-term target T̄. Each round the allocator minimises
+Ours, as read from the abstract (docs/STRATEGIES.md, docs/METHOD notes): a virtual queue Q(t+1)
+= max(Q(t) + T(t) − T̄, 0) tracks how far the realised round latencies T(t) run over the long-
+term target T̄. Each round the allocator minimises
 
     V · Σ_k Φ_k(ρ_k)  +  Q(t) · T(α, ρ)        subject to Σ_k α_k ≤ 1, ρ_k in the budget grid,
 
-with Φ_k the predicted sparsification error of client k at budget ρ_k and T the predicted
-round latency from the estimated CSI, the predicted compute time and the payload bits. For
-fixed ρ the min-max bandwidth split is a root search on T (fl.allocation.minmax_split). The
-budgets are searched per candidate latency T on a grid between the all-sparsest and the
-all-densest min-max latencies (and the deadline): every client needs a least bandwidth
-b_k(ρ, T) to finish by T, and the choice of ρ_k minimising V·ΣΦ_k subject to Σ b_k ≤ B is a
-multiple-choice knapsack, solved by its Lagrangian relaxation (bisection on the price of
-bandwidth). The best T is kept and its budgets get the exact min-max split. A predicted
-latency beyond the round's hard deadline is penalised heavily, so budgets drop until every
-client is predicted to make it (when any budget can). Before all this, admission: when even
-the sparsest budgets cannot bring every client in by the deadline, the clients with the
-largest least-bandwidth needs are left out (no band) until the rest fit — otherwise the
-min-max split, which equalises finish times, would make every client miss together. The
-deadline TSFA plans against is the round's deadline shortened by allocation.deadline_margin
-(a share of the time left), a reserve for the channel moving between plan and upload.
+with Φ_k the predicted sparsification error of client k at budget ρ_k and T the predicted round
+latency from the estimated CSI, the predicted compute time and the payload bits. For fixed ρ
+the min-max bandwidth split is a root search on T (fl.allocators.bandwidth.minmax_split). The
+budgets are searched per candidate latency T on a grid between the all-sparsest and the all-
+densest min-max latencies (and the deadline): every client needs a least bandwidth b_k(ρ, T) to
+finish by T, and the choice of ρ_k minimising V·ΣΦ_k subject to Σ b_k ≤ B is a multiple-choice
+knapsack, solved by its Lagrangian relaxation (bisection on the price of bandwidth). The best T
+is kept and its budgets get the exact min-max split. A predicted latency beyond the round's
+hard deadline is penalised heavily, so budgets drop until every client is predicted to make it
+(when any budget can). Before all this, admission: when even the sparsest budgets cannot bring
+every client in by the deadline, the clients with the largest least-bandwidth needs are left
+out (no band) until the rest fit — otherwise the min-max split, which equalises finish times,
+would make every client miss together. The deadline TSFA plans against is the round's deadline
+shortened by allocation.deadline_margin (a share of the time left), a reserve for the channel
+moving between plan and upload.
 """
 
 from __future__ import annotations
@@ -29,16 +29,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from fl.allocation import (
-    Allocation,
-    AllocationRequest,
-    deadline_needs,
-    for_subset,
-    minmax_split,
-)
+from fl.allocators.bandwidth import deadline_needs, minmax_split
+from fl.allocators.base import Allocation, AllocationRequest, Allocator, for_subset
 
 
-class TSFA:
+class TSFA(Allocator):
     """Online stage of TSFA with virtual latency queue ``q`` (seconds)."""
 
     name = "tsfa"

@@ -12,59 +12,24 @@ import numpy as np
 import simpy
 import torch
 
-from channels import ChannelModel, LinkBudget, RateModel, Shannon, distances, upload_end_time
-from cosim.compute import ComputeModel
-from cosim.events import EventLog
-from cosim.mobility import Paths
-from cosim.records import ChannelRecorder, CsvTable
-from cosim.scenario import Scenario
-from cosim.seeding import SeedBank
-from cosim.uplink import Uplink
+from channels import distances, upload_end_time
+from cosim.engine.uplink import Uplink
+from cosim.outputs.events import EventLog
+from cosim.outputs.results import HostTime
+from cosim.outputs.tables import ChannelRecorder, CsvTable
+from cosim.world.radio import efficiency_of
+from cosim.world.world import World
 from fl import (
     Allocation,
     AllocationRequest,
-    Allocator,
     LocalResult,
-    State,
-    Strategy,
-    Surrogate,
-    Trainer,
     for_subset,
     lora_layers,
     orthogonality_defect,
     predicted_upload_s,
     relative_error,
     separate_aggregation_error,
-    shannon_least_bandwidth,
 )
-
-
-@dataclass
-class World:
-    """Everything a run is made of, built from a scenario (see cosim.build)."""
-
-    scenario: Scenario
-    seeds: SeedBank
-    mobility: Paths
-    channel: ChannelModel
-    link: LinkBudget
-    rate: RateModel
-    compute: ComputeModel
-    trainer: Trainer | None  # None in a learning-free run; evaluates the global model
-    surrogate: Surrogate | None  # set in a learning-free run only
-    initial_state: State
-    strategy: Strategy
-    allocator: Allocator
-    shards: list[np.ndarray]
-    eval_indices: np.ndarray
-    step_flops: float
-    stage1: Any = None  # cosim.stage1.Stage1Result when allocation.stage1 is on
-    training: Any = None  # cosim.backends.TrainingBackend; None in a learning-free run
-
-    @property
-    def learning_free(self) -> bool:
-        """True when updates are drawn from a profile instead of trained (fl.mode)."""
-        return self.surrogate is not None
 
 
 @dataclass
@@ -86,15 +51,6 @@ class RoundPlan:
     j0: int
     uplink: Uplink
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class HostTime:
-    """Host wall-clock seconds spent in training and evaluation (reported, never simulated)."""
-
-    train_s: float = 0.0
-    eval_s: float = 0.0
-    trained_updates: int = 0
 
 
 class Simulation:
@@ -734,19 +690,6 @@ class Simulation:
             )
         if self.on_round is not None:
             self.on_round(row)
-
-
-def efficiency_of(rate: RateModel) -> Callable[[np.ndarray], np.ndarray]:
-    """The link's bit/s/Hz at a linear SNR (what allocators predict with); for Shannon it
-    carries the closed-form least bandwidth for a rate, which the allocators then use."""
-
-    def efficiency(snr_linear: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return rate.efficiency(10.0 * np.log10(np.asarray(snr_linear, dtype=float)))
-
-    if isinstance(rate, Shannon):
-        efficiency.least_bandwidth = shannon_least_bandwidth  # type: ignore[attr-defined]
-    return efficiency
 
 
 def grid_steps(t0: float, t1: float, dt: float) -> np.ndarray:

@@ -17,7 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from fl import LocalResult, LoraSpec, State, Strategy, Trainer, TrainSettings
+from fl.lora_ops import State
+from fl.model import LoraSpec
+from fl.strategies import Strategy
+from fl.train import LocalResult, Trainer, TrainSettings
 
 logger = logging.getLogger(__name__)
 RAY_HINT = "pip install -c constraints.txt -e '.[ray]'"

@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from cosim.records import number, read_rows, summarise_rounds
+from cosim.outputs.tables import number, read_rows, summarise_rounds
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

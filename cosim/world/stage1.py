@@ -29,9 +29,9 @@ import torch
 
 from channels import LinkBudget, distances
 from channels.tr38901 import los_probability, pathloss_db
-from cosim.compute import ComputeModel
-from cosim.scenario import Scenario
-from cosim.seeding import SeedBank
+from cosim.scenario.schema import Scenario
+from cosim.world.compute import ComputeModel
+from cosim.world.seeding import SeedBank
 from fl import LoraSpec, Strategy, minmax_split, model_skeleton, training_flops
 
 DRAWS = 16

@@ -19,10 +19,7 @@ from channels import (
     SionnaRayFading,
     SumOfSinusoids,
 )
-from cosim.backends import LocalTraining, RayTraining, TrainerFactory
-from cosim.compute import ComputeModel
-from cosim.engine import World, efficiency_of
-from cosim.mobility import (
+from cosim.mobility.paths import (
     GaussMarkov,
     Linear,
     Paths,
@@ -31,10 +28,13 @@ from cosim.mobility import (
     TraceFile,
     place_uniform_disc,
 )
-from cosim.registry import ComponentError, custom, make
-from cosim.scenario import Scenario
-from cosim.seeding import SeedBank
-from cosim.stage1 import run_stage1
+from cosim.scenario.registry import ComponentError, custom, make
+from cosim.scenario.schema import Scenario
+from cosim.world.compute import ComputeModel
+from cosim.world.radio import efficiency_of
+from cosim.world.seeding import SeedBank
+from cosim.world.stage1 import run_stage1
+from cosim.world.world import World
 from fl import (
     STRATEGIES,
     TSFA,
@@ -65,6 +65,7 @@ from fl import (
     tokenise,
     training_flops,
 )
+from fl.backends import LocalTraining, RayTraining, TrainerFactory
 
 
 def build_world(s: Scenario) -> World:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from cosim.events import plain
+from cosim.outputs.events import plain
 
 ROUND_COLUMNS = (
     "mode",

@@ -18,18 +18,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cosim import checkpoint
-from cosim.backends import BackendUnavailable
-from cosim.build import build_world
-from cosim.engine import Simulation, World
-from cosim.events import EventLog
-from cosim.mobility import TraceFileError
-from cosim.records import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable, number
-from cosim.registry import ComponentError
-from cosim.results import RunResult, typed
-from cosim.scenario import Scenario
-from cosim.scenario_io import ScenarioError, load_scenario, scenario_to_toml
+from cosim.engine.simulation import Simulation, World
+from cosim.mobility.paths import TraceFileError
+from cosim.outputs.events import EventLog
+from cosim.outputs.results import RunResult, typed
+from cosim.outputs.tables import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable, number
+from cosim.running import checkpoint
+from cosim.scenario import ScenarioError, load_scenario, scenario_to_toml
+from cosim.scenario.registry import ComponentError
+from cosim.scenario.schema import Scenario
+from cosim.world.build import build_world
 from fl import PartitionError, ProfileError
+from fl.backends import BackendUnavailable
 
 OUTPUT_FILES = (
     "scenario.toml",

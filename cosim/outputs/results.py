@@ -9,13 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cosim.engine import HostTime
-from cosim.records import number, read_rows, summarise_rounds
-from cosim.registry import any_name
-from cosim.scenario import Scenario
-from cosim.scenario_io import load_scenario
+from cosim.outputs.tables import number, read_rows, summarise_rounds
+from cosim.scenario import load_scenario
+from cosim.scenario.registry import any_name
+from cosim.scenario.schema import Scenario
 
 TABLES = ("rounds", "clients")
+
+
+@dataclass
+class HostTime:
+    """Host wall-clock seconds spent in training and evaluation (reported, never simulated)."""
+
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    trained_updates: int = 0
 
 
 @dataclass

@@ -1,0 +1,81 @@
+"""Scenario files in and out: TOML read with paths made absolute, ``--set`` overrides applied,
+and a resolved scenario written back. Knows nothing of the schema (validation is the
+schema's)."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from cosim.scenario.errors import ScenarioError
+
+RELATIVE_PATHS = (("mobility", "trace_file"), ("fl", "profile"))  # relative to the scenario file
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tables of scenario file ``path``, its relative file paths made absolute."""
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
+    for section, key in RELATIVE_PATHS:
+        value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            raw[section][key] = str((path.parent / value).resolve())
+    return raw
+
+
+def apply_overrides(
+    raw: dict[str, Any],
+    source: str,
+    overrides: typing.Sequence[str] | typing.Mapping[str, Any],
+) -> tuple[dict[str, Any], set[str], str]:
+    """A copy of ``raw`` with ``section.key=value`` strings (values read as TOML) or a
+    ``{"section.key": value}`` mapping applied; the keys overridden and by what (messages)."""
+    data = copy.deepcopy(raw)
+    if isinstance(overrides, typing.Mapping):
+        changes = [(_split_key(k, f"{k}={v!r}"), v) for k, v in overrides.items()]
+    else:
+        changes = [parse_override(item) for item in overrides]
+    overridden, by = set(), "updated()" if isinstance(overrides, typing.Mapping) else "--set"
+    for (section, field), value in changes:
+        if not isinstance(data.setdefault(section, {}), dict):
+            raise ScenarioError(f"{source}: [{section}] must be a table")
+        data[section][field] = value
+        overridden.add(f"{section}.{field}")
+    return data, overridden, by
+
+
+def _split_key(key: str, item: str) -> tuple[str, str]:
+    parts = key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ScenarioError(f"--set {item!r}: key must be section.key (e.g. run.seed)")
+    return parts[0], parts[1]
+
+
+def parse_override(item: str) -> tuple[tuple[str, str], Any]:
+    """``section.key=value`` -> ((section, key), value); value read as TOML, else as a string."""
+    if "=" not in item:
+        raise ScenarioError(f"--set {item!r}: expected section.key=value")
+    key, text = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return _split_key(key, item), value
+
+
+def toml_text(data: dict[str, Any]) -> str:
+    """A resolved scenario (as plain tables) as TOML, with the header a run folder keeps."""
+    header = "# Resolved scenario written by wfl-cosim: every field, defaults included.\n"
+    header += "# `wfl-cosim run` on this file repeats the run exactly.\n\n"
+    return header + tomli_w.dumps(data)

@@ -1,0 +1,124 @@
+"""The scenario schema: the whole Scenario (its sections and the checks across them), and
+loading, updating and writing it."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import ValidationError, model_validator
+
+from cosim.scenario import errors
+from cosim.scenario.errors import ScenarioError
+from cosim.scenario.io import apply_overrides, read_toml, toml_text
+from cosim.scenario.sections import (
+    AllocationSection,
+    ChannelSection,
+    ClientsSection,
+    ComputeSection,
+    DataSection,
+    DeadlineSection,
+    FlSection,
+    MobilitySection,
+    ModelSection,
+    OutputSection,
+    RunSection,
+    Section,
+    ServerSection,
+    StrategySection,
+    TrainSection,
+)
+
+
+class Scenario(Section):
+    """A whole scenario; every section and field has a default."""
+
+    run: RunSection = RunSection()
+    clients: ClientsSection = ClientsSection()
+    mobility: MobilitySection = MobilitySection()
+    compute: ComputeSection = ComputeSection()
+    channel: ChannelSection = ChannelSection()
+    deadline: DeadlineSection = DeadlineSection()
+    allocation: AllocationSection = AllocationSection()
+    strategy: StrategySection = StrategySection()
+    model: ModelSection = ModelSection()
+    data: DataSection = DataSection()
+    train: TrainSection = TrainSection()
+    fl: FlSection = FlSection()
+    server: ServerSection = ServerSection()
+    output: OutputSection = OutputSection()
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+        """Read a scenario file with ``section.key=value`` overrides (ScenarioError if bad)."""
+        path = Path(path)
+        return scenario_from_dict(read_toml(path), str(path), overrides)
+
+    def updated(self, changes: Mapping[str, Any]) -> Scenario:
+        """A copy with ``{"section.key": value}`` changes, validated as a file is (raises
+        ScenarioError naming the field and what is allowed)."""
+        return scenario_from_dict(self.model_dump(mode="json"), "<Scenario.updated>", changes)
+
+    def to_toml(self) -> str:
+        """The whole scenario as TOML, defaults included (what a run folder keeps)."""
+        return toml_text(self.model_dump(mode="json"))
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        a, st = self.allocation, self.strategy
+        if a.name == "tsfa" and st.name in ("fedavg-lora", "ffa-lora"):
+            raise ValueError(
+                f"allocation.name = 'tsfa' chooses sparsity budgets; strategy.name = "
+                f"{st.name!r} is dense only (use topk, svd, random-rank or soft)"
+            )
+        if a.stage1 and a.name != "tsfa":
+            raise ValueError(
+                f"allocation.stage1 is TSFA's offline stage: it needs allocation.name = 'tsfa' "
+                f"(got {a.name!r})"
+            )
+        if a.stage1_lambdas and st.name != "soft":
+            raise ValueError(
+                f"allocation.stage1_lambdas tunes SOFT's penalty; strategy.name is {st.name!r}"
+            )
+        if a.stage1 and a.stage1_pilot_clients > self.clients.count:
+            raise ValueError(
+                f"allocation.stage1_pilot_clients ({a.stage1_pilot_clients}) must be <= "
+                f"clients.count ({self.clients.count})"
+            )
+        if self.channel.dt > self.deadline.seconds:
+            raise ValueError(
+                f"channel.dt ({self.channel.dt}) must be <= deadline.seconds "
+                f"({self.deadline.seconds})"
+            )
+        return self
+
+
+def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Scenario:
+    """Read ``path``, apply ``section.key=value`` overrides, validate; raise ScenarioError."""
+    return Scenario.load(path, overrides)
+
+
+def scenario_from_dict(
+    raw: dict[str, Any],
+    source: str = "<scenario>",
+    overrides: typing.Sequence[str] | typing.Mapping[str, Any] = (),
+) -> Scenario:
+    """Validate a scenario given as nested dicts, after applying overrides: ``section.key=value``
+    strings (values read as TOML) or a ``{"section.key": value}`` mapping."""
+    data, overridden, by = apply_overrides(raw, source, overrides)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(errors.describe(exc, Scenario, source, overridden, by)) from None
+
+
+def scenario_to_toml(scenario: Scenario) -> str:
+    """The fully resolved scenario as TOML, every default written out."""
+    return scenario.to_toml()
+
+
+def describe_field(section: str, field: str) -> str:
+    """Allowed values of ``section.field`` in words (range or choices)."""
+    return errors.describe_field(Scenario, section, field)

@@ -50,7 +50,8 @@ def alone(scenario: str, rounds: int | None, trained: dict, evals: int) -> dict:
     import torch
 
     from cosim import Scenario
-    from cosim.world.build import _data, build_strategy, lora_spec, train_settings
+    from cosim.world.build import _data, lora_spec, train_settings
+    from cosim.world.components import build_strategy
     from cosim.world.seeding import SeedBank
     from fl import Trainer, build_model, load_bbc_news
     from fl.backends import train_seeded

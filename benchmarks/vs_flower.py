@@ -56,7 +56,8 @@ class _Workload:
     """Model, data shards and settings of the scenario, built once per process."""
 
     def __init__(self, s) -> None:
-        from cosim.world.build import _data, build_strategy, lora_spec, train_settings
+        from cosim.world.build import _data, lora_spec, train_settings
+        from cosim.world.components import build_strategy
         from cosim.world.seeding import SeedBank
         from fl import Trainer, build_model, load_bbc_news
 

@@ -9,7 +9,7 @@ from conftest import TINY, read_events
 
 from cosim import load_scenario, run
 from cosim.analysis.plots import compare_runs, plot_run
-from cosim.engine.simulation import grid_steps
+from cosim.engine.grid import grid_steps
 
 
 def test_grid_steps_cover_the_window():

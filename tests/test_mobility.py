@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cosim import ScenarioError, load_scenario, scenario_from_dict, scenario_to_toml
-from cosim.mobility.paths import (
+from cosim.mobility import (
     GaussMarkov,
     Linear,
     RandomWaypoint,

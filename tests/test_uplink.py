@@ -7,7 +7,8 @@ from conftest import TINY, read_events
 
 from channels import LinkBudget, Shannon
 from cosim import load_scenario, run
-from cosim.engine.uplink import Uplink
+from cosim.engine.grid import RoundGrid
+from cosim.engine.uplink import SplitPolicy, Uplink, UplinkRadio
 
 LINK = LinkBudget(23.0, 5.0)
 TOTAL = 1e6
@@ -18,27 +19,38 @@ def _eff(snr_linear):
     return np.log2(1.0 + np.asarray(snr_linear, dtype=float))
 
 
+class _Csi:
+    def __init__(self, gain_db):
+        self.gain_db = gain_db
+
+    def snr_per_hz(self, idx, now):
+        return LINK.snr_per_hz(self.gain_db[idx, min(int(now / DT), 999)])
+
+
+class _Log:
+    def __init__(self, events):
+        self.events = events
+
+    def emit(self, t, kind, r, k, **f):
+        self.events.append(dict(t=t, kind=kind, client=k, **f))
+
+
 def _uplink(env, gain_db, bw, reallocate=True, threshold=0.3, events=None):
     gain_db = np.asarray(gain_db, dtype=float)
     log = events if events is not None else []
     return Uplink(
         env,
         1,
+        np.arange(len(bw)),
+        RoundGrid(np.arange(gain_db.shape[1]), DT, 0),
         gain_db,
-        0.0,
-        DT,
+        _Csi(gain_db),
         10.0,
         np.asarray(bw, dtype=float),
         TOTAL,
-        LINK,
-        Shannon(),
-        _eff,
-        lambda idx, now: LINK.snr_per_hz(gain_db[idx, min(int(now / DT), 999)]),
-        lambda t, kind, r, k, **f: log.append(dict(t=t, kind=kind, client=k, **f)),
-        np.arange(len(bw)),
-        reallocate=reallocate,
-        threshold=threshold,
-        min_interval_s=0.05,
+        UplinkRadio(LINK, Shannon(), _eff),
+        SplitPolicy(reallocate, threshold, 0.05),
+        _Log(log),
     )
 
 

@@ -19,6 +19,9 @@ import numpy as np
 import simpy
 
 from channels import LinkBudget, RateModel, upload_end_time
+from cosim.engine.csi import CsiEstimator
+from cosim.engine.grid import RoundGrid
+from cosim.outputs.events import EventLog, Kind
 from fl import minmax_split
 
 WAITING, UPLOADING, DONE, DROPPED = "waiting", "uploading", "done", "dropped"
@@ -42,6 +45,26 @@ class _Upload:
     done: simpy.Event
 
 
+@dataclass(frozen=True)
+class SplitPolicy:
+    """When band is re-split inside a round (the scenario's allocation section): on/off, the
+    share of its bits an upload may fall behind plan, the least time between its checks."""
+
+    reallocate: bool
+    threshold: float
+    min_interval_s: float
+
+
+@dataclass(frozen=True)
+class UplinkRadio:
+    """The link the uploads run on: budget (SNR from gain and band), rate model (bit/s/Hz at
+    an SNR in dB) and the allocators' efficiency (at a linear SNR) for re-splits."""
+
+    link: LinkBudget
+    rate: RateModel
+    efficiency: Callable[[np.ndarray], np.ndarray]
+
+
 class Uplink:
     """The band of one round: tracks who holds what and plays uploads out on the trace."""
 
@@ -49,32 +72,30 @@ class Uplink:
         self,
         env: simpy.Environment,
         round_: int,
+        clients: np.ndarray,
+        grid: RoundGrid,
         gain_db: np.ndarray,
-        grid_t0: float,
-        dt: float,
+        csi: CsiEstimator,
         deadline: float,
         bandwidth_hz: np.ndarray,
         total_hz: float,
-        link: LinkBudget,
-        rate: RateModel,
-        efficiency: Callable[[np.ndarray], np.ndarray],
-        estimate_snr_per_hz: Callable[[np.ndarray, float], np.ndarray],
-        emit: Callable[..., None],
-        clients: np.ndarray,
-        reallocate: bool,
-        threshold: float,
-        min_interval_s: float,
+        radio: UplinkRadio,
+        policy: SplitPolicy,
+        log: EventLog,
     ) -> None:
+        """Round ``round_``'s band for ``clients`` [K] over ``grid`` with true gains
+        ``gain_db`` [K, n] (dB) and the server's estimate ``csi``; ``bandwidth_hz`` [K] as
+        allocated, of ``total_hz``; uploads end by ``deadline`` [s]."""
         self.env, self.round = env, round_
-        self.gain_db, self.grid_t0, self.dt, self.deadline = gain_db, grid_t0, dt, deadline
+        self.gain_db, self.grid_t0, self.dt, self.deadline = gain_db, grid.t0, grid.dt, deadline
         self.bw = np.asarray(bandwidth_hz, dtype=float).copy()
         self.total_hz = total_hz
-        self.link, self.rate, self.efficiency = link, rate, efficiency
-        self.estimate = estimate_snr_per_hz
-        self.emit = emit
+        self.link, self.rate, self.efficiency = radio.link, radio.rate, radio.efficiency
+        self.estimate = csi.snr_per_hz
+        self.emit = log.emit
         self.clients = clients
-        self.reallocate_on = reallocate
-        self.threshold, self.min_interval_s = threshold, min_interval_s
+        self.reallocate_on = policy.reallocate
+        self.threshold, self.min_interval_s = policy.threshold, policy.min_interval_s
         n = len(self.bw)
         self.state = [WAITING] * n
         self.version = np.zeros(n, dtype=int)
@@ -244,7 +265,7 @@ class Uplink:
         self._schedule(active)
         self.emit(
             now,
-            "reallocation",
+            Kind.REALLOCATION,
             self.round,
             int(self.clients[trigger]),
             reason=reason,

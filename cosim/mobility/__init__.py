@@ -1,6 +1,19 @@
-"""Where clients are and how they move: piecewise-linear paths, the models that draw their
-legs, and trace files. ``cosim.mobility.Paths`` is what a custom mobility factory returns."""
+"""Where clients are and how they move: piecewise-linear paths (paths), the models that draw
+their legs (models), and trace files (trace). ``cosim.mobility.Paths`` is what a custom
+mobility factory returns."""
 
-from cosim.mobility.paths import Paths
+from cosim.mobility.models import GaussMarkov, Linear, RandomWaypoint
+from cosim.mobility.paths import Paths, Static, place_uniform_disc
+from cosim.mobility.trace import TraceFile, TraceFileError, read_trace
 
-__all__ = ["Paths"]
+__all__ = [
+    "GaussMarkov",
+    "Linear",
+    "Paths",
+    "RandomWaypoint",
+    "Static",
+    "TraceFile",
+    "TraceFileError",
+    "place_uniform_disc",
+    "read_trace",
+]

@@ -32,6 +32,28 @@ def plain(value: Any) -> Any:
     return value
 
 
+class Kind:
+    """The event kinds, defined once: the engine writes them, outputs, plots and results read
+    them by these names (docs/OUTPUTS.md says what each one carries)."""
+
+    RUN_START = "run_start"
+    STAGE1 = "stage1"
+    EVAL = "eval"
+    ROUND_START = "round_start"
+    CSI = "csi"
+    ALLOCATOR = "allocator"
+    ALLOCATION = "allocation"
+    BROADCAST = "broadcast"
+    TRAIN_START = "train_start"
+    TRAIN_END = "train_end"
+    UPDATE_REJECTED = "update_rejected"
+    UPLOAD_START = "upload_start"
+    UPLOAD_END = "upload_end"
+    DEADLINE_MISS = "deadline_miss"
+    REALLOCATION = "reallocation"
+    AGGREGATE = "aggregate"
+
+
 class EventLog:
     """Writes events in the order they happen; observers see each one as it is logged."""
 

@@ -1,54 +1,65 @@
-"""Run tables (rounds.csv, clients.csv) and the optional channel trace (channel.npz)."""
+"""The run tables (rounds.csv, clients.csv): their rows as types, written row by row, read
+back, summarised."""
 
 from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cosim.outputs.events import plain
 
-ROUND_COLUMNS = (
-    "mode",
-    "round",
-    "t_start",
-    "t_end",
-    "scheduled",
-    "on_time",
-    "late",
-    "bits_up",
-    "accuracy",
-    "loss",
-    "rejected",
-    "reallocations",
-    "sep_agg_error",
-    "sparsification_error",
-    "orth_defect_a",
-    "orth_defect_b",
-)
-CLIENT_COLUMNS = (
-    "mode",
-    "round",
-    "client",
-    "x_m",
-    "y_m",
-    "z_m",
-    "distance_m",
-    "snr_db_mean",
-    "bandwidth_hz",
-    "budget",
-    "train_s",
-    "upload_s",
-    "bits",
-    "payload_bits",
-    "on_time",
-    "miss",
-    "train_loss",
-    "energy_j",
-)
+
+@dataclass
+class RoundRow:
+    """One row of rounds.csv (docs/OUTPUTS.md); the fields are the columns, in order."""
+
+    mode: str
+    round: int
+    t_start: float
+    t_end: float
+    scheduled: int
+    on_time: int
+    late: int
+    bits_up: float
+    accuracy: float
+    loss: float
+    rejected: int
+    reallocations: int
+    sep_agg_error: float
+    sparsification_error: float
+    orth_defect_a: float
+    orth_defect_b: float
+
+
+@dataclass
+class ClientRow:
+    """One row of clients.csv: a scheduled client in a round; the fields are the columns."""
+
+    mode: str
+    round: int
+    client: int
+    x_m: float
+    y_m: float
+    z_m: float
+    distance_m: float
+    snr_db_mean: float
+    bandwidth_hz: float
+    budget: float
+    train_s: float
+    upload_s: float
+    bits: float
+    payload_bits: int
+    on_time: bool
+    miss: str
+    train_loss: float | None
+    energy_j: float
+
+
+ROUND_COLUMNS = tuple(f.name for f in fields(RoundRow))
+CLIENT_COLUMNS = tuple(f.name for f in fields(ClientRow))
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -104,8 +115,10 @@ class CsvTable:
         self._file.flush()
         return self._file.tell()
 
-    def append(self, row: dict[str, Any]) -> None:
-        """Add one row (keys must be exactly the columns)."""
+    def append(self, row: RoundRow | ClientRow | dict[str, Any]) -> None:
+        """Add one row (a row type, or a dict whose keys are exactly the columns)."""
+        if not isinstance(row, dict):
+            row = dict(vars(row))
         if set(row) != set(self.columns):
             raise KeyError(f"row keys {sorted(set(row) ^ set(self.columns))} do not match")
         row = {k: ("" if v is None else v) for k, v in plain(row).items()}
@@ -119,54 +132,3 @@ class CsvTable:
         if self._file:
             self._file.close()
             self._file = None
-
-
-class ChannelRecorder:
-    """Collects per-round trace chunks on the global step grid and saves them as channel.npz.
-
-    Positions, speeds and distances are kept for every client; channel terms only for the
-    clients scheduled in a round (NaN, or -1 for ``los``, where a channel was not computed).
-    """
-
-    def __init__(self, num_clients: int, dt: float) -> None:
-        self.num_clients = num_clients
-        self.dt = dt
-        self._chunks: list[dict[str, np.ndarray]] = []
-
-    def add(self, steps: np.ndarray, clients: np.ndarray, **arrays: np.ndarray) -> None:
-        """One round's chunk: ``steps`` [n] global step indices; arrays [K or Ks, n(, 3)]."""
-        self._chunks.append({"steps": steps, "clients": clients, **arrays})
-
-    def save(self, path: Path, carrier_hz: float, bs_position: np.ndarray) -> None:
-        """Assemble [K, N] arrays (later rounds overwrite shared boundary steps) and save."""
-        n_total = max(int(c["steps"][-1]) + 1 for c in self._chunks) if self._chunks else 0
-        k = self.num_clients
-        per_client = ("positions", "speed", "distance_3d_m")
-        scheduled = (
-            "pathloss_db",
-            "shadowing_db",
-            "penetration_db",
-            "fading_gain",
-            "snr_db",
-            "los",
-        )
-        out = {
-            "positions": np.full((k, n_total, 3), np.nan),
-            "los": np.full((k, n_total), -1, dtype=np.int8),
-        }
-        for name in per_client[1:] + scheduled[:-1]:
-            out[name] = np.full((k, n_total), np.nan)
-        for c in self._chunks:
-            s, cl = c["steps"], c["clients"]
-            for name in per_client:
-                out[name][:, s] = c[name]
-            for name in scheduled:
-                out[name][np.ix_(cl, s)] = c[name]
-        np.savez_compressed(
-            path,
-            t=np.arange(n_total) * self.dt,
-            dt=np.float64(self.dt),
-            carrier_hz=np.float64(carrier_hz),
-            bs_position=np.asarray(bs_position, dtype=float),
-            **out,
-        )

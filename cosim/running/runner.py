@@ -2,84 +2,34 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import fcntl
 import io
 import json
 import logging
-import math
 import shutil
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from cosim.engine.simulation import Simulation, World
-from cosim.mobility.paths import TraceFileError
+from cosim.engine.simulation import Simulation
+from cosim.mobility.trace import TraceFileError
+from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog
 from cosim.outputs.results import RunResult, typed
-from cosim.outputs.tables import CLIENT_COLUMNS, ROUND_COLUMNS, ChannelRecorder, CsvTable, number
+from cosim.outputs.tables import CLIENT_COLUMNS, ROUND_COLUMNS, CsvTable
 from cosim.running import checkpoint
+from cosim.running.folder import OUTPUT_FILES, RunDirError, check_run_dir, writing
+from cosim.running.progress import Progress
 from cosim.scenario import ScenarioError, load_scenario, scenario_to_toml
 from cosim.scenario.registry import ComponentError
 from cosim.scenario.schema import Scenario
 from cosim.world.build import build_world
+from cosim.world.world import World
 from fl import PartitionError, ProfileError
 from fl.backends import BackendUnavailable
 
-OUTPUT_FILES = (
-    "scenario.toml",
-    "events.jsonl",
-    "rounds.csv",
-    "clients.csv",
-    "channel.npz",
-    "timing.json",
-)
-
-
 logger = logging.getLogger(__name__)
-
-
-class RunDirError(ValueError):
-    """The run folder cannot be used (exists and not empty without overwrite, or not a folder)."""
-
-
-@contextlib.contextmanager
-def _writing(out: Path | None) -> Iterator[None]:
-    """Hold the run folder's lock while writing it: a second run, resume or sweep point on
-    the same folder (say, a killed sweep's worker still finishing) is refused, not mixed in."""
-    if out is None:
-        yield
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    lock = out / ".lock"
-    with lock.open("a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirError(
-                f"{out}: another process is writing this run folder (a run, resume or sweep "
-                "point still going); wait for it to end or stop it"
-            ) from None
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
-
-
-def check_run_dir(path: Path, overwrite: bool) -> None:
-    """Refuse a non-empty folder unless ``overwrite``; refuse a path that is a file."""
-    if path.exists() and not path.is_dir():
-        raise RunDirError(f"{path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise RunDirError(
-            f"{path}: run folder exists and is not empty; pass --overwrite to replace its "
-            "outputs, or choose another --out"
-        )
 
 
 def run(
@@ -136,7 +86,7 @@ def _build_and_play(
     workers whatever happens."""
     world = _build(scenario, source)
     try:
-        with _writing(out):
+        with writing(out):
             return _play(world, out, observers, progress, wall0, saved)
     finally:
         if world.training is not None:
@@ -190,7 +140,7 @@ def _play(
     saved: checkpoint.Saved | None = None,
 ) -> RunResult:
     """Write the run folder's scenario, play the rounds (from a checkpoint's, when given),
-    write the tables, checkpoints at round ends, and timing."""
+    write the tables, checkpoints between rounds, and timing."""
     build_s = time.perf_counter() - wall0
     prior = saved.extra if saved is not None else {"wall_s": 0.0, "build_s": 0.0}
     scenario = world.scenario  # with TSFA stage 1's choice written in, when it ran
@@ -198,103 +148,24 @@ def _play(
     if world.stage1 is not None:
         logger.info("TSFA stage 1 chose %s (%s)", world.stage1.chosen, world.stage1.rule)
     if out is not None and saved is None:
-        out.mkdir(parents=True, exist_ok=True)
-        for name in OUTPUT_FILES:
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / checkpoint.NAME, ignore_errors=True)
-        (out / "scenario.toml").write_text(scenario_to_toml(scenario), encoding="utf-8")
-    watchers = list(observers)
-    if logger.isEnabledFor(logging.DEBUG):
-        watchers.append(lambda event: logger.debug("event %s", json.dumps(event)))
-
-    def path(name: str) -> Path | None:
-        return out / name if out is not None else None
-
-    def resume_at(name: str) -> tuple[int, list[dict[str, Any]]] | None:
-        if saved is None or out is None:
-            return None
-        return saved.offsets[name], _rows_upto(out / name, saved.offsets[name])
-
-    log = EventLog(
-        path("events.jsonl"),
-        watchers,
-        None if saved is None else (saved.offsets["events.jsonl"], saved.extra["events"]),
-    )
-    rounds = CsvTable(path("rounds.csv"), ROUND_COLUMNS, resume_at("rounds.csv"))
-    clients = CsvTable(path("clients.csv"), CLIENT_COLUMNS, resume_at("clients.csv"))
+        _fresh_folder(out, scenario)
+    log, rounds, clients = _outputs(out, observers, saved)
     recorder = (
         ChannelRecorder(scenario.clients.count, scenario.channel.dt)
         if scenario.output.channel and out is not None
         else None
     )
-    bar = tqdm(
-        total=scenario.run.rounds,
-        initial=len(rounds.rows),
-        file=sys.stderr,
-        disable=not progress,
-        desc="rounds",
-        unit="round",
-        dynamic_ncols=True,
-    )
-    totals = {
-        "scheduled": sum(int(r["scheduled"]) for r in rounds.rows),
-        "on_time": sum(int(r["on_time"]) for r in rounds.rows),
-    }
-    evaluated = [a for a in (number(r["accuracy"]) for r in rounds.rows) if not math.isnan(a)]
-    latest = {"accuracy": evaluated[-1] if evaluated else float("nan")}  # the bar shows the latest
-    every, min_s = scenario.output.checkpoint_every, scenario.output.checkpoint_min_s
-    last_checkpoint = [time.perf_counter()]
-
-    def accuracy(row: dict[str, Any]) -> str:
-        if row["mode"] == "surrogate":
-            return "n/a (learning-free)"
-        return "not evaluated" if math.isnan(row["accuracy"]) else f"{row['accuracy']:.3f}"
-
-    def on_round(row: dict[str, Any]) -> None:
-        totals["scheduled"] += row["scheduled"]
-        totals["on_time"] += row["on_time"]
-        if not math.isnan(row["accuracy"]):
-            latest["accuracy"] = row["accuracy"]
-        bar.set_postfix(
-            t=f"{row['t_end']:.2f}s",
-            on_time=f"{totals['on_time'] / totals['scheduled']:.0%}",
-            acc="learning-free" if row["mode"] == "surrogate" else f"{latest['accuracy']:.3f}",
-        )
-        bar.update(1)
-        logger.info(
-            "round %d/%d ended at %.3f s simulated: %d of %d on time, %.3f Mbit up, "
-            "%d reallocations, accuracy %s",
-            row["round"],
-            scenario.run.rounds,
-            row["t_end"],
-            row["on_time"],
-            row["scheduled"],
-            row["bits_up"] / 1e6,
-            row["reallocations"],
-            accuracy(row),
-        )
-        r, now = row["round"], time.perf_counter()
-        due = every and r % every == 0 and now - last_checkpoint[0] >= min_s
-        if out is not None and due and r < scenario.run.rounds:
-            last_checkpoint[0] = now
-            offsets = {
-                "events.jsonl": log.offset(),
-                "rounds.csv": rounds.offset(),
-                "clients.csv": clients.offset(),
-            }
-            extra = dict(
-                events=log.count,
-                wall_s=prior["wall_s"] + time.perf_counter() - wall0,
-                build_s=prior["build_s"] + build_s,
-            )
-            checkpoint.write(out, r, _parts(world, sim, recorder), offsets, extra)
-
-    sim = Simulation(world, log, rounds, clients, recorder, on_round)
+    sim = Simulation(world, log, rounds, clients, recorder)
     if saved is not None:
         restored = checkpoint.restore(saved, _parts(world, sim, recorder))
         sim.load_state(restored["engine"])
+    bar = Progress(scenario.run.rounds, rounds.rows, progress)
+    clock = _Checkpoints(world, sim, recorder, out, log, rounds, clients)
     try:
-        sim.run()
+        for row in sim.rounds():  # between rounds the clock stands still: checkpoint here
+            bar.update(row)
+            clock.after(row.round, prior["wall_s"] + time.perf_counter() - wall0,
+                        prior["build_s"] + build_s)  # fmt: skip
     finally:
         bar.close()
         log.close()
@@ -318,6 +189,70 @@ def _play(
         shutil.rmtree(out / checkpoint.NAME, ignore_errors=True)  # complete: nothing to resume
         logger.info("run folder %s complete (%.1f s host time)", out, wall_s)
     return result
+
+
+def _fresh_folder(out: Path, scenario: Scenario) -> None:
+    """A new run in ``out``: earlier outputs and checkpoint removed, the resolved scenario."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / checkpoint.NAME, ignore_errors=True)
+    (out / "scenario.toml").write_text(scenario_to_toml(scenario), encoding="utf-8")
+
+
+def _outputs(
+    out: Path | None,
+    observers: Sequence[Callable[[dict[str, Any]], None]],
+    saved: checkpoint.Saved | None,
+) -> tuple[EventLog, CsvTable, CsvTable]:
+    """The event log and the two tables: new files, or a checkpoint's offsets continued."""
+    watchers = list(observers)
+    if logger.isEnabledFor(logging.DEBUG):
+        watchers.append(lambda event: logger.debug("event %s", json.dumps(event)))
+
+    def path(name: str) -> Path | None:
+        return out / name if out is not None else None
+
+    def resume_at(name: str) -> tuple[int, list[dict[str, Any]]] | None:
+        if saved is None or out is None:
+            return None
+        return saved.offsets[name], _rows_upto(out / name, saved.offsets[name])
+
+    log = EventLog(
+        path("events.jsonl"),
+        watchers,
+        None if saved is None else (saved.offsets["events.jsonl"], saved.extra["events"]),
+    )
+    rounds = CsvTable(path("rounds.csv"), ROUND_COLUMNS, resume_at("rounds.csv"))
+    clients = CsvTable(path("clients.csv"), CLIENT_COLUMNS, resume_at("clients.csv"))
+    return log, rounds, clients
+
+
+class _Checkpoints:
+    """Writes a checkpoint after every output.checkpoint_every-th round, at least
+    output.checkpoint_min_s host seconds apart (when never changes results)."""
+
+    def __init__(self, world, sim, recorder, out, log, rounds, clients) -> None:
+        self.world, self.sim, self.recorder, self.out = world, sim, recorder, out
+        self.log, self.rounds, self.clients = log, rounds, clients
+        o = world.scenario.output
+        self.every, self.min_s = o.checkpoint_every, o.checkpoint_min_s
+        self.last = time.perf_counter()
+
+    def after(self, r: int, wall_s: float, build_s: float) -> None:
+        """Round ``r`` ended; ``wall_s`` / ``build_s``: host seconds so far (all sessions)."""
+        now = time.perf_counter()
+        due = self.every and r % self.every == 0 and now - self.last >= self.min_s
+        if self.out is None or not due or r >= self.world.scenario.run.rounds:
+            return
+        self.last = now
+        offsets = {
+            "events.jsonl": self.log.offset(),
+            "rounds.csv": self.rounds.offset(),
+            "clients.csv": self.clients.offset(),
+        }
+        extra = dict(events=self.log.count, wall_s=wall_s, build_s=build_s)
+        checkpoint.write(self.out, r, _parts(self.world, self.sim, self.recorder), offsets, extra)
 
 
 def timing(result: RunResult) -> dict[str, Any]:

@@ -19,28 +19,25 @@ class Kind:
     signature its factories are called with (for messages)."""
 
     field: str
-    builtin: tuple[str, ...]
     signature: str
 
 
 KINDS: dict[str, Kind] = {
     "mobility": Kind(
         "mobility.model",
-        ("static", "linear", "random_waypoint", "gauss_markov", "trace"),
         "factory(scenario, placement, block_rng) -> cosim.mobility.Paths",
     ),
     "allocator": Kind(
         "allocation.name",
-        ("equal", "inverse-se", "minmax", "oracle", "tsfa"),
         "factory(scenario) -> an allocator (name, allocate(request), observe(latency_s))",
     ),
     "strategy": Kind(
         "strategy.name",
-        ("fedavg-lora", "ffa-lora", "topk", "svd", "random-rank", "soft"),
         "factory(scenario) -> fl.Strategy",
     ),
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_builtin: dict[str, dict[str, Factory]] = {kind: {} for kind in KINDS}
 _custom: dict[str, dict[str, Factory]] = {kind: {} for kind in KINDS}
 _any_name = contextvars.ContextVar("any_name", default=False)
 
@@ -64,7 +61,7 @@ def register(kind: str, name: str, factory: Factory | None = None, *, replace: b
             f"{spec.field} name {name!r}: letters, digits, '_', '-' or '.', at most 64 "
             "characters, starting with a letter or digit"
         )
-    if name in spec.builtin:
+    if name in _builtin[kind]:
         raise RegistryError(f"{spec.field} = {name!r} is built in; register under another name")
 
     def add(f: Factory) -> Factory:
@@ -99,6 +96,17 @@ def register_strategy(name: str, factory: Factory | None = None, *, replace: boo
     return register("strategy", name, factory, replace=replace)
 
 
+def register_builtin(kind: str, table: dict[str, Factory]) -> None:
+    """The built-in components of ``kind``, name -> factory with the signature a registered
+    one has (cosim.world.components holds the tables and registers them on import)."""
+    _builtin[kind].update(table)
+
+
+def builtin_names(kind: str) -> tuple[str, ...]:
+    """The built-in names of ``kind``, in their table's order."""
+    return tuple(_builtin[kind])
+
+
 def unregister(kind: str, name: str) -> None:
     """Forget a custom component (no-op when it is not registered)."""
     _custom[kind].pop(name, None)
@@ -106,7 +114,7 @@ def unregister(kind: str, name: str) -> None:
 
 def names(kind: str) -> tuple[str, ...]:
     """Every name ``kind`` accepts now: the built-in ones, then the registered ones."""
-    return KINDS[kind].builtin + tuple(sorted(_custom[kind]))
+    return builtin_names(kind) + tuple(sorted(_custom[kind]))
 
 
 def custom(kind: str, name: str) -> Factory | None:
@@ -115,8 +123,11 @@ def custom(kind: str, name: str) -> Factory | None:
 
 
 def make(kind: str, name: str, *args: Any) -> Any:
-    """Call the factory registered under ``name``; a ValueError, TypeError or KeyError it
-    raises (say, over its options) comes back as ComponentError naming the field."""
+    """Call the factory of ``name``: a built-in one as it is; for a registered one, a
+    ValueError, TypeError or KeyError it raises (say, over its options) comes back as
+    ComponentError naming the field."""
+    if name in _builtin[kind]:
+        return _builtin[kind][name](*args)
     try:
         return _custom[kind][name](*args)
     except (ValueError, TypeError, KeyError) as exc:
@@ -128,12 +139,13 @@ def known(kind: str) -> Callable[[str], str]:
     spec = KINDS[kind]
 
     def check(value: str) -> str:
-        if value in spec.builtin or value in _custom[kind] or _any_name.get():
+        if value in _builtin[kind] or value in _custom[kind] or _any_name.get():
             return value
         registered = ", ".join(repr(n) for n in sorted(_custom[kind])) or "none"
         raise ValueError(
             f"{spec.field} = {value!r} is not a known name; built in: "
-            f"{', '.join(repr(n) for n in spec.builtin)}; registered from Python: {registered} "
+            f"{', '.join(repr(n) for n in builtin_names(kind))}; "
+            f"registered from Python: {registered} "
             f"(register one with cosim.register_{kind}, and on the command line load it with "
             "--plugin)"
         )

@@ -13,6 +13,7 @@ from pydantic import ValidationError, model_validator
 from cosim.scenario import errors
 from cosim.scenario.errors import ScenarioError
 from cosim.scenario.io import apply_overrides, read_toml, toml_text
+from cosim.scenario.rules import builtin_problem
 from cosim.scenario.sections import (
     AllocationSection,
     ChannelSection,
@@ -68,11 +69,9 @@ class Scenario(Section):
     @model_validator(mode="after")
     def _cross(self) -> Self:
         a, st = self.allocation, self.strategy
-        if a.name == "tsfa" and st.name in ("fedavg-lora", "ffa-lora"):
-            raise ValueError(
-                f"allocation.name = 'tsfa' chooses sparsity budgets; strategy.name = "
-                f"{st.name!r} is dense only (use topk, svd, random-rank or soft)"
-            )
+        problem = builtin_problem(st.name, st.budget, a.name)
+        if problem:
+            raise ValueError(problem)
         if a.stage1 and a.name != "tsfa":
             raise ValueError(
                 f"allocation.stage1 is TSFA's offline stage: it needs allocation.name = 'tsfa' "

@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from cosim.scenario.presets import CELL_DEFAULTS, MOBILITY_PRESETS
-from cosim.scenario.registry import KINDS, known
+from cosim.scenario.registry import KINDS, builtin_names, known
+from cosim.scenario.rules import dense_only_problem
+from fl import STRATEGIES
 
 LoraTarget = Literal["query", "key", "value", "dense"]
 Options = dict[str, bool | int | float | str]
@@ -15,7 +17,7 @@ Options = dict[str, bool | int | float | str]
 
 def _options_for_custom(kind: str, name: str, options: Options) -> None:
     """``options`` configure registered components; a built-in one has fields of its own."""
-    if options and name in KINDS[kind].builtin:
+    if options and name in builtin_names(kind):
         field = KINDS[kind].field
         section = field.split(".")[0]
         raise ValueError(
@@ -231,12 +233,12 @@ class StrategySection(Section):
     @model_validator(mode="after")
     def _cross(self) -> Self:
         _options_for_custom("strategy", self.name, self.options)
-        if self.name in ("fedavg-lora", "ffa-lora") and self.budget != 1.0:
-            raise ValueError(
-                f"strategy.budget ({self.budget}) must be 1.0 for strategy.name = "
-                f"{self.name!r}, which sends dense updates; sparse ones: topk, svd, "
-                "random-rank, soft"
+        if self.name in STRATEGIES:  # a registered one is checked once built
+            problem = dense_only_problem(
+                self.name, STRATEGIES[self.name].dense_only, self.budget, "", False
             )
+            if problem:
+                raise ValueError(problem)
         return self
 
 

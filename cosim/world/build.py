@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -19,32 +18,23 @@ from channels import (
     SionnaRayFading,
     SumOfSinusoids,
 )
-from cosim.mobility.paths import (
-    GaussMarkov,
-    Linear,
-    Paths,
-    RandomWaypoint,
-    Static,
-    TraceFile,
+from cosim.mobility import (
     place_uniform_disc,
 )
-from cosim.scenario.registry import ComponentError, custom, make
 from cosim.scenario.schema import Scenario
+from cosim.world.components import (
+    build_allocator,
+    build_mobility,
+    build_strategy,
+    check_pair,
+)
 from cosim.world.compute import ComputeModel
 from cosim.world.radio import efficiency_of
 from cosim.world.seeding import SeedBank
 from cosim.world.stage1 import run_stage1
 from cosim.world.world import World
 from fl import (
-    STRATEGIES,
-    TSFA,
-    Allocator,
-    EqualShare,
-    InverseSpectralEfficiency,
     LoraSpec,
-    MinMax,
-    Oracle,
-    Soft,
     Strategy,
     Surrogate,
     SurrogateProfile,
@@ -108,11 +98,7 @@ def build_world(s: Scenario) -> World:
         )
         s = stage1.scenario
     strategy, allocator = build_strategy(s), build_allocator(s)
-    if getattr(allocator, "chooses_budgets", False) and strategy.dense_only:
-        raise ComponentError(
-            f"allocation.name = {s.allocation.name!r} chooses sparsity budgets; strategy.name "
-            f"= {s.strategy.name!r} is dense only (use topk, svd, random-rank or soft)"
-        )
+    check_pair(s, strategy, allocator)
     common = dict(
         scenario=s,
         seeds=seeds,
@@ -249,51 +235,6 @@ def _learning_free(
     )
 
 
-def build_allocator(s: Scenario) -> Allocator:
-    """The scenario's allocator (``allocation.name``): built in, or a registered one."""
-    a = s.allocation
-    if custom("allocator", a.name) is not None:
-        made = make("allocator", a.name, s)
-        missing = [m for m in ("allocate", "observe") if not callable(getattr(made, m, None))]
-        if missing or not isinstance(getattr(made, "name", None), str):
-            raise ComponentError(
-                f"allocation.name = {a.name!r}: the registered factory returned {made!r}, "
-                "which lacks " + (", ".join(f"{m}()" for m in missing) or "a str `name`")
-            )
-        return made
-    if a.name == "tsfa":
-        return TSFA(a.lyapunov_v, a.latency_target_s, a.deadline_margin)
-    fixed = {
-        "equal": EqualShare,
-        "inverse-se": InverseSpectralEfficiency,
-        "minmax": MinMax,
-        "oracle": Oracle,
-    }
-    return fixed[a.name](budget=s.strategy.budget)
-
-
-def build_strategy(s: Scenario) -> Strategy:
-    """The scenario's strategy (``strategy.name``): built in, or a registered one (checked
-    against the budget and allocator as the schema checks the built-in ones)."""
-    st = s.strategy
-    if custom("strategy", st.name) is None:
-        if st.name == "soft":
-            return Soft(st.bits_per_value, st.orth_lambda)
-        return STRATEGIES[st.name](st.bits_per_value)
-    made = make("strategy", st.name, s)
-    if not isinstance(made, Strategy):
-        raise ComponentError(
-            f"strategy.name = {st.name!r}: the registered factory returned {made!r}, "
-            "not an fl.Strategy"
-        )
-    if made.dense_only and (st.budget != 1.0 or s.allocation.name == "tsfa"):
-        raise ComponentError(
-            f"strategy.name = {st.name!r} is dense only (dense_only = True): it needs "
-            f"strategy.budget = 1.0 and an allocator other than tsfa"
-        )
-    return made
-
-
 def _partition(s: Scenario, labels: np.ndarray, seeds: SeedBank) -> list[np.ndarray]:
     rng = seeds.rng("partition")
     n = s.clients.count
@@ -302,42 +243,6 @@ def _partition(s: Scenario, labels: np.ndarray, seeds: SeedBank) -> list[np.ndar
     if s.data.partition == "dirichlet":
         return dirichlet(labels, n, s.data.dirichlet_alpha, rng, min_samples=1)
     return shards(labels, n, s.data.shards_per_client, rng)
-
-
-def build_mobility(s: Scenario, placement: np.ndarray, seeds: SeedBank) -> Paths:
-    """The scenario's mobility model, starting from the placement (a trace has its own);
-    a registered model gets the scenario, the placement and its random stream."""
-    m, radius = s.mobility, s.clients.area_radius_m
-
-    def block(b: int) -> np.random.Generator:
-        return seeds.rng("mobility", b)
-
-    if custom("mobility", m.model) is not None:
-        made = make("mobility", m.model, s, placement.copy(), block)
-        if not isinstance(made, Paths) or made.num_clients != s.clients.count:
-            raise ComponentError(
-                f"mobility.model = {m.model!r}: the registered factory must return a "
-                f"cosim.mobility.Paths for clients.count = {s.clients.count} clients; got {made!r}"
-            )
-        return made
-    if m.model == "static":
-        return Static(placement)
-    if m.model == "linear":
-        return Linear(placement, block, radius, m.speed_min_mps, m.speed_max_mps)
-    if m.model == "random_waypoint":
-        return RandomWaypoint(placement, block, radius, m.speed_min_mps, m.speed_max_mps, m.pause_s)
-    if m.model == "gauss_markov":
-        return GaussMarkov(
-            placement,
-            block,
-            radius,
-            m.speed_min_mps,
-            m.speed_max_mps,
-            m.gm_memory,
-            m.gm_update_s,
-            np.deg2rad(m.gm_heading_std_deg),
-        )
-    return TraceFile(Path(m.trace_file), s.clients.count, s.clients.height_m)
 
 
 def build_channel(

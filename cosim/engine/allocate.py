@@ -1,0 +1,146 @@
+"""The allocation step of a round: the request the allocator sees (known dropouts left out),
+the checks on its answer, and the `allocator` / `allocation` events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from channels import upload_end_time
+from cosim.engine.plan import RoundWindow, snr_over_band
+from cosim.outputs.events import EventLog, Kind
+from cosim.world.radio import efficiency_of
+from cosim.world.world import World
+from fl import Allocation, AllocationRequest, State, for_subset, predicted_upload_s
+
+
+@dataclass(frozen=True)
+class RoundAllocation:
+    """The allocator's split [K] Hz and budgets, with the payload bits [K] (int64) and the
+    predicted upload times [K] s they give."""
+
+    allocation: Allocation
+    payload_bits: np.ndarray
+    predicted_upload_s: np.ndarray
+
+
+class Allocating:
+    """Asks the world's allocator for each round's band and budgets, and checks the answer."""
+
+    def __init__(self, world: World, log: EventLog) -> None:
+        self.w, self.log = world, log
+        self.efficiency = efficiency_of(world.rate)
+
+    def grid(self) -> np.ndarray:
+        """The budgets the request offers: allocation.budget_grid for an allocator that
+        chooses budgets (TSFA, or a custom one), else strategy.budget only."""
+        s = self.w.scenario
+        chooses = self.w.allocator.chooses_budgets
+        return np.array(s.allocation.budget_grid if chooses else (s.strategy.budget,))
+
+    def allocate(self, window: RoundWindow, template: State, flops: float) -> RoundAllocation:
+        """`allocator` and `allocation` events: the allocator's split of the band and the
+        budgets, with predicted times. A client whose training cannot end before the deadline
+        is a known dropout: it gets no band (else min-max would stretch everyone's plan past
+        the deadline for it)."""
+        s, w, now, clients = self.w.scenario, self.w, window.t0, window.clients
+        n, grid = len(clients), self.grid()
+        compute_s = w.compute.seconds(clients, flops)
+        snr_per_hz = w.link.snr_per_hz(window.csi.csi_gain_db)
+        bits_grid = np.tile([float(w.strategy.payload_bits(template, g)) for g in grid], (n, 1))
+        error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
+        time_left = s.deadline.seconds - s.server.broadcast_s
+        idx = np.flatnonzero(compute_s < time_left)
+        part = None
+        if idx.size:
+            part = w.allocator.allocate(
+                AllocationRequest(
+                    clients=clients[idx],
+                    snr_per_hz=snr_per_hz[idx],
+                    dense_bits=np.full(idx.size, w.strategy.payload_bits(template, 1.0), float),
+                    compute_s=compute_s[idx],
+                    total_bandwidth_hz=s.channel.bandwidth_hz,
+                    time_left_s=time_left,
+                    efficiency=self.efficiency,
+                    budget_grid=grid,
+                    bits_grid=bits_grid[idx],
+                    error_grid=error_grid[idx],
+                    true_delivered_bits=(
+                        self._true_delivered(window, compute_s, idx)
+                        if w.allocator.needs_true_channel
+                        else None
+                    ),
+                )
+            )
+        alloc = for_subset(part, idx, n, grid[0])
+        if alloc.info:
+            self.log.emit(now, Kind.ALLOCATOR, window.round, name=w.allocator.name, **alloc.info)
+        level = self._check(alloc, grid)
+        bits = bits_grid[np.arange(n), level].astype(np.int64)
+        pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self.efficiency)
+        for i, k in enumerate(clients):
+            self.log.emit(
+                now,
+                Kind.ALLOCATION,
+                window.round,
+                k,
+                bandwidth_hz=alloc.bandwidth_hz[i],
+                share=alloc.bandwidth_hz[i] / s.channel.bandwidth_hz,
+                budget=alloc.budget[i],
+                bits=bits[i],
+                snr_db=snr_over_band(w, window.csi.csi_gain_db[i], alloc.bandwidth_hz[i]),
+                predicted_train_s=compute_s[i],
+                predicted_upload_s=pred_up[i],
+                predicted_s=s.server.broadcast_s + compute_s[i] + pred_up[i],
+                predicted_error=error_grid[i, level[i]],
+                excluded=bool(alloc.bandwidth_hz[i] == 0),
+            )
+        return RoundAllocation(alloc, bits, pred_up)
+
+    def _check(self, alloc: Allocation, grid: np.ndarray) -> np.ndarray:
+        """The grid level [K] of each budget; RuntimeError naming the allocator when it gave
+        more band than there is or a budget outside the request's grid."""
+        name, total = self.w.allocator.name, self.w.scenario.channel.bandwidth_hz
+        if alloc.bandwidth_hz.sum() > total * (1 + 1e-9):
+            raise RuntimeError(
+                f"allocator {name!r} assigned {alloc.bandwidth_hz.sum()} Hz of {total} Hz"
+            )
+        level = np.searchsorted(grid, alloc.budget)
+        if np.any(level >= len(grid)) or np.any(
+            grid[np.minimum(level, len(grid) - 1)] != alloc.budget
+        ):
+            raise RuntimeError(
+                f"allocator {name!r} chose budgets {alloc.budget.tolist()}, not all "
+                f"from the request's budget_grid {grid.tolist()}"
+            )
+        return level
+
+    def _true_delivered(
+        self, window: RoundWindow, compute_s: np.ndarray, rows: np.ndarray
+    ) -> Callable[[np.ndarray, float], np.ndarray]:
+        """For an allocator that needs the true channel (the oracle): bits each client of
+        ``rows`` would deliver on the real channel between the end of its training and ``t``
+        seconds after the broadcast, at bandwidths ``bw``."""
+        w, n, grid = self.w, len(rows), window.grid
+        t0 = window.t0 + w.scenario.server.broadcast_s
+        start = t0 + np.asarray(compute_s)[rows]
+        gain_db = window.trace.gain_db[rows]
+
+        def delivered(bw: np.ndarray, t: float) -> np.ndarray:
+            bw = np.maximum(np.asarray(bw, dtype=float), 1e-9)
+            snr_db = w.link.snr_db(gain_db, bw[:, None])
+            limit = np.full(n, min(t0 + t, grid.end))
+            return upload_end_time(
+                np.full(n, np.inf),
+                bw,
+                snr_db,
+                grid.t0,
+                grid.dt,
+                np.minimum(start, limit),
+                limit,
+                w.rate,
+            ).delivered_bits
+
+        return delivered

@@ -1,0 +1,207 @@
+"""One scheduled client's round as a SimPy process: train (or drop out), upload, and the typed
+outcome the round end reads."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+import torch
+
+from cosim.engine.plan import RoundPlan
+from cosim.outputs.events import EventLog, Kind
+from cosim.outputs.results import HostTime
+from cosim.world.world import World
+from fl import LocalResult, State
+from fl.strategies import Payload
+
+MISS_TRAIN, MISS_UPLOAD, MISS_REJECTED = "train", "upload", "rejected"  # clients.csv `miss`
+
+
+@dataclass
+class ClientOutcome:
+    """How one client's round ended (one clients.csv row's worth): simulated times [s], bits
+    delivered, the miss ("" = on time, or one of MISS_*), energy [J], and what was sent."""
+
+    train_s: float
+    upload_s: float = 0.0
+    bits: float = 0.0
+    on_time: bool = False
+    miss: str = ""
+    train_loss: float | None = None
+    energy_j: float = 0.0
+    payload: Payload | None = None  # what arrived (on time only)
+    update: State | None = None  # the trained adapter (trained runs)
+    surrogate_error: float | None = None  # learning-free: the share the payload drops
+
+
+@dataclass
+class ClientProcess:
+    """Plays clients' rounds on ``env``: ``run(plan, i, ...)`` is the process of client i."""
+
+    env: simpy.Environment
+    world: World
+    log: EventLog
+    host: HostTime
+
+    def run(
+        self, plan: RoundPlan, i: int, global_state: State, flops: float
+    ) -> Generator[simpy.Event, Any, ClientOutcome]:
+        """train_start -> train_end -> upload_start -> upload_end | deadline_miss; the
+        process's value is the client's outcome."""
+        w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
+        train_s = float(w.compute.seconds(k, flops))
+        fits = env.now + train_s <= plan.deadline
+        self.log.emit(
+            env.now,
+            Kind.TRAIN_START,
+            r,
+            k,
+            flops=flops,
+            speed_tflops=w.compute.flops_per_s[k] / 1e12,
+            train_s=train_s,
+            host_trained=fits and not w.learning_free,
+        )
+        out = ClientOutcome(train_s=train_s)
+        if not fits:
+            yield from self._cut_off(plan, i, out)
+        elif w.surrogate is not None:
+            yield from self._draw(plan, i, out)
+        else:
+            yield from self._train(plan, i, out, global_state)
+        return out
+
+    def _cut_off(self, plan: RoundPlan, i: int, out: ClientOutcome):
+        """Its update could not arrive in time: the simulated device trains until the deadline
+        cuts it off; the host skips the (discarded) computation."""
+        env, r, k = self.env, plan.round, int(plan.clients[i])
+        t_start = env.now
+        plan.uplink.drop(i, "training cannot finish by the deadline")
+        yield env.timeout(max(plan.deadline - env.now, 0.0))
+        out.miss = MISS_TRAIN
+        out.energy_j = self._energy(env.now - t_start, 0.0)
+        self.log.emit(
+            env.now,
+            Kind.DEADLINE_MISS,
+            r,
+            k,
+            phase="train",
+            bits=0,
+            payload_bits=plan.payload_bits[i],
+            energy_j=out.energy_j,
+        )
+
+    def _draw(self, plan: RoundPlan, i: int, out: ClientOutcome):
+        """Learning-free: this client's update is a draw from the profile, never trained."""
+        w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
+        importance = w.surrogate.draw(w.seeds.rng("surrogate", r, k))
+        out.surrogate_error = w.strategy.surrogate_error(
+            importance, float(plan.budget[i]), w.seeds.rng("compress", r, k)
+        )
+        yield env.timeout(out.train_s)
+        self.log.emit(
+            env.now, Kind.TRAIN_END, r, k, loss=None, train_s=out.train_s, learning_free=True
+        )
+        yield from self._upload(plan, i, out, int(plan.payload_bits[i]), None)
+
+    def _train(self, plan: RoundPlan, i: int, out: ClientOutcome, global_state: State):
+        """The backend trains while simulated training lasts (here, or on a Ray worker);
+        seeded by (round, client), the result does not depend on where or when it is
+        computed."""
+        w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
+        w.training.submit((r, k), global_state, w.shards[k], w.seeds.int_seed("local_train", r, k))
+        yield env.timeout(out.train_s)
+        waited = w.training.busy_s
+        update = w.training.collect((r, k))
+        self.host.train_s += w.training.busy_s - waited  # host time training (or waiting)
+        self.host.trained_updates += 1
+        out.train_loss = update.loss
+        self.log.emit(env.now, Kind.TRAIN_END, r, k, loss=update.loss, train_s=out.train_s)
+        reason = self._rejection(update)
+        if reason:
+            out.miss, out.energy_j = MISS_REJECTED, self._energy(out.train_s, 0.0)
+            plan.uplink.drop(i, "update rejected")
+            self.log.emit(
+                env.now,
+                Kind.UPDATE_REJECTED,
+                r,
+                k,
+                reason=reason,
+                loss=update.loss,
+                energy_j=out.energy_j,
+            )
+            return
+        out.update = update.state
+        payload = w.strategy.compress(
+            update.state, global_state, float(plan.budget[i]), w.seeds.rng("compress", r, k)
+        )
+        yield from self._upload(plan, i, out, payload.bits, payload)
+
+    def _upload(
+        self, plan: RoundPlan, i: int, out: ClientOutcome, bits: int, payload: Payload | None
+    ):
+        """upload_start -> upload_end | deadline_miss, on the round's rate trace."""
+        env, r, k = self.env, plan.round, int(plan.clients[i])
+        t_up = env.now
+        j = plan.grid.column_from(t_up)
+        self.log.emit(
+            t_up,
+            Kind.UPLOAD_START,
+            r,
+            k,
+            bits=bits,
+            bandwidth_hz=plan.uplink.bw[i],
+            snr_db=plan.snr_db[i, j],
+            predicted_s=plan.predicted_upload_s[i],
+        )
+        result = yield plan.uplink.start(i, bits, float(plan.predicted_upload_s[i]))
+        out.upload_s = env.now - t_up
+        if result.delivered:
+            out.bits, out.on_time, out.payload = float(bits), True, payload
+            out.energy_j = self._energy(out.train_s, out.upload_s)
+            self.log.emit(
+                env.now,
+                Kind.UPLOAD_END,
+                r,
+                k,
+                bits=bits,
+                predicted_s=plan.predicted_upload_s[i],
+                realised_s=env.now - t_up,
+                energy_j=out.energy_j,
+            )
+            return
+        out.bits, out.miss = float(result.bits), MISS_UPLOAD
+        out.energy_j = self._energy(out.train_s, out.upload_s)
+        self.log.emit(
+            env.now,
+            Kind.DEADLINE_MISS,
+            r,
+            k,
+            phase="upload",
+            bits=result.bits,
+            payload_bits=bits,
+            predicted_s=plan.predicted_upload_s[i],
+            realised_s=env.now - t_up,
+            energy_j=out.energy_j,
+        )
+
+    def _rejection(self, update: LocalResult) -> str:
+        """Why a client update must not be aggregated ("" when it is fine)."""
+        limit = self.world.scenario.train.divergence_loss
+        if not np.isfinite(update.loss):
+            return f"non-finite training loss ({update.loss})"
+        if update.loss > limit:
+            return f"training loss {update.loss:.3g} above train.divergence_loss ({limit})"
+        bad = [n for n, t in update.state.items() if not torch.isfinite(t).all()]
+        if bad:
+            return f"non-finite values in {len(bad)} tensor(s), e.g. {bad[0]}"
+        return ""
+
+    def _energy(self, train_s: float, upload_s: float) -> float:
+        """Device energy [J]: device power while training + transmit power while uploading."""
+        s = self.world.scenario
+        tx_w = 10.0 ** (s.channel.tx_power_dbm / 10.0) / 1000.0
+        return s.compute.device_power_w * train_s + tx_w * upload_s

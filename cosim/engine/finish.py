@@ -1,0 +1,184 @@
+"""The end of a round: the allocator learns the latency, the on-time payloads are aggregated
+(with the paper's three error terms measured), the global model is evaluated, and the round's
+rows and channel chunk are written."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosim.engine.client import MISS_REJECTED, ClientOutcome
+from cosim.engine.plan import RoundPlan
+from cosim.outputs.channel_npz import ChannelRecorder
+from cosim.outputs.events import EventLog, Kind
+from cosim.outputs.results import HostTime
+from cosim.outputs.tables import ClientRow, CsvTable, RoundRow
+from cosim.world.world import World
+from fl import (
+    State,
+    lora_layers,
+    orthogonality_defect,
+    relative_error,
+    separate_aggregation_error,
+)
+
+NAN = float("nan")
+
+
+def evaluate(world: World, host: HostTime, state: State) -> tuple[float, float]:
+    """Held-out (accuracy, loss) of ``state``; the host time it took is counted, never
+    simulated."""
+    start = time.perf_counter()
+    acc, loss = world.trainer.evaluate(state, world.eval_indices)
+    host.eval_s += time.perf_counter() - start
+    return acc, loss
+
+
+@dataclass
+class Finishing:
+    """Ends rounds: aggregate and eval events, the rounds/clients rows, the channel chunk."""
+
+    world: World
+    log: EventLog
+    host: HostTime
+    rounds_table: CsvTable
+    clients_table: CsvTable
+    recorder: ChannelRecorder | None
+
+    def __post_init__(self) -> None:
+        w = self.world
+        self.sizes = (
+            np.ones(w.scenario.clients.count)
+            if w.learning_free
+            else np.array([len(s) for s in w.shards], dtype=float)
+        )
+
+    def finish(
+        self,
+        plan: RoundPlan,
+        outcomes: dict[int, ClientOutcome],
+        global_state: State,
+        now: float,
+        chunk: dict[str, np.ndarray],
+    ) -> tuple[RoundRow, State]:
+        """Write round ``plan.round``'s end at ``now``; its row and the new global model."""
+        w, r = self.world, plan.round
+        arrived = [k for k in map(int, plan.clients) if outcomes[k].on_time]
+        weights = self.sizes[arrived] / self.sizes[arrived].sum() if arrived else np.array([])
+        payloads = [outcomes[k].payload for k in arrived]
+        w.allocator.observe(now - plan.t0)
+        acc = loss = NAN
+        if w.learning_free:
+            # nothing was trained: no model to aggregate or evaluate, only the profile's errors
+            terms = surrogate_terms([outcomes[k] for k in arrived])
+            self.log.emit(
+                now, Kind.AGGREGATE, r, clients=arrived, weights=weights, learning_free=True,
+                **terms,
+            )  # fmt: skip
+        else:
+            terms = self._error_terms([outcomes[k] for k in arrived], payloads, weights,
+                                      global_state)  # fmt: skip
+            global_state = w.strategy.aggregate(global_state, payloads, weights.tolist())
+            self.log.emit(now, Kind.AGGREGATE, r, clients=arrived, weights=weights, **terms)
+            if r % w.scenario.server.eval_every == 0 or r == w.scenario.run.rounds:
+                acc, loss = evaluate(w, self.host, global_state)
+                self.log.emit(now, Kind.EVAL, r, accuracy=acc, loss=loss)
+        row = RoundRow(
+            mode=w.scenario.fl.mode,
+            round=r,
+            t_start=plan.t0,
+            t_end=now,
+            scheduled=len(plan.clients),
+            on_time=len(arrived),
+            late=len(plan.clients) - len(arrived),
+            bits_up=sum(o.bits for o in outcomes.values()),
+            accuracy=acc,
+            loss=loss,
+            rejected=sum(o.miss == MISS_REJECTED for o in outcomes.values()),
+            reallocations=plan.uplink.reallocations,
+            **terms,
+        )
+        self.rounds_table.append(row)
+        self._client_rows(plan, outcomes)
+        self._record(chunk, now)
+        return row, global_state
+
+    def _client_rows(self, plan: RoundPlan, outcomes: dict[int, ClientOutcome]) -> None:
+        for i, k in enumerate(map(int, plan.clients)):
+            out = outcomes[k]
+            x, y, z = plan.positions[i]
+            self.clients_table.append(
+                ClientRow(
+                    mode=self.world.scenario.fl.mode,
+                    round=plan.round,
+                    client=k,
+                    x_m=x,
+                    y_m=y,
+                    z_m=z,
+                    distance_m=plan.distance_m[i],
+                    snr_db_mean=float(np.mean(plan.snr_db[i, plan.grid.j0 :])),
+                    bandwidth_hz=plan.bandwidth_hz[i],
+                    budget=plan.budget[i],
+                    train_s=out.train_s,
+                    upload_s=out.upload_s,
+                    bits=out.bits,
+                    payload_bits=plan.payload_bits[i],
+                    on_time=out.on_time,
+                    miss=out.miss,
+                    train_loss=out.train_loss,
+                    energy_j=out.energy_j,
+                )
+            )
+
+    def _record(self, chunk: dict[str, np.ndarray], now: float) -> None:
+        """The round's channel chunk up to its end (the rest of the grid belongs to the next
+        round)."""
+        if self.recorder is None:
+            return
+        keep = chunk["steps"] * self.world.scenario.channel.dt < now
+        keep[0] = True
+        steps, clients = chunk.pop("steps"), chunk.pop("clients")
+        self.recorder.add(steps[keep], clients, **{name: a[:, keep] for name, a in chunk.items()})
+
+    def _error_terms(
+        self,
+        outcomes: list[ClientOutcome],
+        payloads: list,
+        weights: np.ndarray,
+        global_state: State,
+    ) -> dict[str, float]:
+        """The paper's three effects, measured on this round's on-time updates: the
+        separate-aggregation error of what the server received, the mean relative
+        sparsification error of each client's B·A, and the mean orthogonality defects."""
+        if not outcomes:
+            return dict(
+                sep_agg_error=NAN, sparsification_error=NAN, orth_defect_a=NAN, orth_defect_b=NAN
+            )
+        strategy = self.world.strategy
+        received = [strategy.reconstruct(p, global_state) for p in payloads]
+        spars = [relative_error(o.update, rec) for o, rec in zip(outcomes, received, strict=True)]
+        defects = [
+            orthogonality_defect(o.update[layer.a], o.update[layer.b])
+            for o in outcomes
+            for layer in lora_layers(o.update)
+        ]
+        return dict(
+            sep_agg_error=separate_aggregation_error(received, weights.tolist()),
+            sparsification_error=float(np.nanmean(spars)) if not np.all(np.isnan(spars)) else NAN,
+            orth_defect_a=float(np.mean([d[0] for d in defects])),
+            orth_defect_b=float(np.mean([d[1] for d in defects])),
+        )
+
+
+def surrogate_terms(outcomes: list[ClientOutcome]) -> dict[str, float]:
+    """Learning-free rounds: the mean dropped share of the on-time clients' drawn updates;
+    the terms that need real factors are not defined (NaN)."""
+    errors = [o.surrogate_error for o in outcomes]
+    return dict(
+        sep_agg_error=NAN,
+        sparsification_error=float(np.mean(errors)) if errors else NAN,
+        orth_defect_a=NAN,
+        orth_defect_b=NAN,
+    )

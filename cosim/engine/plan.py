@@ -1,0 +1,126 @@
+"""The start of a round: who is scheduled, the round's channel window from the CSI instant to
+the deadline (one batched trace call), what the server estimates of it (``CsiEstimator``, at
+round start and at every re-split), and the RoundPlan the clients play."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from channels import ChannelTrace, distances
+from cosim.engine.csi import CsiEstimator
+from cosim.engine.grid import RoundGrid
+from cosim.engine.uplink import Uplink
+from cosim.outputs.events import EventLog, Kind
+from cosim.world.world import World
+
+
+@dataclass(frozen=True)
+class RoundWindow:
+    """A round before allocation: its scheduled clients [K], grid, channel trace [K, n] and
+    the server's CSI."""
+
+    round: int
+    t0: float
+    deadline: float
+    clients: np.ndarray
+    grid: RoundGrid
+    positions: np.ndarray  # [K, n, 3] m
+    velocities: np.ndarray  # [K, n, 3] m/s
+    trace: ChannelTrace
+    csi: CsiEstimator
+
+
+@dataclass
+class RoundPlan:
+    """A round as the server set it up: window, allocation, payloads, and the shared band."""
+
+    round: int
+    t0: float
+    deadline: float
+    clients: np.ndarray
+    grid: RoundGrid
+    snr_db: np.ndarray  # [K, n] over the allocated band; NaN without band
+    bandwidth_hz: np.ndarray  # [K]
+    budget: np.ndarray  # [K]
+    payload_bits: np.ndarray  # [K] int64
+    predicted_upload_s: np.ndarray  # [K]
+    positions: np.ndarray  # [K, 3] at the round start
+    distance_m: np.ndarray  # [K] 3-D, at the round start
+    uplink: Uplink
+
+
+class Planner:
+    """Opens rounds: round_start, the schedule, the channel window and the `csi` events."""
+
+    def __init__(self, world: World, log: EventLog) -> None:
+        self.w, self.log = world, log
+
+    def window(self, r: int, now: float) -> RoundWindow:
+        """round_start and csi events; the round's channel, one batched call for the
+        scheduled clients from the CSI instant t0 − csi_delay_s to the deadline."""
+        s, w = self.w.scenario, self.w
+        deadline = now + s.deadline.seconds
+        self.log.emit(now, Kind.ROUND_START, r, deadline=deadline)
+        clients = np.sort(
+            w.seeds.rng("schedule", r).choice(s.clients.count, s.clients.per_round, replace=False)
+        )
+        t_csi = max(now - s.channel.csi_delay_s, 0.0)
+        grid = RoundGrid.for_round(t_csi, now, deadline, s.channel.dt)
+        t = grid.times
+        pos = w.mobility.positions(t, clients)
+        vel = w.mobility.velocities(t, clients)
+        trace = w.channel.trace(clients, t, pos, vel)
+        csi = CsiEstimator(w, r, trace.gain_db, grid)
+        window = RoundWindow(r, now, deadline, clients, grid, pos, vel, trace, csi)
+        self._csi_events(window, now - t_csi)
+        return window
+
+    def _csi_events(self, window: RoundWindow, age_s: float) -> None:
+        """`csi` events: the gain at the window's first step (``age_s`` before now), plus the
+        estimation error in dB; what the allocator will see."""
+        csi, j0, trace = window.csi, window.grid.j0, window.trace
+        for i, k in enumerate(window.clients):
+            self.log.emit(
+                window.t0,
+                Kind.CSI,
+                window.round,
+                k,
+                gain_db=csi.csi_gain_db[i],
+                true_gain_db=csi.true_gain_db[i],
+                age_s=age_s,
+                error_db=csi.csi_gain_db[i] - csi.true_gain_db[i],
+                distance_m=trace.distance_3d_m[i, j0],
+                los=bool(trace.los[i, j0]),
+                speed_mps=float(np.linalg.norm(window.velocities[i, j0])),
+            )
+
+    def chunk(self, window: RoundWindow, snr_db: np.ndarray) -> dict[str, np.ndarray]:
+        """The round's part of channel.npz: every client's position and speed, the scheduled
+        clients' channel terms, from the round start on."""
+        w, trace, grid = self.w, window.trace, window.grid
+        own = slice(grid.j0, None)
+        t = grid.times[own]
+        pos_all = w.mobility.positions(t)
+        return dict(
+            steps=grid.steps[own],
+            clients=window.clients,
+            positions=pos_all,
+            speed=np.linalg.norm(w.mobility.velocities(t), axis=-1),
+            distance_3d_m=distances(pos_all, w.channel.bs_position)[1],
+            pathloss_db=trace.pathloss_db[:, own],
+            shadowing_db=trace.shadowing_db[:, own],
+            penetration_db=trace.penetration_db[:, own],
+            fading_gain=trace.fading_gain[:, own],
+            los=trace.los[:, own].astype(np.int8),
+            snr_db=snr_db[:, own],
+        )
+
+
+def snr_over_band(world: World, gain_db: np.ndarray, bandwidth_hz: np.ndarray) -> np.ndarray:
+    """SNR [dB] over the allocated band; NaN where a client has no band."""
+    bw = np.asarray(bandwidth_hz, dtype=float)
+    with np.errstate(divide="ignore"):
+        snr = world.link.snr_db(gain_db, np.where(bw > 0, bw, 1.0))
+    return np.where(bw > 0, snr, np.nan)

@@ -50,8 +50,8 @@ def alone(scenario: str, rounds: int | None, trained: dict, evals: int) -> dict:
     import torch
 
     from cosim import Scenario
-    from cosim.world.build import _data, lora_spec, train_settings
     from cosim.world.components import build_strategy
+    from cosim.world.learning import lora_spec, split_data, train_settings
     from cosim.world.seeding import SeedBank
     from fl import Trainer, build_model, load_bbc_news
     from fl.backends import train_seeded
@@ -62,7 +62,7 @@ def alone(scenario: str, rounds: int | None, trained: dict, evals: int) -> dict:
         s = s.updated({"run.rounds": rounds})
     seeds = SeedBank(s.run.seed)
     dataset = load_bbc_news()
-    data = _data(s, seeds, dataset)
+    data = split_data(s, seeds, dataset)
     seeds.seed_torch("model_init")
     trainer = Trainer(
         build_model(len(dataset.label_names), s.model.layers, lora_spec(s)), data.tokens

@@ -56,14 +56,14 @@ class _Workload:
     """Model, data shards and settings of the scenario, built once per process."""
 
     def __init__(self, s) -> None:
-        from cosim.world.build import _data, lora_spec, train_settings
         from cosim.world.components import build_strategy
+        from cosim.world.learning import lora_spec, split_data, train_settings
         from cosim.world.seeding import SeedBank
         from fl import Trainer, build_model, load_bbc_news
 
         self.seeds = SeedBank(s.run.seed)
         dataset = load_bbc_news()
-        self.data = _data(s, self.seeds, dataset)
+        self.data = split_data(s, self.seeds, dataset)
         self.seeds.seed_torch("model_init")
         model = build_model(len(dataset.label_names), s.model.layers, lora_spec(s))
         self.trainer = Trainer(model, self.data.tokens)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SPEED_OF_LIGHT = 299_792_458.0
+from channels.constants import SPEED_OF_LIGHT
 
 
 class SumOfSinusoids:

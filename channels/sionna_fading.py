@@ -22,7 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-SPEED_OF_LIGHT = 299_792_458.0
+from channels.constants import SPEED_OF_LIGHT
+
 # 38.901 Table 7.6.3.1-2: correlation distance of cluster/ray-specific variables (LoS, NLoS, O2I)
 RAY_CORRELATION_M = {
     "umi": (12.0, 15.0, 15.0),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPEED_OF_LIGHT = 299_792_458.0
+from channels.constants import SPEED_OF_LIGHT
 
 
 @dataclass(frozen=True)

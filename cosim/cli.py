@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from cosim.analysis.plots import COMPARE_COLUMNS, PlotError, compare_runs, plot_run
+from cosim.analysis.compare import COMPARE_COLUMNS, compare_runs
+from cosim.analysis.figure import PlotError
+from cosim.analysis.plots import plot_run
 from cosim.plugins import load_plugins
 from cosim.running.checkpoint import CheckpointError
 from cosim.running.runner import RunDirError, resume, run, timing

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-State = dict[str, torch.Tensor]
+from fl.types import State
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,7 @@ from torch.nn import functional as F
 
 from fl.data import TokenisedData
 from fl.model import LoraClassifier, get_trainable_state, set_trainable_state
-
-State = dict[str, torch.Tensor]
-ExtraLoss = Callable[[LoraClassifier], torch.Tensor]
+from fl.types import ExtraLoss, State
 
 
 @dataclass(frozen=True)

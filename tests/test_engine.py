@@ -8,7 +8,8 @@ import pytest
 from conftest import TINY, read_events
 
 from cosim import load_scenario, run
-from cosim.analysis.plots import compare_runs, plot_run
+from cosim.analysis.compare import compare_runs
+from cosim.analysis.plots import plot_run
 from cosim.engine.grid import grid_steps
 
 

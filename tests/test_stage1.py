@@ -5,7 +5,7 @@ from conftest import TINY, read_events
 
 from cosim import load_scenario, run
 from cosim.scenario import ScenarioError
-from cosim.world.stage1 import choose
+from fl.allocators.tsfa_stage1 import choose
 
 STAGE1 = [
     "allocation.name=tsfa",

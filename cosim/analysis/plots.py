@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
-from cosim.outputs.tables import number, read_rows, summarise_rounds
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from channels import Shannon
+from cosim.analysis.figure import PlotError, evaluated, plt, save
+from cosim.outputs.events import Kind
+from cosim.outputs.tables import number, read_rows
 
 NEEDED = ("rounds.csv", "events.jsonl")
-
-
-class PlotError(ValueError):
-    """The folder is not a complete run folder."""
-
-
-def _save(fig, path: Path) -> Path:
-    """Write ``fig`` to ``path`` (120 dpi) and free it."""
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
@@ -75,7 +61,27 @@ def _positions(run_dir: Path, ch: dict[str, np.ndarray]) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"{run_dir.name}: client paths over {ch['t'][-1] + ch['dt']:.1f} s")
-    return _save(fig, run_dir / "positions.png")
+    return save(fig, run_dir / "positions.png")
+
+
+def _band_shares(events: list[dict]) -> tuple[dict, dict, float]:
+    """Per client, its band share over time (allocation, every reallocation, 0 when its band
+    is released) and its allocated band per round, as (t, value) steps; the total band."""
+    share: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    allocated: dict[int, list[tuple[float, float]]] = defaultdict(list)  # (t, Hz) per round
+    total_hz = 0.0
+    for e in events:
+        if e["kind"] == Kind.ALLOCATION:
+            share[e["client"]].append((e["t"], e["share"] or 0.0))
+            allocated[e["client"]].append((e["t"], e["bandwidth_hz"]))
+            if e["share"]:
+                total_hz = e["bandwidth_hz"] / e["share"]
+        elif e["kind"] == Kind.REALLOCATION:
+            for c, a in zip(e["clients"], e["after_share"], strict=True):
+                share[c].append((e["t"], a))
+        elif e["kind"] in (Kind.UPLOAD_END, Kind.DEADLINE_MISS, Kind.UPDATE_REJECTED):
+            share[e["client"]].append((e["t"], 0.0))  # its band is released
+    return share, allocated, total_hz
 
 
 def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
@@ -85,20 +91,7 @@ def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
     snr, t = ch["snr_db"], ch["t"]
     counts = np.sum(np.isfinite(snr), axis=1)
     shown = [int(k) for k in np.argsort(-counts, kind="stable")[:6] if counts[k] > 0]
-    share: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    allocated: dict[int, list[tuple[float, float]]] = defaultdict(list)  # (t, Hz) per round
-    total_hz = 0.0
-    for e in events:
-        if e["kind"] == "allocation":
-            share[e["client"]].append((e["t"], e["share"] or 0.0))
-            allocated[e["client"]].append((e["t"], e["bandwidth_hz"]))
-            if e["share"]:
-                total_hz = e["bandwidth_hz"] / e["share"]
-        elif e["kind"] == "reallocation":
-            for c, a in zip(e["clients"], e["after_share"], strict=True):
-                share[c].append((e["t"], a))
-        elif e["kind"] in ("upload_end", "deadline_miss", "update_rejected"):
-            share[e["client"]].append((e["t"], 0.0))  # its band is released
+    share, allocated, total_hz = _band_shares(events)
     fig, axes = plt.subplots(
         len(shown),
         2,
@@ -130,7 +123,7 @@ def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
         with np.errstate(divide="ignore", invalid="ignore"):
             snr_per_hz = 10 ** (snr[k] / 10) * b0  # SNR at the allocated band, times its Hz
             b = s_t * total_hz
-            rate = np.where(b > 0, b * np.log2(1 + snr_per_hz / b), np.nan)
+            rate = np.where(b > 0, b * Shannon().efficiency(10 * np.log10(snr_per_hz / b)), np.nan)
         rate_ax.plot(t, rate / 1e6, lw=0.8, color="tab:green")
     axes[-1, 0].set_xlabel("simulated time [s]")
     axes[-1, 1].set_xlabel("simulated time [s]")
@@ -139,7 +132,7 @@ def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
         "scheduled; Shannon rate at that share (green)"
     )
     fig.tight_layout()
-    return _save(fig, run_dir / "snr.png")
+    return save(fig, run_dir / "snr.png")
 
 
 def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
@@ -155,12 +148,12 @@ def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
         y = [number(r["sparsification_error"]) for r in rounds]
         label, title = "sparsification error (dropped share)", "learning-free run: no accuracy"
     else:
-        start = next((e for e in events if e["kind"] == "eval" and e["round"] == 0), None)
+        start = next((e for e in events if e["kind"] == Kind.EVAL and e["round"] == 0), None)
         t = ([0.0] if start else []) + t
         bits = ([0.0] if start else []) + bits
         y = ([start["accuracy"]] if start else []) + [number(r["accuracy"]) for r in rounds]
         label, title = "held-out accuracy", "global model after each round"
-    y, t, bits = _evaluated(y, t, bits)
+    y, t, bits = evaluated(y, t, bits)
     for ax, x, xlabel in (
         (axes[0], t, "simulated time [s]"),
         (axes[1], bits, "cumulative bits sent up [Mbit]"),
@@ -170,14 +163,7 @@ def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     fig.suptitle(f"{run_dir.name}: {title}")
-    return _save(fig, run_dir / "accuracy.png")
-
-
-def _evaluated(y: list[float], *xs: list[float]) -> tuple[list[float], ...]:
-    """``y`` and the ``xs`` beside it without the points where ``y`` is NaN (rounds that were
-    not evaluated)."""
-    shown = [i for i, v in enumerate(y) if not math.isnan(v)]
-    return tuple([seq[i] for i in shown] for seq in (y, *xs))
+    return save(fig, run_dir / "accuracy.png")
 
 
 def _timeline(run_dir: Path, events: list[dict]) -> Path:
@@ -185,19 +171,19 @@ def _timeline(run_dir: Path, events: list[dict]) -> Path:
     start: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
     bars: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
     misses: list[tuple[float, int]] = []
-    deadlines = [e["deadline"] for e in events if e["kind"] == "round_start"]
+    deadlines = [e["deadline"] for e in events if e["kind"] == Kind.ROUND_START]
     for e in events:
         key = (e["round"], e.get("client", -1))
-        if e["kind"] in ("train_start", "upload_start"):
+        if e["kind"] in (Kind.TRAIN_START, Kind.UPLOAD_START):
             start[key][e["kind"]] = e["t"]
-        elif e["kind"] == "train_end":
-            bars[key[1]].append((start[key]["train_start"], e["t"], "train"))
-        elif e["kind"] in ("upload_end", "deadline_miss"):
-            phase = "upload" if e["kind"] == "upload_end" else e.get("phase", "upload")
-            begin = start[key].get("upload_start" if phase == "upload" else "train_start")
+        elif e["kind"] == Kind.TRAIN_END:
+            bars[key[1]].append((start[key][Kind.TRAIN_START], e["t"], "train"))
+        elif e["kind"] in (Kind.UPLOAD_END, Kind.DEADLINE_MISS):
+            phase = "upload" if e["kind"] == Kind.UPLOAD_END else e.get("phase", "upload")
+            begin = start[key].get(Kind.UPLOAD_START if phase == "upload" else Kind.TRAIN_START)
             if begin is not None:
                 bars[key[1]].append((begin, e["t"], phase))
-            if e["kind"] == "deadline_miss":
+            if e["kind"] == Kind.DEADLINE_MISS:
                 misses.append((e["t"], key[1]))
     clients = sorted(bars)
     row = {c: i for i, c in enumerate(clients)}
@@ -224,16 +210,16 @@ def _timeline(run_dir: Path, events: list[dict]) -> Path:
     ]
     ax.legend(handles=handles, loc="upper right", fontsize=8)
     ax.set_title(f"{run_dir.name}: what every scheduled client did, round by round")
-    return _save(fig, run_dir / "timeline.png")
+    return save(fig, run_dir / "timeline.png")
 
 
 def _misses(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
     """Share of the scheduled clients on time, missing in training, missing in upload."""
     per = defaultdict(lambda: {"train": 0, "upload": 0, "rejected": 0})
     for e in events:
-        if e["kind"] == "deadline_miss":
+        if e["kind"] == Kind.DEADLINE_MISS:
             per[e["round"]][e["phase"]] += 1
-        elif e["kind"] == "update_rejected":
+        elif e["kind"] == Kind.UPDATE_REJECTED:
             per[e["round"]]["rejected"] += 1
     r = [int(x["round"]) for x in rounds]
     sched = [int(x["scheduled"]) for x in rounds]
@@ -253,75 +239,4 @@ def _misses(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"{run_dir.name}: deadline misses per round")
-    return _save(fig, run_dir / "misses.png")
-
-
-COMPARE_COLUMNS = (
-    "run",
-    "mode",
-    "rounds",
-    "final_accuracy",
-    "time_to_target_s",
-    "mbit_up",
-    "miss_rate",
-    "sim_time_s",
-)
-
-
-def expand_sweeps(paths: list[Path]) -> list[Path]:
-    """The paths, with a sweep folder (one holding summary.csv) replaced by its point
-    folders in name order; a sweep point that has not finished is an error."""
-    out = []
-    for p in map(Path, paths):
-        if (p / "summary.csv").is_file() and not (p / "rounds.csv").is_file():
-            out += sorted(d for d in p.iterdir() if d.is_dir())
-        else:
-            out.append(p)
-    return out
-
-
-def compare_runs(
-    run_dirs: list[Path], target: float, out_csv: Path | None = None
-) -> tuple[list[dict], Path | None]:
-    """One row per run (final accuracy, simulated time to reach ``target`` accuracy, Mbit
-    sent up, share of scheduled clients that missed, simulated time), optionally as CSV;
-    the accuracy curves overlaid in ``out_csv``'s folder as compare.png."""
-    rows, curves = [], []
-    for d in expand_sweeps(run_dirs):
-        if not (d / "rounds.csv").is_file():
-            raise PlotError(f"{d}: not a run folder (missing rounds.csv)")
-        rounds = read_rows(d / "rounds.csv")
-        if not rounds:
-            raise PlotError(f"{d}/rounds.csv: no rounds recorded")
-        acc = [number(r["accuracy"]) for r in rounds]
-        t = [number(r["t_end"]) for r in rounds]
-        reached = next((ti for ti, a in zip(t, acc, strict=True) if a >= target), None)
-        rows.append(
-            dict(
-                run=str(d),
-                mode=rounds[0].get("mode", "train"),
-                rounds=len(rounds),
-                time_to_target_s=reached if reached is not None else float("nan"),
-                **summarise_rounds(rounds),
-            )
-        )
-        acc_shown, t_shown = _evaluated(acc, t)
-        curves.append((d.name, t_shown, acc_shown))
-    figure = None
-    if out_csv is not None:
-        out_csv.parent.mkdir(parents=True, exist_ok=True)
-        with out_csv.open("w", encoding="utf-8", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COMPARE_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
-        fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
-        for name, t, acc in curves:
-            ax.plot(t, acc, marker="o", ms=3, label=name)
-        ax.axhline(target, color="grey", ls="--", lw=0.8, label=f"target {target:g}")
-        ax.set_xlabel("simulated time [s]")
-        ax.set_ylabel("held-out accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.set_title("accuracy of the compared runs (empty for learning-free runs)")
-        figure = _save(fig, out_csv.with_suffix(".png"))
-    return rows, figure
+    return save(fig, run_dir / "misses.png")

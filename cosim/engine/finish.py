@@ -74,12 +74,18 @@ class Finishing:
             # nothing was trained: no model to aggregate or evaluate, only the profile's errors
             terms = surrogate_terms([outcomes[k] for k in arrived])
             self.log.emit(
-                now, Kind.AGGREGATE, r, clients=arrived, weights=weights, learning_free=True,
+                now,
+                Kind.AGGREGATE,
+                r,
+                clients=arrived,
+                weights=weights,
+                learning_free=True,
                 **terms,
-            )  # fmt: skip
+            )
         else:
-            terms = self._error_terms([outcomes[k] for k in arrived], payloads, weights,
-                                      global_state)  # fmt: skip
+            terms = self._error_terms(
+                [outcomes[k] for k in arrived], payloads, weights, global_state
+            )
             global_state = w.strategy.aggregate(global_state, payloads, weights.tolist())
             self.log.emit(now, Kind.AGGREGATE, r, clients=arrived, weights=weights, **terms)
             if r % w.scenario.server.eval_every == 0 or r == w.scenario.run.rounds:

@@ -164,8 +164,9 @@ def _play(
     try:
         for row in sim.rounds():  # between rounds the clock stands still: checkpoint here
             bar.update(row)
-            clock.after(row.round, prior["wall_s"] + time.perf_counter() - wall0,
-                        prior["build_s"] + build_s)  # fmt: skip
+            clock.after(
+                row.round, prior["wall_s"] + time.perf_counter() - wall0, prior["build_s"] + build_s
+            )
     finally:
         bar.close()
         log.close()

@@ -38,6 +38,9 @@ def builtin_problem(strategy: str, budget: float, allocator: str) -> str | None:
     if strategy not in STRATEGIES or allocator not in ALLOCATORS:
         return None
     return dense_only_problem(
-        strategy, STRATEGIES[strategy].dense_only, budget, allocator,
+        strategy,
+        STRATEGIES[strategy].dense_only,
+        budget,
+        allocator,
         ALLOCATORS[allocator].chooses_budgets,
-    )  # fmt: skip
+    )

@@ -49,18 +49,25 @@ def _gauss_markov(s: Scenario, placement: np.ndarray, block: BlockRng) -> Paths:
 MOBILITY = {
     "static": lambda s, placement, block: Static(placement),
     "linear": lambda s, placement, block: Linear(
-        placement, block, s.clients.area_radius_m, s.mobility.speed_min_mps,
+        placement,
+        block,
+        s.clients.area_radius_m,
+        s.mobility.speed_min_mps,
         s.mobility.speed_max_mps,
     ),
     "random_waypoint": lambda s, placement, block: RandomWaypoint(
-        placement, block, s.clients.area_radius_m, s.mobility.speed_min_mps,
-        s.mobility.speed_max_mps, s.mobility.pause_s,
+        placement,
+        block,
+        s.clients.area_radius_m,
+        s.mobility.speed_min_mps,
+        s.mobility.speed_max_mps,
+        s.mobility.pause_s,
     ),
     "gauss_markov": _gauss_markov,
     "trace": lambda s, placement, block: TraceFile(
         Path(s.mobility.trace_file), s.clients.count, s.clients.height_m
     ),
-}  # fmt: skip
+}
 
 # name -> factory(scenario)
 ALLOCATORS = {
@@ -73,10 +80,12 @@ ALLOCATORS = {
     ),
 }
 STRATEGY_FACTORIES = {
-    **{name: (lambda s, cls=cls: cls(s.strategy.bits_per_value)) for name, cls in
-       STRATEGIES.items()},
+    **{
+        name: (lambda s, cls=cls: cls(s.strategy.bits_per_value))
+        for name, cls in STRATEGIES.items()
+    },
     "soft": lambda s: Soft(s.strategy.bits_per_value, s.strategy.orth_lambda),
-}  # fmt: skip
+}
 
 register_builtin("mobility", MOBILITY)
 register_builtin("allocator", ALLOCATORS)
@@ -138,9 +147,12 @@ def build_strategy(s: Scenario) -> Strategy:
 def check_pair(s: Scenario, strategy: Strategy, allocator: Allocator) -> None:
     """The dense-only rule on the strategy and allocator as built (custom ones included)."""
     problem = dense_only_problem(
-        s.strategy.name, strategy.dense_only, s.strategy.budget, s.allocation.name,
+        s.strategy.name,
+        strategy.dense_only,
+        s.strategy.budget,
+        s.allocation.name,
         allocator.chooses_budgets,
-    )  # fmt: skip
+    )
     if problem:
         raise ComponentError(problem)
 

@@ -3,9 +3,24 @@ allocators predict with."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
-from channels import RateModel, Shannon
+from channels import (
+    Cell38901,
+    ChannelModel,
+    LinkBudget,
+    PathlossChannel,
+    PhyAbstraction,
+    RateModel,
+    Shannon,
+    SionnaRayFading,
+    SumOfSinusoids,
+)
+from cosim.scenario.schema import Scenario
+from cosim.world.seeding import SeedBank
 from fl.allocators import Efficiency, shannon_least_bandwidth
 
 
@@ -18,3 +33,67 @@ def efficiency_of(rate: RateModel) -> Efficiency:
             return rate.efficiency(10.0 * np.log10(np.asarray(snr_linear, dtype=float)))
 
     return Efficiency(efficiency, shannon_least_bandwidth if isinstance(rate, Shannon) else None)
+
+
+@dataclass(frozen=True)
+class Radio:
+    """The scenario's channel model, link budget and rate model."""
+
+    channel: ChannelModel
+    link: LinkBudget
+    rate: RateModel
+
+
+def build_radio(
+    s: Scenario, seeds: SeedBank, bs_position: np.ndarray, start_positions: np.ndarray
+) -> Radio:
+    """Channel (``channel.model``), link budget and rate model (``channel.link``)."""
+    channel = build_channel(s, seeds, bs_position, start_positions)
+    link = LinkBudget(s.channel.tx_power_dbm, s.channel.noise_figure_db, s.channel.bs_antennas)
+    rate = PhyAbstraction(s.channel.bler_target) if s.channel.link == "phy" else Shannon()
+    return Radio(channel, link, rate)
+
+
+def build_channel(
+    s: Scenario, seeds: SeedBank, bs_position: np.ndarray, start_positions: np.ndarray
+) -> ChannelModel:
+    """The scenario's channel model (``channel.model``)."""
+    c, k = s.channel, s.clients.count
+    if c.model in ("umi", "uma", "rma"):
+        window = math.ceil((s.deadline.seconds + c.csi_delay_s) / c.dt) + 3
+        fading = SionnaRayFading(
+            c.model,
+            c.carrier_hz,
+            bs_position,
+            k,
+            c.bs_antennas,
+            reseed=seeds.seed_sionna,
+            phase_rng=lambda drop: seeds.rng("ray_phases", drop),
+            window_steps=window,
+        )
+        return Cell38901(
+            c.model,
+            bs_position,
+            c.carrier_hz,
+            c.dt,
+            k,
+            rng=seeds.rng,
+            window_steps=window,
+            start_positions=start_positions,
+            indoor_ratio=c.indoor_ratio,
+            in_car_ratio=c.in_car_ratio,
+            o2i_model=c.o2i_model,
+            fading=fading,
+        )
+    fading = None
+    if c.model in ("rayleigh", "rician"):
+        fading = SumOfSinusoids(
+            k,
+            c.carrier_hz,
+            seeds.rng("fading"),
+            bs_position,
+            num_paths=c.fading_paths,
+            k_factor=10 ** (c.rician_k_db / 10) if c.model == "rician" else 0.0,
+            antennas=c.bs_antennas,
+        )
+    return PathlossChannel(bs_position, c.carrier_hz, k, seeds.rng("los"), fading, c.model)

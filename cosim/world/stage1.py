@@ -27,12 +27,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from channels import LinkBudget, distances
+from channels import distances
 from channels.tr38901 import los_probability, pathloss_db
 from cosim.scenario.schema import Scenario
+from cosim.world.components import build_strategy
 from cosim.world.compute import ComputeModel
+from cosim.world.radio import Radio, efficiency_of
 from cosim.world.seeding import SeedBank
-from fl import LoraSpec, Strategy, minmax_split, model_skeleton, training_flops
+from fl import LoraSpec, Strategy, model_skeleton, training_flops
+from fl.allocators.tsfa_stage1 import choose, planned_round_s
 
 DRAWS = 16
 
@@ -83,13 +86,16 @@ def expected_latency(
         k = np.sort(rng.choice(s.clients.count, s.clients.per_round, replace=False))
         compute_s = compute.seconds(k, flops)
         left = s.deadline.seconds - s.server.broadcast_s
-        if np.any(compute_s >= left):  # as in the engine: the round waits for the deadline
-            out.append(left)
-            continue
-        _, t = minmax_split(
-            np.full(len(k), bits), compute_s, snr_per_hz[k], s.channel.bandwidth_hz, efficiency
+        out.append(
+            planned_round_s(
+                np.full(len(k), bits),
+                compute_s,
+                snr_per_hz[k],
+                s.channel.bandwidth_hz,
+                left,
+                efficiency,
+            )
         )
-        out.append(min(t, left))
     return s.server.broadcast_s + float(np.mean(out))
 
 
@@ -102,38 +108,24 @@ def candidates(s: Scenario) -> list[dict[str, Any]]:
     return [{"rank": int(r), "orth_lambda": float(lam)} for r in a.stage1_ranks for lam in lambdas]
 
 
-def choose(rows: list[dict[str, Any]], target_s: float, learning_free: bool) -> tuple[int, str]:
-    """Index of the chosen candidate and the rule that chose it."""
-    meets = [i for i, c in enumerate(rows) if c["expected_latency_s"] <= target_s]
-    if not meets:
-        best = min(range(len(rows)), key=lambda i: rows[i]["expected_latency_s"])
-        return best, "no candidate meets the latency target: least expected latency"
-    if learning_free:
-        best = max(meets, key=lambda i: (rows[i]["rank"], -rows[i]["expected_latency_s"]))
-        return best, "learning-free: largest rank whose expected latency meets the target"
-    best = min(meets, key=lambda i: (rows[i]["pilot_loss"], rows[i]["expected_latency_s"]))
-    return best, "lowest pilot loss among candidates meeting the latency target"
-
-
 def run_stage1(
     s: Scenario,
     seeds: SeedBank,
     positions: np.ndarray,
     bs_position: np.ndarray,
     compute: ComputeModel,
-    link: LinkBudget,
-    efficiency: Callable[[np.ndarray], np.ndarray],
+    radio: Radio,
     num_classes: int,
-    make_strategy: Callable[[Scenario], Strategy],
     pilot: Callable[[Scenario, Strategy], tuple[float, float]] | None,
 ) -> Stage1Result:
     """Score every candidate and return the scenario with the chosen rank and λ."""
-    snr_per_hz = link.snr_per_hz(mean_gain_db(s, positions, bs_position))
+    snr_per_hz = radio.link.snr_per_hz(mean_gain_db(s, positions, bs_position))
+    efficiency = efficiency_of(radio.rate)
     rows = []
     shapes: dict[int, tuple[dict[str, torch.Tensor], float]] = {}  # per rank, not per λ
     for cand in candidates(s):
         sc = with_choice(s, cand)
-        strategy = make_strategy(sc)
+        strategy = build_strategy(sc)
         if cand["rank"] not in shapes:
             spec = LoraSpec(
                 rank=cand["rank"], alpha=s.model.lora_alpha, targets=s.model.lora_targets

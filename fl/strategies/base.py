@@ -4,16 +4,15 @@ server combines what arrived. Shared pieces: payloads, dense tensors, budgets, q
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from fl.lora_ops import State, dense_names, lora_layers
-
-ExtraLoss = Callable[[torch.nn.Module], torch.Tensor]
+from fl.lora_ops import dense_names, lora_layers
+from fl.types import ExtraLoss, State
 
 
 @dataclass(frozen=True)

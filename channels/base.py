@@ -51,5 +51,13 @@ class ChannelModel(Protocol):
         positions: np.ndarray,
         velocities: np.ndarray,
     ) -> ChannelTrace:
-        """Channel of ``clients`` [K] at times ``t`` [n]; positions, velocities [K, n, 3]."""
+        """The channel of ``clients`` at the instants ``t``.
+
+        In: ``clients`` [K] int client indices; ``t`` [n] float64 s, increasing, on the run's
+        step grid (step i covers [t[i], t[i] + dt)); ``positions`` [K, n, 3] m and
+        ``velocities`` [K, n, 3] m/s, float64, base station at ``bs_position``.
+        Out: a ChannelTrace of [K, n] float64 arrays — ``distance_3d_m`` m, ``los`` bool,
+        ``pathloss_db`` / ``shadowing_db`` / ``penetration_db`` dB (losses), ``fading_gain``
+        linear power gain (mean 1); ``gain_db`` = −(losses) + 10·log10(fading_gain).
+        Asked again for an instant it returned before, it returns the same values."""
         ...

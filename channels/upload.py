@@ -83,7 +83,15 @@ def upload_end_time(
     t_limit: np.ndarray,
     rate_model: RateModel | None = None,
 ) -> UploadOutcome:
-    """Delivery instants at rate b·η(SNR(t)) of SNR traces [K, n] in dB (η: Shannon default)."""
+    """When K uploads are delivered at rate b·η(SNR(t)) (η: ``rate_model``, Shannon default).
+
+    In: ``bits`` [K] float64 bits to send; ``bandwidth_hz`` [K] Hz, each upload's band;
+    ``snr_db`` [K, n] dB over that band, constant within a step; step i covers
+    [grid_t0 + i·dt, grid_t0 + (i+1)·dt) s; ``t_start`` [K] and ``t_limit`` [K] s, the
+    window each upload may use (inside the grid).
+    Out: UploadOutcome — ``t_end`` [K] s (NaN when not delivered by ``t_limit``; exact within
+    the step where the bits are reached) and ``delivered_bits`` [K] (all of ``bits`` when
+    delivered, else what arrived by ``t_limit``)."""
     model = rate_model or Shannon()
     snr_db = np.atleast_2d(np.asarray(snr_db, dtype=float))
     bw = np.asarray(bandwidth_hz, dtype=float).reshape(-1, 1)

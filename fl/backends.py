@@ -34,7 +34,13 @@ class TrainingBackend(Protocol):
     """Runs local training jobs keyed by (round, client)."""
 
     def submit(self, key: tuple[int, int], state: State, indices: np.ndarray, seed: int) -> None:
-        """Start (or queue) training from ``state`` on ``indices`` with torch seed ``seed``."""
+        """Start (or queue) one client's local training.
+
+        In: ``key`` = (round, client); ``state``: the global State (name -> float32 torch
+        tensor) to start from; ``indices`` [m] int64, the client's training samples; ``seed``:
+        the torch seed of this (round, client), so the result does not depend on where or when
+        it runs. The engine calls it at the simulated train start and ``collect(key)`` at the
+        train end; host time never enters simulated time."""
         ...
 
     def collect(self, key: tuple[int, int]) -> LocalResult:

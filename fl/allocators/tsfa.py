@@ -123,15 +123,18 @@ class TSFA(Allocator):
         info["left_out"] = [int(c) for c in np.delete(request.clients, idx)]
         return for_subset(part, idx, n, request.budget_grid[0], info)
 
-    def _allocate(self, request: AllocationRequest) -> Allocation:
+    def _latency_grid(self, request: AllocationRequest, compute: np.ndarray) -> np.ndarray:
+        """Candidate round latencies [m] s: a grid between the all-sparsest and all-densest
+        min-max latencies, plus the deadline when it lies between them."""
         n, g = request.bits_grid.shape
-        total, eff = request.total_bandwidth_hz, request.efficiency
-        rows = np.arange(n)
-        phi = request.error_grid
-        compute = np.asarray(request.compute_s, dtype=float)
         ends = [
             minmax_split(
-                request.bits_at(np.full(n, lv)), compute, request.snr_per_hz, total, eff, iters=30
+                request.bits_at(np.full(n, lv)),
+                compute,
+                request.snr_per_hz,
+                request.total_bandwidth_hz,
+                request.efficiency,
+                iters=30,
             )[1]
             for lv in (0, g - 1)
         ]
@@ -144,35 +147,53 @@ class TSFA(Allocator):
                 ]
             )
         )
-        candidates = candidates[np.isfinite(candidates)]
-        level = np.zeros(n, dtype=int)
-        if len(candidates):
-            # need[m, k, j]: least bandwidth for client k at budget level j to finish by T_m
-            need = np.stack(
-                [
-                    deadline_needs(
-                        request.bits_grid[:, j],
-                        compute,
-                        request.snr_per_hz,
-                        candidates,
-                        total,
-                        eff,
-                        iters=30,
-                    )
-                    for j in range(g)
-                ],
-                axis=2,
-            )
-            levels = self._choose(need, phi, total)
-            ok = levels[:, 0] >= 0
-            if ok.any():
-                phi_sums = np.take_along_axis(phi[None], np.maximum(levels, 0)[..., None], 2)
-                values = self._objective(
-                    phi_sums[..., 0].sum(axis=1), candidates, request.time_left_s
+        return candidates[np.isfinite(candidates)]
+
+    def _levels(self, request: AllocationRequest, compute: np.ndarray) -> np.ndarray:
+        """The budget level [n] of each client at the best candidate latency (all sparsest
+        when no candidate fits)."""
+        n, g = request.bits_grid.shape
+        phi, total = request.error_grid, request.total_bandwidth_hz
+        candidates = self._latency_grid(request, compute)
+        if not len(candidates):
+            return np.zeros(n, dtype=int)
+        # need[m, k, j]: least bandwidth for client k at budget level j to finish by T_m
+        need = np.stack(
+            [
+                deadline_needs(
+                    request.bits_grid[:, j],
+                    compute,
+                    request.snr_per_hz,
+                    candidates,
+                    total,
+                    request.efficiency,
+                    iters=30,
                 )
-                level = levels[int(np.argmin(np.where(ok, values, np.inf)))]
-        bw, t = minmax_split(request.bits_at(level), compute, request.snr_per_hz, total, eff)
-        phi_sum = float(phi[rows, level].sum())
+                for j in range(g)
+            ],
+            axis=2,
+        )
+        levels = self._choose(need, phi, total)
+        ok = levels[:, 0] >= 0
+        if not ok.any():
+            return np.zeros(n, dtype=int)
+        phi_sums = np.take_along_axis(phi[None], np.maximum(levels, 0)[..., None], 2)
+        values = self._objective(phi_sums[..., 0].sum(axis=1), candidates, request.time_left_s)
+        return levels[int(np.argmin(np.where(ok, values, np.inf)))]
+
+    def _allocate(self, request: AllocationRequest) -> Allocation:
+        """Budgets at the best candidate latency, then their exact min-max split."""
+        n = len(request.clients)
+        compute = np.asarray(request.compute_s, dtype=float)
+        level = self._levels(request, compute)
+        bw, t = minmax_split(
+            request.bits_at(level),
+            compute,
+            request.snr_per_hz,
+            request.total_bandwidth_hz,
+            request.efficiency,
+        )
+        phi_sum = float(request.error_grid[np.arange(n), level].sum())
         info = dict(
             left_out=[],
             queue_s=self.q,

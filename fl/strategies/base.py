@@ -77,7 +77,14 @@ class Strategy(ABC):
     def compress(
         self, update: State, global_state: State, budget: float, rng: np.random.Generator
     ) -> Payload:
-        """The payload for a client's trained tensors ``update``."""
+        """The payload for a client's trained tensors ``update``.
+
+        In: ``update`` and ``global_state``: State (name -> float32 torch tensor; LoRA factors
+        A [r, d_in], B [d_out, r] per layer, and the head), the client's trained adapter and
+        the model it started from; ``budget`` ρ in (0, 1], the share of the LoRA values it may
+        send (one of the allocator's grid); ``rng``: seeded per (round, client).
+        Out: a Payload — the tensors sent, ``values`` (count) and ``bits`` (int, values ×
+        bits_per_value + index bits: what the upload timing sends over the channel)."""
 
     @abstractmethod
     def reconstruct(self, payload: Payload, global_state: State) -> State:

@@ -9,7 +9,7 @@ from channels.processes import SpatialProcesses
 from channels.rates import PhyAbstraction, RateModel, Shannon
 from channels.sionna_fading import SionnaRayFading
 from channels.tr38901 import CELLS, los_probability, pathloss_db
-from channels.upload import UploadOutcome, delivery_time, upload_end_time
+from channels.upload import UploadOutcome, delivery_time, step_bits, upload_end_time
 
 __all__ = [
     "CELLS",
@@ -32,5 +32,6 @@ __all__ = [
     "los_probability",
     "pathloss_db",
     "shannon_rate",
+    "step_bits",
     "upload_end_time",
 ]

@@ -22,6 +22,19 @@ class UploadOutcome:
         return ~np.isnan(self.t_end)
 
 
+def step_bits(
+    rate_bps: np.ndarray, grid_t0: float, dt: float, t_start: np.ndarray, t_limit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bits [K, n] each upload sends in each step: the rate [K, n] bit/s times the part of
+    the step inside [t_start, t_limit] [K] s; with each step's first instant used [K, n].
+    The one integration of delivered bits (upload timing and the re-split checks use it)."""
+    n = rate_bps.shape[1]
+    step_start = grid_t0 + dt * np.arange(n)
+    lo = np.maximum(step_start[None, :], t_start[:, None])
+    hi = np.minimum(step_start[None, :] + dt, t_limit[:, None])
+    return lo, rate_bps * np.clip(hi - lo, 0.0, None)
+
+
 def delivery_time(
     bits: np.ndarray,
     rate_bps: np.ndarray,
@@ -51,11 +64,7 @@ def delivery_time(
             f"rate trace [{grid_t0}, {grid_end}) does not cover the upload window "
             f"[{t_start.min()}, {t_limit.max()}]"
         )
-    step_start = grid_t0 + dt * np.arange(n)
-    lo = np.maximum(step_start[None, :], t_start[:, None])
-    hi = np.minimum(step_start[None, :] + dt, t_limit[:, None])
-    used = np.clip(hi - lo, 0.0, None)
-    sent = rate * used
+    lo, sent = step_bits(rate, grid_t0, dt, t_start, t_limit)
     cum = np.cumsum(sent, axis=1)
     total = cum[:, -1] if n else np.zeros(k)
     done = (total >= bits) & (bits > 0)

@@ -10,7 +10,7 @@ from conftest import TINY, read_events
 from cosim import load_scenario, run
 from cosim.analysis.compare import compare_runs
 from cosim.analysis.plots import plot_run
-from cosim.engine.grid import grid_steps
+from cosim.engine.grid import RoundGrid, grid_steps
 
 
 def test_grid_steps_cover_the_window():
@@ -18,6 +18,32 @@ def test_grid_steps_cover_the_window():
     assert s[0] * 0.1 <= 0.3 and (s[-1] + 1) * 0.1 >= 1.0 - 1e-12
     assert list(grid_steps(0.0, 0.05, 0.01)) == [0, 1, 2, 3, 4]
     assert len(grid_steps(2.0, 2.0, 0.5)) >= 1
+
+
+def test_round_grid_maps_instants_to_steps():
+    g = RoundGrid.for_round(0.6, 0.75, 2.0, 0.25)  # CSI 0.15 s before a round at 0.75 s
+    assert list(g.steps) == [2, 3, 4, 5, 6, 7] and g.j0 == 1
+    assert g.t0 == 0.5 and g.end == 2.0 and list(g.times) == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    assert g.column(0.55) == 0 and g.column(0.8) == 1 and g.column(-5.0) == 0
+    assert g.column(99.0) == g.n - 1 and g.column_from(1.9) == g.n - 1
+
+
+def test_rounds_yield_each_row_as_it_ends_and_the_clock_waits_between(tmp_path):
+    from cosim.engine.simulation import Simulation
+    from cosim.outputs.events import EventLog
+    from cosim.outputs.tables import CLIENT_COLUMNS, ROUND_COLUMNS, CsvTable
+    from cosim.world.build import build_world
+
+    world = build_world(load_scenario(TINY).updated({"fl.mode": "surrogate", "run.rounds": 3}))
+    log = EventLog(tmp_path / "events.jsonl")
+    sim = Simulation(world, log, CsvTable(None, ROUND_COLUMNS), CsvTable(None, CLIENT_COLUMNS))
+    rounds = sim.rounds()
+    first = next(rounds)
+    assert first.round == 1 and sim.env.now == first.t_end and sim.first_round == 2
+    events_after_one = log.count
+    assert sim.env.now == first.t_end and log.count == events_after_one  # nothing ran meanwhile
+    rest = list(rounds)
+    assert [r.round for r in rest] == [2, 3] and rest[0].t_start == first.t_end
 
 
 def test_round_flow_and_event_order(tiny_run):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from channels import LinkBudget, RateModel, upload_end_time
+from channels import LinkBudget, RateModel, step_bits, upload_end_time
 from cosim.engine.csi import CsiEstimator
 from cosim.engine.grid import RoundGrid
 from cosim.outputs.events import EventLog, Kind
@@ -210,8 +210,7 @@ class Uplink:
         if not check.any():
             return [None] * len(ups)
         rate = self.bw[rows][:, None] * self.rate.efficiency(snr_db)
-        used = np.clip(ends[None, :] - np.maximum(ends[None, :] - self.dt, seg_t[:, None]), 0, None)
-        sent = np.cumsum(rate * used, axis=1)
+        sent = np.cumsum(step_bits(rate, self.grid_t0, self.dt, seg_t, limit)[1], axis=1)
         elapsed = ends[None, :] - seg_t[:, None]
         behind = check & (sent < (1.0 - self.threshold) * ref[:, None] * elapsed)
         first = np.argmax(behind, axis=1)

@@ -1,13 +1,10 @@
-"""Small cosim parts: seed streams, placement, compute model, event log."""
-
-import json
+"""The world's small parts: seed streams, placement, compute model."""
 
 import numpy as np
 import pytest
 import torch
 
 from cosim.mobility.paths import Static, place_uniform_disc
-from cosim.outputs.events import EventLog
 from cosim.world.compute import ComputeModel
 from cosim.world.seeding import SeedBank
 
@@ -57,31 +54,3 @@ def test_compute_model_draws_within_bounds_and_divides():
     assert c.seconds(3, 2e12) == pytest.approx(2e12 / c.flops_per_s[3])
     with pytest.raises(ValueError):
         ComputeModel(np.array([1.0, 0.0]))
-
-
-def test_event_log_writes_plain_json_and_calls_observers(tmp_path):
-    seen = []
-    log = EventLog(tmp_path / "e.jsonl", [seen.append])
-    log.emit(
-        1.5,
-        "csi",
-        2,
-        np.int64(3),
-        gain_db=np.float64(-90.0),
-        los=np.bool_(True),
-        arr=np.array([1, 2]),
-        bad=float("nan"),
-    )
-    log.close()
-    line = json.loads((tmp_path / "e.jsonl").read_text())
-    assert line == {
-        "t": 1.5,
-        "kind": "csi",
-        "round": 2,
-        "client": 3,
-        "gain_db": -90.0,
-        "los": True,
-        "arr": [1, 2],
-        "bad": None,
-    }
-    assert seen == [line] and log.count == 1

@@ -175,7 +175,7 @@ class AllocationSection(Section):
     realloc_threshold is re-split among the clients still uploading (all allocators). With
     `stage1` on (tsfa only), TSFA's offline stage picks model.lora_rank from stage1_ranks (and
     SOFT's strategy.orth_lambda from stage1_lambdas) before round 1 by expected latency at
-    average channel conditions and a pilot round of stage1_pilot_clients (cosim/stage1.py)."""
+    average channel conditions and a pilot round of stage1_pilot_clients (cosim/world/stage1.py)."""
 
     name: Annotated[str, AfterValidator(known("allocator"))] = "equal"
     lyapunov_v: Annotated[float, Field(ge=0.0, le=1e6)] = 1.0

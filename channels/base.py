@@ -12,12 +12,13 @@ import numpy as np
 class ChannelTrace:
     """Channel parts for K clients on a time grid of n steps; every array is [K, n].
 
-    Step i covers [t[i], t[i] + dt). Losses are dB (shadowing is a zero-mean loss term;
+    Column j is global step ``steps[j]``, covering [steps[j]·dt, (steps[j] + 1)·dt) of the
+    run's grid. Losses are dB (shadowing is a zero-mean loss term;
     penetration is O2I building or in-car loss); ``fading_gain`` is the linear small-scale power
     gain (mean 1; exactly 1 for models without fading).
     """
 
-    t: np.ndarray
+    steps: np.ndarray
     distance_3d_m: np.ndarray
     los: np.ndarray
     pathloss_db: np.ndarray
@@ -47,14 +48,15 @@ class ChannelModel(Protocol):
     def trace(
         self,
         clients: np.ndarray,
-        t: np.ndarray,
+        steps: np.ndarray,
         positions: np.ndarray,
         velocities: np.ndarray,
     ) -> ChannelTrace:
-        """The channel of ``clients`` at the instants ``t``.
+        """The channel of ``clients`` at the global steps ``steps`` of the run's grid.
 
-        In: ``clients`` [K] int client indices; ``t`` [n] float64 s, increasing, on the run's
-        step grid (step i covers [t[i], t[i] + dt)); ``positions`` [K, n, 3] m and
+        In: ``clients`` [K] int client indices; ``steps`` [n] int64, increasing (step s
+        covers [s·dt, (s + 1)·dt) of the run's channel.dt; integers at this seam, so no
+        time -> step -> time round trip); ``positions`` [K, n, 3] m and
         ``velocities`` [K, n, 3] m/s, float64, base station at ``bs_position``.
         Out: a ChannelTrace of [K, n] float64 arrays — ``distance_3d_m`` m, ``los`` bool,
         ``pathloss_db`` / ``shadowing_db`` / ``penetration_db`` dB (losses), ``fading_gain``

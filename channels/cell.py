@@ -116,12 +116,11 @@ class Cell38901:
             fading.prime(start, los & ~self.indoor, self.indoor)
 
     def trace(
-        self, clients: np.ndarray, t: np.ndarray, positions: np.ndarray, velocities: np.ndarray
+        self, clients: np.ndarray, steps: np.ndarray, positions: np.ndarray, velocities: np.ndarray
     ) -> ChannelTrace:
-        """Every channel part of ``clients`` at grid times ``t`` (multiples of dt)."""
+        """Every channel part of ``clients`` at the global grid steps ``steps`` (of dt)."""
         clients = np.asarray(clients, dtype=int)
-        t = np.asarray(t, dtype=float)
-        steps = np.rint(t / self.dt).astype(np.int64)
+        steps = np.asarray(steps, dtype=np.int64)
         g = self.processes.sample(clients, steps, positions)
         p = self.params
         h_ut = positions[..., 2]
@@ -142,7 +141,7 @@ class Cell38901:
             else self.fading.gains(clients, steps, positions, velocities, los, indoor)
         )
         return ChannelTrace(
-            t=t,
+            steps=steps,
             distance_3d_m=d3d,
             los=los,
             pathloss_db=pl,

@@ -55,7 +55,7 @@ class PathlossChannel:
     def trace(
         self,
         clients: np.ndarray,
-        t: np.ndarray,
+        steps: np.ndarray,
         positions: np.ndarray,
         velocities: np.ndarray,
     ) -> ChannelTrace:
@@ -70,7 +70,7 @@ class PathlossChannel:
         fading = np.ones_like(pl) if self.fading is None else self.fading.gains(clients, positions)
         zeros = np.zeros_like(pl)
         return ChannelTrace(
-            t=np.asarray(t, dtype=float),
+            steps=np.asarray(steps, dtype=np.int64),
             distance_3d_m=d3d,
             los=los,
             pathloss_db=pl,

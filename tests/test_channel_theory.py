@@ -83,7 +83,7 @@ def test_los_frequency_matches_38901_probability(cell):
     k = 3000
     for d in (40.0, 120.0, 400.0):
         ch = _cell(cell, k, _ring(k, d))
-        tr = ch.trace(np.arange(k), np.array([0.0]), _ring(k, d)[:, None, :], np.zeros((k, 1, 3)))
+        tr = ch.trace(np.arange(k), np.array([0]), _ring(k, d)[:, None, :], np.zeros((k, 1, 3)))
         p = float(los_probability(cell, np.array([d]))[0])
         freq = tr.los.mean()
         print(f"{cell} d={d:.0f} m: LoS share {freq:.3f} vs P_LoS {p:.3f}")
@@ -94,7 +94,7 @@ def test_los_frequency_matches_38901_probability(cell):
 def test_shadowing_std_per_condition(cell):
     k = 6000
     ch = _cell(cell, k, _ring(k, 60.0))
-    tr = ch.trace(np.arange(k), np.array([0.0]), _ring(k, 60.0)[:, None, :], np.zeros((k, 1, 3)))
+    tr = ch.trace(np.arange(k), np.array([0]), _ring(k, 60.0)[:, None, :], np.zeros((k, 1, 3)))
     p = CELLS[cell]
     for mask, std in ((tr.los[:, 0], p.sf_std_los_db), (~tr.los[:, 0], p.sf_std_nlos_db)):
         n = int(mask.sum())
@@ -110,7 +110,7 @@ def test_cell_shadowing_decorrelates_over_its_distance():
     tangent = np.stack([-start[:, 1], start[:, 0], np.zeros(k)], 1) / 300.0
     n = 40
     pos = start[:, None, :] + tangent[:, None, :] * np.arange(n)[None, :, None]  # 1 m per step
-    tr = ch.trace(np.arange(k), np.arange(n) * 0.1, pos, np.zeros_like(pos))
+    tr = ch.trace(np.arange(k), np.arange(n), pos, np.zeros_like(pos))
     nlos = ~tr.los[:, 0] & ~tr.los[:, 13]
     x = tr.shadowing_db[nlos, 0] / 7.82
     y = tr.shadowing_db[nlos, 13] / 7.82
@@ -123,7 +123,7 @@ def test_cell_is_continuous_across_round_windows():
     start = _ring(k, 200.0)
     ch1, ch2 = _cell("uma", k, start), _cell("uma", k, start)
     pos = _line_positions(k, 300, 0.2, start)  # 2 m/s at 0.1 s steps
-    t = np.arange(300) * 0.1
+    t = np.arange(300)  # steps of 0.1 s
     one = ch1.trace(np.arange(k), t, pos, np.zeros_like(pos))
     a = ch2.trace(np.arange(k), t[:150], pos[:, :150], np.zeros_like(pos[:, :150]))
     b = ch2.trace(np.arange(k), t[120:], pos[:, 120:], np.zeros_like(pos[:, 120:]))
@@ -142,7 +142,7 @@ def test_o2i_and_in_car_shares_and_losses():
     assert np.all(ch.indoor | ch.in_car)
     car = ch.penetration_db[ch.in_car]
     assert abs(car.mean() - 9.0) < Z * 5.0 / np.sqrt(len(car))
-    tr = ch.trace(np.arange(k), np.array([0.0]), _ring(k, 100.0)[:, None, :], np.zeros((k, 1, 3)))
+    tr = ch.trace(np.arange(k), np.array([0]), _ring(k, 100.0)[:, None, :], np.zeros((k, 1, 3)))
     assert not tr.los[ch.indoor].any()  # an O2I link has no LoS ray
 
 
@@ -237,11 +237,11 @@ def test_a_clients_channel_does_not_depend_on_when_it_is_first_asked():
         )
 
     still = np.repeat(start[:, None], 3, axis=1)
-    early = cell().trace(np.arange(k), np.arange(3) * 0.1, still, np.zeros_like(still))
+    early = cell().trace(np.arange(k), np.arange(3), still, np.zeros_like(still))
     late_cell = cell()
-    late_cell.trace(np.array([4, 5]), np.arange(3) * 0.1, still[4:], np.zeros_like(still[4:]))
+    late_cell.trace(np.array([4, 5]), np.arange(3), still[4:], np.zeros_like(still[4:]))
     late = late_cell.trace(
-        np.array([0, 1]), (np.arange(3) + 700) * 0.1, still[:2], np.zeros_like(still[:2])
+        np.array([0, 1]), np.arange(3) + 700, still[:2], np.zeros_like(still[:2])
     )
     for name in ("los", "shadowing_db", "fading_gain"):
         np.testing.assert_array_equal(getattr(late, name), getattr(early, name)[:2])

@@ -74,12 +74,12 @@ def test_pathloss_model_los_frequency_follows_probability():
     n = 4000
     model = PathlossChannel(np.array([0, 0, 10.0]), 3.5e9, n, np.random.default_rng(1))
     pos = np.tile([[[100.0, 0.0, 1.5]]], (n, 1, 1))
-    tr = model.trace(np.arange(n), np.array([0.0]), pos, np.zeros_like(pos))
+    tr = model.trace(np.arange(n), np.array([0]), pos, np.zeros_like(pos))
     expected = los_probability("umi", np.array([100.0]))[0]
     assert tr.los.mean() == pytest.approx(expected, abs=0.025)
     assert np.all(tr.fading_gain == 1.0) and np.all(tr.shadowing_db == 0.0)
     # time-consistent: the same client at the same place gives the same channel again
-    tr2 = model.trace(np.arange(n), np.array([5.0]), pos, np.zeros_like(pos))
+    tr2 = model.trace(np.arange(n), np.array([500]), pos, np.zeros_like(pos))
     np.testing.assert_array_equal(tr.pathloss_db, tr2.pathloss_db)
     np.testing.assert_array_equal(tr.los, tr2.los)
 

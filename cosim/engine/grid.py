@@ -51,6 +51,11 @@ class RoundGrid:
         return self.t0 + self.n * self.dt
 
     @property
+    def step_ends(self) -> np.ndarray:
+        """End of every step [n], s."""
+        return self.t0 + self.dt * np.arange(1, self.n + 1)
+
+    @property
     def times(self) -> np.ndarray:
         """Start of every step [n], s (where the channel is evaluated)."""
         return self.steps * self.dt

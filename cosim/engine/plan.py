@@ -71,7 +71,7 @@ class Planner:
         t = grid.times
         pos = w.mobility.positions(t, clients)
         vel = w.mobility.velocities(t, clients)
-        trace = w.channel.trace(clients, t, pos, vel)
+        trace = w.channel.trace(clients, grid.steps, pos, vel)
         csi = CsiEstimator(w, r, trace.gain_db, grid)
         window = RoundWindow(r, now, deadline, clients, grid, pos, vel, trace, csi)
         self._csi_events(window, now - t_csi)

@@ -87,7 +87,8 @@ class Uplink:
         ``gain_db`` [K, n] (dB) and the server's estimate ``csi``; ``bandwidth_hz`` [K] as
         allocated, of ``total_hz``; uploads end by ``deadline`` [s]."""
         self.env, self.round = env, round_
-        self.gain_db, self.grid_t0, self.dt, self.deadline = gain_db, grid.t0, grid.dt, deadline
+        self.grid, self.gain_db, self.deadline = grid, gain_db, deadline
+        self.grid_t0, self.dt = grid.t0, grid.dt
         self.bw = np.asarray(bandwidth_hz, dtype=float).copy()
         self.total_hz = total_hz
         self.link, self.rate, self.efficiency = radio.link, radio.rate, radio.efficiency
@@ -198,8 +199,7 @@ class Uplink:
         """Per upload, the first step end t ≥ segment start + min interval (before delivery)
         where the bits sent in the segment fall below (1 − threshold) x planned rate x
         elapsed time; None when it never does (or has no plan)."""
-        n = self.gain_db.shape[1]
-        ends = self.grid_t0 + self.dt * np.arange(1, n + 1)
+        ends = self.grid.step_ends
         limit = np.minimum(np.where(np.isnan(t_end), self.deadline, t_end), self.deadline)
         ref = np.array([up.ref_rate for up in ups])
         check = (

@@ -17,7 +17,7 @@ from cosim.running.checkpoint import CheckpointError
 from cosim.running.runner import RunDirError, resume, run, timing
 from cosim.running.sweep import SUMMARY, sweep
 from cosim.scenario import ScenarioError, load_scenario
-from cosim.scenario.registry import RegistryError
+from cosim.scenario.registry import ContractError, RegistryError
 
 USAGE_ERROR = 2
 
@@ -139,8 +139,10 @@ def run_cmd(
                 out = out or Path("runs") / scenario.stem
                 s = load_scenario(scenario, sets)
                 result = run(s, out, overwrite=overwrite, progress=not quiet, source=str(scenario))
-    except (ScenarioError, RunDirError, CheckpointError) as exc:
+    except (ScenarioError, RunDirError, CheckpointError, ContractError) as exc:
         _fail(str(exc))
+    except SystemExit as exc:  # not click's: something the run called (a plugin) exited
+        _fail(f"the run was ended by sys.exit({exc.code!r}) from a plugin; nothing is complete")
     s = result.scenario
     t = timing(result)
     last = result.rounds[-1]

@@ -35,6 +35,10 @@ def load_plugin(spec: str) -> None:
             importlib.import_module(spec)
     except RegistryError:
         raise
+    except SystemExit as exc:  # a plugin must not end the program while it is imported
+        raise RegistryError(
+            f"--plugin {spec}: importing it called sys.exit({exc.code!r})"
+        ) from None
     except ModuleNotFoundError as exc:
         raise RegistryError(f"--plugin {spec}: cannot import it ({exc})") from None
     except Exception as exc:  # the plugin's own error, reported with where it came from

@@ -11,6 +11,7 @@ import numpy as np
 from channels import upload_end_time
 from cosim.engine.plan import RoundWindow, snr_over_band
 from cosim.outputs.events import EventLog, Kind
+from cosim.scenario.registry import ContractError
 from cosim.world.radio import efficiency_of
 from cosim.world.world import World
 from fl import Allocation, AllocationRequest, State, for_subset, predicted_upload_s
@@ -55,7 +56,7 @@ class Allocating:
         idx = np.flatnonzero(compute_s < time_left)
         part = None
         if idx.size:
-            part = w.allocator.allocate(
+            part = self._ask(
                 AllocationRequest(
                     clients=clients[idx],
                     snr_per_hz=snr_per_hz[idx],
@@ -98,6 +99,37 @@ class Allocating:
                 excluded=bool(alloc.bandwidth_hz[i] == 0),
             )
         return RoundAllocation(alloc, bits, pred_up)
+
+    def _ask(self, request: AllocationRequest) -> Allocation:
+        """The allocator's answer for ``request``, checked: an Allocation with float arrays
+        [K] of finite bandwidths and budgets (a registered allocator's mistakes are named,
+        never broadcast or read as dropouts)."""
+        name, n = self.w.allocator.name, len(request.clients)
+        try:
+            part = self.w.allocator.allocate(request)
+        except SystemExit as exc:
+            raise ContractError(
+                f"allocator {name!r}: allocate() called sys.exit({exc.code!r})"
+            ) from None
+        if not isinstance(part, Allocation):
+            raise ContractError(
+                f"allocator {name!r}: allocate() returned {type(part).__name__}, not an "
+                "fl.Allocation"
+            )
+        for field in ("bandwidth_hz", "budget"):
+            value = getattr(part, field)
+            if not isinstance(value, np.ndarray) or value.shape != (n,):
+                shape = getattr(value, "shape", type(value).__name__)
+                raise ContractError(
+                    f"allocator {name!r}: allocate() gave {field} of shape {shape}; the "
+                    f"request has {n} clients, so it must be an array of shape ({n},)"
+                )
+            if not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value)):
+                raise ContractError(
+                    f"allocator {name!r}: allocate() gave {field} with non-finite or "
+                    f"non-numeric values: {value.tolist()[:8]}"
+                )
+        return part
 
     def _check(self, alloc: Allocation, grid: np.ndarray) -> np.ndarray:
         """The grid level [K] of each budget; RuntimeError naming the allocator when it gave

@@ -15,6 +15,7 @@ OUTPUT_FILES = (
     "channel.npz",
     "timing.json",
 )
+LOCK = ".lock"
 
 
 class RunDirError(ValueError):
@@ -28,8 +29,12 @@ def writing(out: Path | None) -> Iterator[None]:
     if out is None:
         yield
         return
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out}: exists and is not a folder")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    lock = out / ".lock"
+    lock = out / LOCK
+    ok = False
     with lock.open("a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -40,15 +45,18 @@ def writing(out: Path | None) -> Iterator[None]:
             ) from None
         try:
             yield
+            ok = True
         finally:
             lock.unlink(missing_ok=True)
+            if created and not ok and not any(out.iterdir()):
+                out.rmdir()  # a run that failed before writing anything leaves no folder
 
 
 def check_run_dir(path: Path, overwrite: bool) -> None:
     """Refuse a non-empty folder unless ``overwrite``; refuse a path that is a file."""
     if path.exists() and not path.is_dir():
         raise RunDirError(f"{path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
+    if path.is_dir() and any(p.name != LOCK for p in path.iterdir()) and not overwrite:
         raise RunDirError(
             f"{path}: run folder exists and is not empty; pass --overwrite to replace its "
             "outputs, or choose another --out"

@@ -44,9 +44,7 @@ def run(
     callable gets each event (a dict, as in events.jsonl) the moment it is logged."""
     wall0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        check_run_dir(out, overwrite)
-    return _build_and_play(scenario, source, out, observers, progress, wall0)
+    return _build_and_play(scenario, source, out, observers, progress, wall0, fresh=overwrite)
 
 
 def resume(
@@ -81,16 +79,20 @@ def _build_and_play(
     progress: bool,
     wall0: float,
     saved: checkpoint.Saved | None = None,
+    fresh: bool | None = None,
 ) -> RunResult:
-    """Build the world, play it with the run folder locked, and release the training
-    workers whatever happens."""
-    world = _build(scenario, source)
-    try:
-        with writing(out):
+    """Lock the run folder, check it under the lock (a new run: empty unless ``fresh`` says
+    overwrite; so two runs into one folder cannot both pass the check), build the world,
+    play it, and release the training workers whatever happens."""
+    with writing(out):
+        if out is not None and saved is None and fresh is not None:
+            check_run_dir(out, fresh)
+        world = _build(scenario, source)
+        try:
             return _play(world, out, observers, progress, wall0, saved)
-    finally:
-        if world.training is not None:
-            world.training.close()
+        finally:
+            if world.training is not None:
+                world.training.close()
 
 
 def _build(scenario: Scenario, source: str) -> World:

@@ -54,8 +54,16 @@ def points(grid: list[tuple[str, list[str]]]) -> list[list[str]]:
 
 
 def point_name(overrides: list[str]) -> str:
-    """Folder name of a point: its values, file-system safe (e.g. deadline.seconds=1.5)."""
-    return "__".join(re.sub(r"[^A-Za-z0-9._=+-]", "_", o) for o in overrides)
+    """Folder name of a point: its values, file-system safe (e.g. deadline.seconds=1.5). An
+    override that had to be changed to be safe gets ``~`` and a short hash of what it was, so
+    two values never share a folder (``~`` is never left by the cleaning)."""
+    parts = []
+    for o in overrides:
+        clean = re.sub(r"[^A-Za-z0-9._=+-]", "_", o)
+        if clean != o:
+            clean += "~" + hashlib.sha256(o.encode("utf-8")).hexdigest()[:8]
+        parts.append(clean)
+    return "__".join(parts)
 
 
 def _complete(folder: Path) -> bool:

@@ -29,9 +29,16 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
     for section, key in RELATIVE_PATHS:
         value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
-        if isinstance(value, str) and value and not Path(value).is_absolute():
-            raw[section][key] = str((path.parent / value).resolve())
+        if isinstance(value, str) and value:
+            raw[section][key] = _absolute(value, path.parent)
     return raw
+
+
+def _absolute(value: str, base: Path) -> str:
+    """A file path of a scenario field as an absolute one (relative ones from ``base``)."""
+    if "\x00" in value:
+        raise ScenarioError(f"file path {value[:80]!r} contains a NUL character")
+    return value if Path(value).is_absolute() else str((base / value).resolve())
 
 
 def apply_overrides(
@@ -50,6 +57,8 @@ def apply_overrides(
     for (section, field), value in changes:
         if not isinstance(data.setdefault(section, {}), dict):
             raise ScenarioError(f"{source}: [{section}] must be a table")
+        if (section, field) in RELATIVE_PATHS and isinstance(value, str) and value:
+            value = _absolute(value, Path.cwd())  # saved resolved: a re-run reads the same file
         data[section][field] = value
         overridden.add(f"{section}.{field}")
     return data, overridden, by

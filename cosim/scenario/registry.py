@@ -50,6 +50,11 @@ class ComponentError(ValueError):
     """A registered factory gave something the engine cannot use; says which and why."""
 
 
+class ContractError(RuntimeError):
+    """A component broke its contract during a run (an allocator's answer of the wrong shape,
+    type or range, a plugin calling sys.exit); names the component, the method and the field."""
+
+
 def register(kind: str, name: str, factory: Factory | None = None, *, replace: bool = False):
     """Register ``factory`` under ``name`` for ``kind``; usable as a decorator when
     ``factory`` is left out. Registering the same factory twice is a no-op."""
@@ -130,6 +135,10 @@ def make(kind: str, name: str, *args: Any) -> Any:
         return _builtin[kind][name](*args)
     try:
         return _custom[kind][name](*args)
+    except SystemExit as exc:
+        raise ComponentError(
+            f"{KINDS[kind].field} = {name!r}: its factory called sys.exit({exc.code!r})"
+        ) from None
     except (ValueError, TypeError, KeyError) as exc:
         raise ComponentError(f"{KINDS[kind].field} = {name!r}: {exc}") from exc
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from cosim.scenario.registry import RegistryError
 
+LOADED_FILES: list[Path] = []  # plugin .py files imported by this process (checkpoints hash them)
+
 
 def load_plugin(spec: str) -> None:
     """Import a module (``pkg.module``) or a Python file (``path/to/file.py``) so that the
@@ -31,6 +33,7 @@ def load_plugin(spec: str) -> None:
             except BaseException:
                 del sys.modules[name]
                 raise
+            LOADED_FILES.append(path.resolve())
         else:
             importlib.import_module(spec)
     except RegistryError:

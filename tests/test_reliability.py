@@ -1,6 +1,7 @@
 """Nothing lost, nothing silent: each defect found by trying to break the tool is a test here
 (docs/RELIABILITY.md lists them)."""
 
+import json
 import subprocess
 import sys
 
@@ -162,3 +163,139 @@ def test_a_plugin_that_calls_sys_exit_is_an_error_not_a_quiet_success(tmp_path):
         ],
     )
     assert res.exit_code == 2 and "sys.exit(0)" in res.output, res.output
+
+
+# ---------------------------------------------------------------------- resume verifies
+class _Stop(Exception):
+    """Raised by an observer: the run dies as if killed at that event."""
+
+
+def _stop_at(round_):
+    def watch(event):
+        if event["kind"] == "round_start" and event["round"] == round_:
+            raise _Stop
+
+    return watch
+
+
+RESUMABLE = {
+    **LEARNING_FREE,
+    "run.rounds": 6,
+    "output.checkpoint_min_s": 0.0,
+    "channel.model": "rayleigh",
+    "mobility.model": "linear",
+}
+OUTPUTS = ("events.jsonl", "rounds.csv", "clients.csv", "channel.npz", "scenario.toml")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full") / "run"
+    run(Scenario.load(TINY).updated(RESUMABLE), out)
+    return out
+
+
+def _killed(tmp_path, at=5):
+    out = tmp_path / "killed"
+    with pytest.raises(_Stop):
+        run(Scenario.load(TINY).updated(RESUMABLE), out, observers=[_stop_at(at)])
+    assert (out / "checkpoint").is_dir() and (out / ".checkpoint.old").is_dir()
+    return out
+
+
+def _same(a, b):
+    for name in OUTPUTS:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def _refused(out, match):
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(Exception, match=match) as err:
+        from cosim import resume
+
+        resume(out)
+    assert type(err.value).__name__ == "CheckpointError"
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before  # nothing written, nothing cut
+    res = CliRunner().invoke(main, ["run", "--resume", str(out), "--quiet"])
+    assert res.exit_code == 2 and "error:" in res.output, res.output
+
+
+def test_a_killed_run_resumes_byte_identical(tmp_path, uninterrupted):
+    from cosim import resume
+
+    out = _killed(tmp_path)
+    resume(out)
+    _same(out, uninterrupted)
+    assert not (out / "checkpoint").exists() and not (out / ".checkpoint.old").exists()
+
+
+def test_resume_refuses_a_table_shorter_than_the_checkpoint_recorded(tmp_path):
+    """Seen: the table was padded with up to 56,230 NUL bytes and the resume exited 0."""
+    out = _killed(tmp_path)
+    data = (out / "events.jsonl").read_bytes()
+    (out / "events.jsonl").write_bytes(data[: len(data) // 3])
+    _refused(out, r"events\.jsonl: .* shorter than")
+
+
+def test_resume_refuses_a_table_whose_prefix_changed(tmp_path):
+    """Seen: an offset 1,000 bytes short glued a cut JSON line to the next."""
+    out = _killed(tmp_path)
+    data = bytearray((out / "rounds.csv").read_bytes())
+    data[40] = ord("9") if data[40] != ord("9") else ord("8")
+    (out / "rounds.csv").write_bytes(bytes(data))
+    _refused(out, r"rounds\.csv: its first .* bytes differ")
+
+
+def test_resume_refuses_a_symlinked_table_and_leaves_its_target_alone(tmp_path):
+    """Seen: a symlinked events.jsonl had its target truncated and appended."""
+    out = _killed(tmp_path)
+    target = tmp_path / "elsewhere.jsonl"
+    target.write_bytes((out / "events.jsonl").read_bytes())
+    (out / "events.jsonl").unlink()
+    (out / "events.jsonl").symlink_to(target)
+    kept = target.read_bytes()
+    with pytest.raises(Exception, match="symbolic link"):
+        from cosim import resume
+
+        resume(out)
+    assert target.read_bytes() == kept
+
+
+def test_resume_refuses_a_deleted_table(tmp_path):
+    out = _killed(tmp_path)
+    (out / "clients.csv").unlink()
+    _refused(out, r"clients\.csv: missing")
+
+
+def test_resume_refuses_an_edited_scenario(tmp_path):
+    """Seen: a 2.0 s deadline edited to 1.5 s resumed into a run that mixed both, exit 0."""
+    out = _killed(tmp_path)
+    text = (out / "scenario.toml").read_text()
+    (out / "scenario.toml").write_text(text.replace("seconds = 1.0", "seconds = 0.9"))
+    _refused(out, r"changed since the checkpoint: scenario\.toml")
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path, uninterrupted):
+    """Seen: editing the clock in state.json changed the results, exit 0. Now the checksum
+    catches it and the run resumes from the previous checkpoint, still byte-identical."""
+    from cosim import resume
+
+    out = _killed(tmp_path)
+    state = out / "checkpoint" / "state.json"
+    meta = json.loads(state.read_text())
+    meta["roots"]["engine"]["items"][0][1]["v"] += 0.5  # the clock
+    state.write_text(json.dumps(meta))
+    resume(out)
+    _same(out, uninterrupted)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty"])
+def test_damaged_checkpoints_are_one_clear_error(tmp_path, damage):
+    """Seen: a truncated or empty arrays.npz printed only "Aborted!"."""
+    out = _killed(tmp_path)
+    for folder in ("checkpoint", ".checkpoint.old"):
+        npz = out / folder / "arrays.npz"
+        data = npz.read_bytes()
+        npz.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"")
+    _refused(out, r"arrays\.npz: damaged")

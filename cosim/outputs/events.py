@@ -76,10 +76,12 @@ class EventLog:
         self.observers = list(observers or [])
 
     def offset(self) -> int:
-        """Bytes written so far (flushed), for a checkpoint."""
+        """Bytes written so far, flushed and synced to the disk: a checkpoint that records
+        this offset never points past data a power loss could take."""
         if self._file is None:
             return 0
         self._file.flush()
+        os.fsync(self._file.fileno())
         return self._file.tell()
 
     def emit(

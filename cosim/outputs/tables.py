@@ -109,10 +109,12 @@ class CsvTable:
             self._writer.writeheader()
 
     def offset(self) -> int:
-        """Bytes written so far (flushed), for a checkpoint."""
+        """Bytes written so far, flushed and synced to the disk: a checkpoint that records
+        this offset never points past data a power loss could take."""
         if self._file is None:
             return 0
         self._file.flush()
+        os.fsync(self._file.fileno())
         return self._file.tell()
 
     def append(self, row: RoundRow | ClientRow | dict[str, Any]) -> None:

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-FORMAT = 1
+from cosim.running import integrity
+
+FORMAT = 2
 NAME = "checkpoint"
 OWN_PACKAGES = ("cosim", "channels", "fl")
 
@@ -135,24 +137,35 @@ class _Decoder:
 # ---------------------------------------------------------------------- files
 @dataclass
 class Saved:
-    """A checkpoint read back: the round it was made after, its state tree, offsets, extras."""
+    """A checkpoint read back: the round it was made after, its state tree, offsets, extras,
+    the records of the output files and inputs it vouches for, and the folder it came from."""
 
     round: int
     roots: dict[str, Any]
     offsets: dict[str, int]
     extra: dict[str, Any]
     decoder: _Decoder
+    outputs: dict[str, dict[str, Any]]
+    inputs: dict[str, str]
+    folder: Path
+
+
+PARTS = ("state.json", "arrays.npz", "tensors.safetensors")
 
 
 def write(
     run_dir: Path,
     round_: int,
     roots: dict[str, Any],
-    offsets: dict[str, int],
+    outputs: dict[str, dict[str, Any]],
+    inputs: dict[str, str],
     extra: dict[str, Any],
 ) -> None:
     """Write the checkpoint of the end of ``round_`` atomically: a complete new folder replaces
-    the old one by renames, so a kill at any instant leaves one whole checkpoint."""
+    the old one by renames, so a kill at any instant leaves one whole checkpoint; the one
+    before is kept as .checkpoint.old (a fallback when the newest turns out damaged).
+    ``outputs``: per output file its length and prefix hash (integrity.prefix); ``inputs``:
+    hashes of the scenario and the files the run reads; a checksum.json covers the rest."""
     enc = _Encoder()
     tree = {name: enc.node(obj) for name, obj in roots.items()}
     tmp = run_dir / f".{NAME}.tmp"
@@ -160,38 +173,93 @@ def write(
     tmp.mkdir()
     np.savez(tmp / "arrays.npz", **enc.arrays)
     save_file(enc.tensors, str(tmp / "tensors.safetensors"))
-    meta = dict(format=FORMAT, round=round_, offsets=offsets, extra=extra, roots=tree)
-    with (tmp / "state.json").open("w", encoding="utf-8") as f:
-        json.dump(meta, f)
-        f.flush()
-        os.fsync(f.fileno())
+    offsets = {name: rec["length"] for name, rec in outputs.items()}
+    meta = dict(
+        format=FORMAT,
+        round=round_,
+        offsets=offsets,
+        outputs=outputs,
+        inputs=inputs,
+        extra=extra,
+        roots=tree,
+    )
+    _write_synced(tmp / "state.json", json.dumps(meta))
+    sums = {part: integrity.digest(tmp / part) for part in PARTS}
+    _write_synced(tmp / "checksum.json", json.dumps(sums))
     final, old = run_dir / NAME, run_dir / f".{NAME}.old"
-    shutil.rmtree(old, ignore_errors=True)
     if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def remove(run_dir: Path) -> None:
+    """Remove the checkpoints of ``run_dir`` (a complete or a restarted run)."""
+    for name in (NAME, f".{NAME}.old", f".{NAME}.tmp"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
 def read(run_dir: Path) -> Saved | None:
-    """The latest whole checkpoint of ``run_dir``, or None when no round has ended yet."""
-    folder = run_dir / NAME
-    if not folder.is_dir() and (run_dir / f".{NAME}.old").is_dir():
-        folder = run_dir / f".{NAME}.old"  # killed between the two renames
-    if not folder.is_dir():
+    """The latest checkpoint of ``run_dir`` that verifies (the newest, else the one before),
+    or None when no round has ended yet; CheckpointError naming what is damaged when none
+    does."""
+    candidates = [d for d in (run_dir / NAME, run_dir / f".{NAME}.old") if d.is_dir()]
+    if not candidates:
         return None
+    problems = []
+    for folder in candidates:
+        try:
+            return _read(folder)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+    raise CheckpointError("; ".join(problems) + " (no checkpoint to resume from)")
+
+
+def _read(folder: Path) -> Saved:
     try:
+        sums = json.loads((folder / "checksum.json").read_text(encoding="utf-8"))
+        for part in PARTS:
+            integrity.regular_file(folder / part)
+            if integrity.digest(folder / part) != sums.get(part):
+                raise CheckpointError(f"{folder / part}: damaged (its checksum differs)")
         meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
         with np.load(folder / "arrays.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         tensors = load_file(str(folder / "tensors.safetensors"))
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{folder}: unreadable checkpoint ({exc})") from None
+    except CheckpointError:
+        raise
+    except Exception as exc:  # a damaged file: whatever its reader raises, one clear error
+        raise CheckpointError(f"{folder}: unreadable checkpoint ({exc!r:.200})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{folder}: checkpoint format {meta.get('format')}, need {FORMAT}")
     return Saved(
-        meta["round"], meta["roots"], meta["offsets"], meta["extra"], _Decoder(arrays, tensors)
+        meta["round"],
+        meta["roots"],
+        meta["offsets"],
+        meta["extra"],
+        _Decoder(arrays, tensors),
+        meta["outputs"],
+        meta["inputs"],
+        folder,
     )
+
+
+def verify(run_dir: Path, saved: Saved, inputs_now: dict[str, str]) -> None:
+    """Before a resume: the output files hold what the checkpoint recorded (regular files,
+    long enough, same prefix) and the run's inputs hash as they did."""
+    try:
+        for name, record in saved.outputs.items():
+            integrity.check_prefix(run_dir / name, record)
+        integrity.check_inputs(saved.inputs, inputs_now, run_dir)
+    except integrity.IntegrityError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def restore(saved: Saved, roots: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +17,8 @@ from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog
 from cosim.outputs.results import RunResult, typed
 from cosim.outputs.tables import CLIENT_COLUMNS, ROUND_COLUMNS, CsvTable
-from cosim.running import checkpoint
+from cosim.plugins import LOADED_FILES
+from cosim.running import checkpoint, integrity
 from cosim.running.folder import OUTPUT_FILES, RunDirError, check_run_dir, writing
 from cosim.running.progress import Progress
 from cosim.scenario import ScenarioError, load_scenario, scenario_to_toml
@@ -66,7 +66,8 @@ def resume(
     if saved is None:
         logger.warning("%s: no round had ended before the run stopped: starting over", out)
         return run(scenario, out, overwrite=True, observers=observers, progress=progress)
-    logger.info("%s: resuming after round %d", out, saved.round)
+    checkpoint.verify(out, saved, run_inputs(out, scenario))
+    logger.info("%s: resuming after round %d from %s", out, saved.round, saved.folder.name)
     source = str(out / "scenario.toml")
     return _build_and_play(scenario, source, out, observers, progress, wall0, saved)
 
@@ -189,7 +190,7 @@ def _play(
     )
     if out is not None:
         (out / "timing.json").write_text(json.dumps(timing(result), indent=2) + "\n")
-        shutil.rmtree(out / checkpoint.NAME, ignore_errors=True)  # complete: nothing to resume
+        checkpoint.remove(out)  # complete: nothing to resume
         logger.info("run folder %s complete (%.1f s host time)", out, wall_s)
     return result
 
@@ -199,7 +200,7 @@ def _fresh_folder(out: Path, scenario: Scenario) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in OUTPUT_FILES:
         (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / checkpoint.NAME, ignore_errors=True)
+    checkpoint.remove(out)
     (out / "scenario.toml").write_text(scenario_to_toml(scenario), encoding="utf-8")
 
 
@@ -254,8 +255,24 @@ class _Checkpoints:
             "rounds.csv": self.rounds.offset(),
             "clients.csv": self.clients.offset(),
         }
+        outputs = {name: integrity.prefix(self.out / name, n) for name, n in offsets.items()}
         extra = dict(events=self.log.count, wall_s=wall_s, build_s=build_s)
-        checkpoint.write(self.out, r, _parts(self.world, self.sim, self.recorder), offsets, extra)
+        inputs = run_inputs(self.out, self.world.scenario)
+        parts = _parts(self.world, self.sim, self.recorder)
+        checkpoint.write(self.out, r, parts, outputs, inputs, extra)
+
+
+def run_inputs(out: Path, scenario: Scenario) -> dict[str, str]:
+    """Hashes of what the run in ``out`` depends on: its scenario.toml, the trace and profile
+    files it names, the plugin files this process imported."""
+    files = {}
+    if scenario.mobility.model == "trace" and scenario.mobility.trace_file:
+        files["mobility.trace_file"] = scenario.mobility.trace_file
+    if scenario.fl.mode == "surrogate" and scenario.fl.profile:
+        files["fl.profile"] = scenario.fl.profile
+    for path in LOADED_FILES:
+        files[f"--plugin {path}"] = str(path)
+    return integrity.inputs(out / "scenario.toml", files)
 
 
 def timing(result: RunResult) -> dict[str, Any]:

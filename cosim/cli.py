@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from cosim.running.runner import RunDirError, resume, run, timing
 from cosim.running.sweep import SUMMARY, sweep
 from cosim.scenario import ScenarioError, load_scenario
 from cosim.scenario.registry import ContractError, RegistryError
+from cosim.world.inputs import check_inputs
 
 USAGE_ERROR = 2
 
@@ -82,6 +84,7 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
     _load(plugins)
     try:
         s = load_scenario(scenario, overrides)
+        check_inputs(s, str(scenario))  # the files it names are loaded too (not run)
     except ScenarioError as exc:
         _fail(str(exc))
     click.echo(
@@ -191,6 +194,10 @@ def plot_cmd(run_dir: Path) -> None:
 )
 def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
     """One table and overlaid accuracy curves of several RUN_DIRS."""
+    if not math.isfinite(target) or not 0.0 <= target <= 1.0:
+        _fail(f"--target {target}: an accuracy in [0, 1]")
+    if out.is_dir():
+        _fail(f"--out {out}: is a folder; give the CSV file to write (e.g. {out}/compare.csv)")
     try:
         rows, figure = compare_runs(list(run_dirs), target, out)
     except PlotError as exc:

@@ -9,7 +9,10 @@ import re
 import sys
 from pathlib import Path
 
+from cosim.scenario.files import InputFileError, check_input_file, excerpt
 from cosim.scenario.registry import RegistryError
+
+PLUGIN_MAX_BYTES = 16 * 2**20
 
 LOADED_FILES: list[Path] = []  # plugin .py files imported by this process (checkpoints hash them)
 
@@ -20,8 +23,10 @@ def load_plugin(spec: str) -> None:
     path = Path(spec)
     try:
         if spec.endswith(".py"):
-            if not path.is_file():
-                raise RegistryError(f"--plugin {spec}: file not found")
+            try:
+                check_input_file(path, "--plugin file", PLUGIN_MAX_BYTES)
+            except InputFileError as exc:
+                raise RegistryError(f"--plugin {excerpt(spec, 80)}: {exc}") from None
             name = f"wfl_cosim_plugin_{re.sub(r'[^A-Za-z0-9_]', '_', str(path.resolve()))}"
             if name in sys.modules:
                 return

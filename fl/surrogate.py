@@ -11,6 +11,8 @@ model skeleton on torch's meta device), so sizes are exact; nothing is trained o
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,14 @@ SYNTHETIC_SPREAD = 0.3
 
 class ProfileError(ValueError):
     """A surrogate profile file that cannot be used (the message names the file and field)."""
+
+
+PROFILE_MAX_BYTES = 2**20
+
+
+def _number(x: object) -> bool:
+    """A JSON number (true/false are not numbers here)."""
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -52,18 +62,30 @@ class SurrogateProfile:
         """Read a profile JSON file (as written by ``save``); ProfileError names what is wrong."""
         path = Path(path)
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            st = os.stat(path)
         except FileNotFoundError:
             raise ProfileError(f"{path}: profile file not found") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            raise ProfileError(f"{str(path)[:80]!r}: profile file cannot be read ({exc})") from None
+        if not stat.S_ISREG(st.st_mode) or st.st_size > PROFILE_MAX_BYTES:
+            raise ProfileError(
+                f"{path}: a profile must be a regular JSON file of at most "
+                f"{PROFILE_MAX_BYTES:,} bytes (not a folder, FIFO or device)"
+            )
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ProfileError(f"{path}: not a readable JSON file: {exc}") from None
+            raise ProfileError(
+                f"{path}: not a readable JSON file ({type(exc).__name__} at "
+                f"{getattr(exc, 'pos', getattr(exc, 'start', '?'))})"
+            ) from None
         if not isinstance(raw, dict) or raw.get("format") != PROFILE_FORMAT:
             raise ProfileError(f"{path}: field 'format' must be {PROFILE_FORMAT!r}")
         imp = raw.get("rank_importance")
         if (
             not isinstance(imp, list)
             or not imp
-            or not all(isinstance(x, int | float) and 0.0 < x <= 1.0 for x in imp)
+            or not all(_number(x) and 0.0 < x <= 1.0 for x in imp)
         ):
             raise ProfileError(
                 f"{path}: field 'rank_importance' must be a non-empty list of numbers in (0, 1]"
@@ -73,8 +95,10 @@ class SurrogateProfile:
                 f"{path}: field 'rank_importance' must be sorted descending and start at 1.0"
             )
         spread = raw.get("spread")
-        if not isinstance(spread, int | float) or not 0.0 <= spread <= 3.0:
-            raise ProfileError(f"{path}: field 'spread' must be a number in [0, 3], got {spread!r}")
+        if not _number(spread) or not 0.0 <= spread <= 3.0:
+            raise ProfileError(
+                f"{path}: field 'spread' must be a number in [0, 3], got {str(spread)[:40]!r}"
+            )
         return cls(str(raw.get("source", path)), np.asarray(imp, dtype=float), float(spread))
 
     def save(self, path: str | Path) -> None:

@@ -299,3 +299,119 @@ def test_damaged_checkpoints_are_one_clear_error(tmp_path, damage):
         data = npz.read_bytes()
         npz.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"")
     _refused(out, r"arrays\.npz: damaged")
+
+
+# ---------------------------------------------------------------------- bounded inputs
+def _validate(*args):
+    return CliRunner().invoke(main, ["validate", str(TINY), *args])
+
+
+UMA = ROOT / "scenarios" / "uma_vehicles.toml"
+ROAD = ROOT / "scenarios" / "traces" / "road.csv"
+
+
+def _trace_run(trace, *extra):
+    one = ["--set", "clients.count=1", "--set", "clients.per_round=1"]
+    args = ["validate", str(UMA), "--set", f"mobility.trace_file={trace}", *one, *extra]
+    return CliRunner().invoke(main, args)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("t,client,x,y\n0,0,1.7e308,0\n1,0,-1.7e308,0\n", "within"),
+        ("t,client,x,y\n0,0,1,0\n5e-324,0,2,0\n", "apart"),
+        (b"t,client,x,y\n0,0,\xff\xfe,0\n", "not UTF-8"),
+        ("t,client,x,y\n0,0," + "9" * 200_000 + ",0\n", "not a readable CSV"),
+    ],
+)
+def test_the_trace_loader_refuses_what_would_crash_mid_run(tmp_path, content, message):
+    """Seen: finite values whose differences overflow, a 5e-324 s step, non-UTF-8 bytes and
+    oversized cells passed validation (or gave a traceback) and crashed mid-run."""
+    trace = tmp_path / "bad.csv"
+    trace.write_bytes(content if isinstance(content, bytes) else content.encode())
+    res = _trace_run(trace)
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_trace_with_a_byte_order_mark_is_read(tmp_path):
+    """Spreadsheets write a UTF-8 BOM before the header."""
+    trace = tmp_path / "bom.csv"
+    trace.write_bytes(b"\xef\xbb\xbf" + ROAD.read_bytes())
+    res = CliRunner().invoke(main, ["validate", str(UMA), "--set", f"mobility.trace_file={trace}"])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "folder", "nul"])
+def test_input_files_must_be_regular_and_bounded(tmp_path, special):
+    """Seen: fl.profile = "/dev/zero" read until the host killed it (~21 GB); a FIFO hung
+    forever; a NUL in a path gave a traceback."""
+    import os
+
+    path = {"/dev/zero": "/dev/zero", "folder": str(tmp_path), "nul": "a\x00b"}.get(special)
+    if special == "fifo":
+        path = str(tmp_path / "pipe")
+        os.mkfifo(path)
+    for field in ("fl.profile", "mobility.trace_file"):
+        extra = ["--set", "fl.mode=surrogate"] if field == "fl.profile" else []
+        scenario = UMA if field == "mobility.trace_file" else TINY
+        res = CliRunner().invoke(
+            main, ["validate", str(scenario), *extra, "--set", f'{field}="{path}"']
+        )
+        assert res.exit_code == 2, (field, res.output)
+        assert "Traceback" not in res.output and field.split(".")[1] in res.output
+
+
+def test_booleans_are_not_numbers_in_a_profile(tmp_path):
+    profile = tmp_path / "p.json"
+    profile.write_text(
+        json.dumps(
+            {"format": "wfl-cosim surrogate profile", "rank_importance": [True, 0.5], "spread": 0.3}
+        )
+    )
+    res = _validate("--set", "fl.mode=surrogate", "--set", f"fl.profile={profile}")
+    assert res.exit_code == 2 and "rank_importance" in res.output, res.output
+
+
+def test_validate_loads_the_files_a_run_would(tmp_path):
+    """Seen: validate said "valid" for a missing trace or profile; a sweep then failed every
+    point (exit 1) instead of exiting 2 up front."""
+    res = _validate("--set", "fl.mode=surrogate", "--set", f"fl.profile={tmp_path}/none.json")
+    assert res.exit_code == 2 and "profile file not found" in res.output
+    res = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            str(TINY),
+            "--grid",
+            "run.seed=1,2",
+            "--set",
+            "fl.mode=surrogate",
+            "--set",
+            f"fl.profile={tmp_path}/none.json",
+            "--out",
+            str(tmp_path / "sw"),
+        ],
+    )
+    assert res.exit_code == 2 and "profile file not found" in res.output
+    assert not (tmp_path / "sw").exists()
+
+
+def test_messages_quote_file_contents_only_as_a_short_excerpt(tmp_path):
+    """Seen: a trace pointed at a system password file put its first line in the error."""
+    secret = "root:x:0:0:root:/root:/bin/bash,daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin"
+    trace = tmp_path / "passwd"
+    trace.write_text(secret + "\n" + secret + "\n")
+    res = _trace_run(trace)
+    assert res.exit_code == 2 and secret not in res.output and "/bin/bash" not in res.output
+    trace.write_text("t,client,x,y\n0,0," + secret + ",0\n")
+    res = _trace_run(trace)
+    assert res.exit_code == 2 and "is not a number" in res.output and secret not in res.output
+
+
+@pytest.mark.parametrize("target", ["nan", "inf", "1.5"])
+def test_compare_refuses_a_target_that_is_not_an_accuracy(tiny_run, target):
+    out, _ = tiny_run
+    res = CliRunner().invoke(main, ["compare", str(out), "--target", target])
+    assert res.exit_code == 2 and "--target" in res.output

@@ -49,15 +49,32 @@ def test_sweep_runs_the_product_and_resumes_after_a_point_is_removed(tmp_path):
 
 
 def test_a_failed_point_is_reported_and_the_others_kept(tmp_path):
+    plugin = tmp_path / "fails.py"
+    plugin.write_text(
+        "from cosim import register_allocator\n"
+        "class Fails:\n    name = 'fails'\n    chooses_budgets = False\n"
+        "    def allocate(self, request):\n        raise RuntimeError('allocator broke')\n"
+        "    def observe(self, latency_s):\n        pass\n"
+        "register_allocator('fails', lambda s: Fails())\n"
+    )
+    out = tmp_path / "sweep"
+    args = ["sweep", str(TINY), "--grid", "allocation.name=equal,fails", *FAST]
+    args += ["--plugin", str(plugin), "--out", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1 and "1 point(s) failed" in res.output, res.output
+    status = {r["point"]: (r["status"], r["error"]) for r in _summary(out)}
+    assert status["allocation.name=equal"][0] == "ran"
+    assert status["allocation.name=fails"][0] == "failed"
+    assert "allocator broke" in status["allocation.name=fails"][1]
+
+
+def test_a_point_naming_a_missing_file_exits_2_before_anything_runs(tmp_path):
     out = tmp_path / "sweep"
     args = ["sweep", str(TINY), "--grid", "mobility.model=static,trace", *FAST]
     args += ["--set", f"mobility.trace_file={tmp_path / 'missing.csv'}", "--out", str(out)]
     res = CliRunner().invoke(main, args)
-    assert res.exit_code == 1 and "1 point(s) failed" in res.output
-    status = {r["point"]: (r["status"], r["error"]) for r in _summary(out)}
-    assert status["mobility.model=static"][0] == "ran"
-    assert status["mobility.model=trace"][0] == "failed"
-    assert "missing.csv" in status["mobility.model=trace"][1]
+    assert res.exit_code == 2 and "missing.csv" in res.output
+    assert not out.exists()
 
 
 def test_a_bad_grid_value_exits_2_before_anything_runs(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.mobility.paths import Paths
+from cosim.scenario.files import InputFileError, check_input_file, excerpt
 
 
 class TraceFile(Paths):
@@ -45,41 +46,89 @@ class TraceFileError(ValueError):
     """A mobility trace that cannot be used; the message names the file and the row."""
 
 
+TRACE_MAX_BYTES = 256 * 2**20
+# bounds that keep every difference, speed and step of a path finite and representable
+MAX_COORD_M, MAX_T_S, MIN_STEP_S = 1e6, 1e9, 1e-6
+
+
 def read_trace(path: Path, num_clients: int, height_m: float) -> list[np.ndarray]:
-    """Per client an array [n, 4] of (t, x, y, z) sorted by t; every client must appear."""
-    path = Path(path)
-    if not path.is_file():
-        raise TraceFileError(f"{path}: mobility trace file not found")
-    rows: dict[int, list[tuple[float, float, float, float]]] = {}
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        cols = set(reader.fieldnames or [])
-        if not {"t", "client", "x", "y"} <= cols:
-            raise TraceFileError(
-                f"{path}: header must have columns t, client, x, y[, z]; got {sorted(cols)}"
-            )
-        for line, row in enumerate(reader, start=2):
-            try:
-                t, c = float(row["t"]), int(row["client"])
-                x, y = float(row["x"]), float(row["y"])
-                z = float(row["z"]) if row.get("z") not in (None, "") else height_m
-            except (TypeError, ValueError) as exc:
-                raise TraceFileError(f"{path}: row {line}: {exc}") from None
-            if not (np.isfinite([t, x, y, z]).all() and t >= 0):
-                raise TraceFileError(f"{path}: row {line}: t must be >= 0 and values finite")
-            if not 0 <= c < num_clients:
-                raise TraceFileError(
-                    f"{path}: row {line}: client {c} outside 0..{num_clients - 1} "
-                    f"(clients.count = {num_clients})"
-                )
-            rows.setdefault(c, []).append((t, x, y, z))
+    """Per client an array [n, 4] of (t, x, y, z) sorted by t; every client must appear.
+    A regular UTF-8 CSV file (a byte-order mark is fine) of at most 256 MiB; coordinates
+    within ±1,000 km, times in [0, 1e9] s, a client's rows at least 1 µs apart."""
+    try:
+        path = check_input_file(path, "mobility trace file", TRACE_MAX_BYTES)
+    except InputFileError as exc:
+        raise TraceFileError(str(exc)) from None
+    try:
+        rows = _rows(path, num_clients, height_m)
+    except UnicodeDecodeError as exc:
+        raise TraceFileError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except csv.Error as exc:
+        raise TraceFileError(f"{path}: not a readable CSV file ({excerpt(exc, 80)})") from None
     missing = sorted(set(range(num_clients)) - set(rows))
     if missing:
         raise TraceFileError(f"{path}: no rows for clients {missing[:10]}")
     out = []
     for c in range(num_clients):
         arr = np.array(sorted(rows[c]))
-        if np.any(np.diff(arr[:, 0]) <= 0):
-            raise TraceFileError(f"{path}: client {c} has two rows with the same t")
+        if np.any(np.diff(arr[:, 0]) < MIN_STEP_S):
+            raise TraceFileError(
+                f"{path}: client {c} has two rows less than {MIN_STEP_S} s apart (or at the same t)"
+            )
         out.append(arr)
     return out
+
+
+def _rows(path: Path, num_clients: int, height_m: float) -> dict[int, list[tuple]]:
+    rows: dict[int, list[tuple[float, float, float, float]]] = {}
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        cols = set(reader.fieldnames or [])
+        if not {"t", "client", "x", "y"} <= cols:
+            shown = ", ".join(excerpt(c, 20) for c in sorted(cols)[:6])
+            raise TraceFileError(
+                f"{path}: header must have columns t, client, x, y[, z]; got {shown or 'none'}"
+            )
+        for line, row in enumerate(reader, start=2):
+            values = _values(path, line, row, height_m)
+            t, c = values[0], int(values[4])
+            if not 0 <= c < num_clients:
+                raise TraceFileError(
+                    f"{path}: row {line}: client {c} outside 0..{num_clients - 1} "
+                    f"(clients.count = {num_clients})"
+                )
+            rows.setdefault(c, []).append((t, *values[1:4]))
+    return rows
+
+
+def _values(path: Path, line: int, row: dict, height_m: float) -> tuple[float, ...]:
+    """(t, x, y, z, client) of one row, checked; messages quote a cell only as an excerpt."""
+    cells = {k: row.get(k) for k in ("t", "client", "x", "y", "z")}
+    try:
+        t, x, y = float(cells["t"]), float(cells["x"]), float(cells["y"])
+        z = float(cells["z"]) if cells["z"] not in (None, "") else height_m
+        c = int(cells["client"])
+    except (TypeError, ValueError):
+        bad = next(
+            (k for k in ("t", "client", "x", "y", "z") if not _number(cells[k], k)), "client"
+        )
+        raise TraceFileError(
+            f"{path}: row {line}: column {bad} = {excerpt(cells[bad])} is not a number"
+        ) from None
+    if not (np.isfinite([t, x, y, z]).all() and 0 <= t <= MAX_T_S):
+        raise TraceFileError(f"{path}: row {line}: t must be in [0, {MAX_T_S:g}] s, all finite")
+    if max(abs(x), abs(y), abs(z)) > MAX_COORD_M:
+        raise TraceFileError(
+            f"{path}: row {line}: coordinates must be within ±{MAX_COORD_M:g} m of the base station"
+        )
+    return t, x, y, z, float(c)
+
+
+def _number(cell: object, column: str) -> bool:
+    if column == "z" and cell in (None, ""):
+        return True
+    try:
+        int(cell) if column == "client" else float(cell)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from cosim.engine.simulation import Simulation
-from cosim.mobility.trace import TraceFileError
 from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog
 from cosim.outputs.results import RunResult, typed
@@ -21,13 +20,11 @@ from cosim.plugins import LOADED_FILES
 from cosim.running import checkpoint, integrity
 from cosim.running.folder import OUTPUT_FILES, RunDirError, check_run_dir, writing
 from cosim.running.progress import Progress
-from cosim.scenario import ScenarioError, load_scenario, scenario_to_toml
-from cosim.scenario.registry import ComponentError
+from cosim.scenario import load_scenario, scenario_to_toml
 from cosim.scenario.schema import Scenario
 from cosim.world.build import build_world
+from cosim.world.inputs import as_scenario_error
 from cosim.world.world import World
-from fl import PartitionError, ProfileError
-from fl.backends import BackendUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +97,11 @@ def _build(scenario: Scenario, source: str) -> World:
     """The run's world; a part the scenario asks for and that cannot be had is ScenarioError."""
     try:
         return build_world(scenario)
-    except PartitionError as exc:
-        raise ScenarioError(
-            f"{source}: data.partition = {scenario.data.partition!r}: {exc}"
-        ) from None
-    except TraceFileError as exc:
-        raise ScenarioError(f"{source}: mobility.trace_file: {exc}") from None
-    except ProfileError as exc:
-        raise ScenarioError(f"{source}: fl.profile: {exc}") from None
-    except (ComponentError, BackendUnavailable) as exc:
-        raise ScenarioError(f"{source}: {exc}") from None
+    except Exception as exc:
+        err = as_scenario_error(exc, scenario, source)
+        if err is None:
+            raise
+        raise err from None
 
 
 def _parts(world: World, sim: Simulation, recorder: ChannelRecorder | None) -> dict[str, Any]:

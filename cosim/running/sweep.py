@@ -18,6 +18,7 @@ from typing import Any
 from cosim.outputs.tables import read_rows, summarise_rounds
 from cosim.plugins import load_plugins
 from cosim.scenario import ScenarioError, load_scenario
+from cosim.world.inputs import check_inputs
 
 POINT = "point.json"  # in a point's folder: what it runs, so a stopped point can be resumed
 SUMMARY = (
@@ -126,7 +127,7 @@ def sweep(
     todo, rows = [], {}
     for overrides in points(grid):
         full = [*base_overrides, *overrides]
-        load_scenario(scenario, full)  # validate up front
+        check_inputs(load_scenario(scenario, full), str(scenario))  # validate up front
         folder = out / point_name(overrides)
         if _complete(folder):
             rows[folder.name] = _summary_of(folder)

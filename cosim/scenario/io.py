@@ -30,14 +30,14 @@ def read_toml(path: Path) -> dict[str, Any]:
     for section, key in RELATIVE_PATHS:
         value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
         if isinstance(value, str) and value:
-            raw[section][key] = _absolute(value, path.parent)
+            raw[section][key] = _absolute(value, path.parent, f"{path}: {section}.{key}")
     return raw
 
 
-def _absolute(value: str, base: Path) -> str:
+def _absolute(value: str, base: Path, field: str) -> str:
     """A file path of a scenario field as an absolute one (relative ones from ``base``)."""
     if "\x00" in value:
-        raise ScenarioError(f"file path {value[:80]!r} contains a NUL character")
+        raise ScenarioError(f"{field}: the file path {value[:80]!r} contains a NUL character")
     return value if Path(value).is_absolute() else str((base / value).resolve())
 
 
@@ -58,7 +58,8 @@ def apply_overrides(
         if not isinstance(data.setdefault(section, {}), dict):
             raise ScenarioError(f"{source}: [{section}] must be a table")
         if (section, field) in RELATIVE_PATHS and isinstance(value, str) and value:
-            value = _absolute(value, Path.cwd())  # saved resolved: a re-run reads the same file
+            # stored resolved: a re-run of the folder's scenario.toml reads the same file
+            value = _absolute(value, Path.cwd(), f"{source}: {section}.{field}")
         data[section][field] = value
         overridden.add(f"{section}.{field}")
     return data, overridden, by

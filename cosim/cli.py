@@ -144,6 +144,12 @@ def run_cmd(
                 result = run(s, out, overwrite=overwrite, progress=not quiet, source=str(scenario))
     except (ScenarioError, RunDirError, CheckpointError, ContractError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # a full disk, a folder made read-only mid-run, ...
+        where = exc.filename or out
+        _fail(
+            f"{where}: {exc.strerror or exc}; the files written so far are intact; once the "
+            f"cause is fixed, `wfl-cosim run --resume {out}` continues from the last checkpoint"
+        )
     except SystemExit as exc:  # not click's: something the run called (a plugin) exited
         _fail(f"the run was ended by sys.exit({exc.code!r}) from a plugin; nothing is complete")
     s = result.scenario
@@ -173,6 +179,8 @@ def plot_cmd(run_dir: Path) -> None:
         paths = plot_run(run_dir)
     except PlotError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or run_dir}: cannot write the figures ({exc.strerror})")
     click.echo("wrote " + " ".join(str(p) for p in paths))
 
 
@@ -202,6 +210,8 @@ def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
         rows, figure = compare_runs(list(run_dirs), target, out)
     except PlotError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or out}: cannot write the comparison ({exc.strerror})")
     cells = [
         [f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in COMPARE_COLUMNS]
         for r in rows

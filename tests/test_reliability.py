@@ -415,3 +415,122 @@ def test_compare_refuses_a_target_that_is_not_an_accuracy(tiny_run, target):
     out, _ = tiny_run
     res = CliRunner().invoke(main, ["compare", str(out), "--target", target])
     assert res.exit_code == 2 and "--target" in res.output
+
+
+# ---------------------------------------------------------------------- errors, not tracebacks
+def test_a_read_only_out_is_an_error_before_the_build(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    res = CliRunner().invoke(
+        main, ["run", str(TINY), "--out", str(ro / "run"), "--quiet", "--set", "fl.mode=surrogate"]
+    )
+    assert res.exit_code == 2 and "cannot write the run folder" in res.output
+
+
+def test_an_out_that_cannot_be_made_is_an_error_before_the_build(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = CliRunner().invoke(
+        main,
+        ["run", str(TINY), "--out", str(blocker / "run"), "--quiet", "--set", "fl.mode=surrogate"],
+    )
+    assert res.exit_code == 2 and "cannot write the run folder" in res.output, res.output
+
+
+def test_a_full_disk_mid_run_is_one_message_and_keeps_what_was_written(tmp_path, monkeypatch):
+    import errno
+
+    from cosim.outputs.tables import CsvTable
+
+    calls = {"n": 0}
+    original = CsvTable.append
+
+    def full(self, row):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", "rounds.csv")
+        return original(self, row)
+
+    monkeypatch.setattr(CsvTable, "append", full)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        main, ["run", str(TINY), "--out", str(out), "--quiet", "--set", "fl.mode=surrogate"]
+    )
+    assert res.exit_code == 2 and "No space left on device" in res.output
+    assert "--resume" in res.output and (out / "events.jsonl").stat().st_size > 0
+
+
+@pytest.fixture
+def damaged_copy(tiny_run, tmp_path):
+    import shutil
+
+    out, _ = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: _edit(d / "rounds.csv", 1, "t_end", "soon"), "column t_end = 'soon'"),
+        (lambda d: _drop_column(d / "rounds.csv", "accuracy"), "missing column(s) accuracy"),
+        (lambda d: _append(d / "rounds.csv", "train,3\n"), "different number of cells"),
+        (lambda d: _append(d / "events.jsonl", "{not json\n"), "is not JSON"),
+        (lambda d: _truncate(d / "channel.npz"), "channel.npz: unreadable or damaged"),
+    ],
+)
+def test_plot_and_compare_on_damaged_tables_are_errors(damaged_copy, damage, message):
+    """Seen: text in numeric cells, missing columns, ragged rows, bad events lines or a
+    truncated channel.npz all ended in tracebacks."""
+    damage(damaged_copy)
+    res = CliRunner().invoke(main, ["plot", str(damaged_copy)])
+    assert res.exit_code == 2 and message in res.output, res.output
+    if "npz" not in message and "JSON" not in message:
+        res = CliRunner().invoke(
+            main, ["compare", str(damaged_copy), "--out", str(damaged_copy / "c.csv")]
+        )
+        assert res.exit_code == 2 and message in res.output, res.output
+
+
+def _edit(path, row, column, value):
+    import csv as _csv
+
+    rows = list(_csv.DictReader(path.open()))
+    rows[row - 1][column] = value
+    with path.open("w", newline="") as f:
+        w = _csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _drop_column(path, column):
+    import csv as _csv
+
+    rows = list(_csv.DictReader(path.open()))
+    names = [c for c in rows[0] if c != column]
+    with path.open("w", newline="") as f:
+        w = _csv.DictWriter(f, fieldnames=names, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _append(path, text):
+    with path.open("a") as f:
+        f.write(text)
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_compare_out_naming_a_folder_is_an_error(tiny_run, tmp_path):
+    out, _ = tiny_run
+    res = CliRunner().invoke(main, ["compare", str(out), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "is a folder" in res.output

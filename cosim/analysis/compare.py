@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from cosim.analysis.figure import PlotError, evaluated, plt, save
-from cosim.outputs.tables import number, read_rows, summarise_rounds
+from cosim.analysis.figure import ROUND_NUMBERS, PlotError, evaluated, plt, read_table, save
+from cosim.outputs.tables import number, summarise_rounds
 
 COMPARE_COLUMNS = (
     "run",
@@ -43,7 +43,7 @@ def compare_runs(
     for d in expand_sweeps(run_dirs):
         if not (d / "rounds.csv").is_file():
             raise PlotError(f"{d}: not a run folder (missing rounds.csv)")
-        rounds = read_rows(d / "rounds.csv")
+        rounds = read_table(d / "rounds.csv", ROUND_NUMBERS)
         if not rounds:
             raise PlotError(f"{d}/rounds.csv: no rounds recorded")
         acc = [number(r["accuracy"]) for r in rounds]

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from channels import Shannon
-from cosim.analysis.figure import PlotError, evaluated, plt, save
+from cosim.analysis.figure import (
+    ROUND_NUMBERS,
+    PlotError,
+    evaluated,
+    plt,
+    read_events,
+    read_npz,
+    read_table,
+    save,
+)
 from cosim.outputs.events import Kind
-from cosim.outputs.tables import number, read_rows
+from cosim.outputs.tables import number
+from cosim.scenario.files import excerpt
 
 NEEDED = ("rounds.csv", "events.jsonl")
 
@@ -26,22 +35,24 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             f"{run_dir}: not a run folder (missing {', '.join(missing) or 'the folder'}); "
             "give the --out folder of a finished `wfl-cosim run`"
         )
-    rounds = read_rows(run_dir / "rounds.csv")
+    rounds = read_table(run_dir / "rounds.csv", ROUND_NUMBERS)
     if not rounds:
         raise PlotError(f"{run_dir}/rounds.csv: no rounds recorded (did the run finish?)")
-    events = [
-        json.loads(line)
-        for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
-    paths = [
-        _accuracy(run_dir, rounds, events),
-        _timeline(run_dir, events),
-        _misses(run_dir, rounds, events),
-    ]
-    if (run_dir / "channel.npz").is_file():  # written when output.channel = true
-        with np.load(run_dir / "channel.npz") as npz:
-            channel = {k: npz[k] for k in npz.files}
-        paths += [_positions(run_dir, channel), _snr(run_dir, channel, events)]
+    events = read_events(run_dir / "events.jsonl")
+    channel = read_npz(run_dir / "channel.npz") if (run_dir / "channel.npz").is_file() else None
+    try:
+        paths = [
+            _accuracy(run_dir, rounds, events),
+            _timeline(run_dir, events),
+            _misses(run_dir, rounds, events),
+        ]
+        if channel is not None:  # written when output.channel = true
+            paths += [_positions(run_dir, channel), _snr(run_dir, channel, events)]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise PlotError(
+            f"{run_dir}: its events or tables do not hold what the figures need "
+            f"({type(exc).__name__}: {excerpt(exc, 60)}); was the folder edited?"
+        ) from None
     return paths
 
 

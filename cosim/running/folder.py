@@ -32,10 +32,14 @@ def writing(out: Path | None) -> Iterator[None]:
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a folder")
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK
+    try:  # the writability check, before anything is built
+        out.mkdir(parents=True, exist_ok=True)
+        handle = lock.open("a")
+    except OSError as exc:
+        raise RunDirError(f"{out}: cannot write the run folder here ({exc.strerror})") from None
     ok = False
-    with lock.open("a") as f:
+    with handle as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

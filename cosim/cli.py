@@ -20,6 +20,7 @@ from cosim.running.sweep import SUMMARY, sweep
 from cosim.scenario import ScenarioError, load_scenario
 from cosim.scenario.registry import ContractError, RegistryError
 from cosim.world.inputs import check_inputs
+from cosim.world.memory import check_memory
 
 USAGE_ERROR = 2
 
@@ -85,6 +86,7 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
     try:
         s = load_scenario(scenario, overrides)
         check_inputs(s, str(scenario))  # the files it names are loaded too (not run)
+        memory = check_memory(s, str(scenario))
     except ScenarioError as exc:
         _fail(str(exc))
     click.echo(
@@ -92,6 +94,7 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
         f"{s.clients.per_round} per round, channel {s.channel.model}, "
         f"strategy {s.strategy.name}, deadline {s.deadline.seconds} s)"
     )
+    click.echo(memory.summary())
 
 
 @main.command("run")

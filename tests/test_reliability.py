@@ -534,3 +534,61 @@ def test_compare_out_naming_a_folder_is_an_error(tiny_run, tmp_path):
     out, _ = tiny_run
     res = CliRunner().invoke(main, ["compare", str(out), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "is a folder" in res.output
+
+
+# ---------------------------------------------------------------------- memory known up front
+DEFAULT = ROOT / "scenarios" / "default.toml"
+
+
+@pytest.mark.parametrize(
+    ("sets", "driver"),
+    [
+        # seen: 5,000 clients x 20 rounds with output.channel took 5.4 GB (0.65 GB without)
+        (["clients.count=5000", "run.rounds=20"], "channel.npz"),
+        # seen: channel.dt = 1e-4 with a 1,000 s deadline took 4.15 GB for 2 clients
+        (["channel.dt=1e-4", "deadline.seconds=1000", "output.channel=false"], "channel window"),
+    ],
+)
+def test_validate_and_run_refuse_what_would_not_fit(tmp_path, sets, driver):
+    args = [a for s in [*sets, "run.max_memory_gb=2"] for a in ("--set", s)]
+    res = CliRunner().invoke(main, ["validate", str(DEFAULT), *args])
+    assert res.exit_code == 2 and f"the largest part is the {driver}" in res.output, res.output
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", str(DEFAULT), "--out", str(out), "--quiet", *args])
+    assert res.exit_code == 2 and "estimated peak memory" in res.output
+    assert not out.exists()  # refused before anything is written
+
+
+def test_validate_prints_the_estimate_of_what_fits(tmp_path):
+    res = CliRunner().invoke(
+        main,
+        [
+            "validate",
+            str(DEFAULT),
+            "--set",
+            "clients.count=5000",
+            "--set",
+            "run.rounds=20",
+            "--set",
+            "output.channel=false",
+            "--set",
+            "run.max_memory_gb=2",
+        ],
+    )
+    assert res.exit_code == 0 and "estimated peak memory" in res.output, res.output
+
+
+def test_resume_refuses_a_changed_trace_file(tmp_path):
+    trace = tmp_path / "walk.csv"
+    rows = ["t,client,x,y"] + [
+        f"{t},{c},{100 + 10 * c + t},{50.0}" for c in range(4) for t in (0, 60)
+    ]
+    trace.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "killed"
+    s = Scenario.load(TINY).updated(
+        {**RESUMABLE, "mobility.model": "trace", "mobility.trace_file": str(trace)}
+    )
+    with pytest.raises(_Stop):
+        run(s, out, observers=[_stop_at(4)])
+    trace.write_text(trace.read_text().replace("50.0", "55.0"))
+    _refused(out, r"changed since the checkpoint: mobility\.trace_file")

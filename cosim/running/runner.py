@@ -24,6 +24,7 @@ from cosim.scenario import load_scenario, scenario_to_toml
 from cosim.scenario.schema import Scenario
 from cosim.world.build import build_world
 from cosim.world.inputs import as_scenario_error
+from cosim.world.memory import check_memory
 from cosim.world.world import World
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def run(
     callable gets each event (a dict, as in events.jsonl) the moment it is logged."""
     wall0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else None
+    check_memory(scenario, source)  # before anything is written
     return _build_and_play(scenario, source, out, observers, progress, wall0, fresh=overwrite)
 
 

@@ -19,6 +19,7 @@ from cosim.outputs.tables import read_rows, summarise_rounds
 from cosim.plugins import load_plugins
 from cosim.scenario import ScenarioError, load_scenario
 from cosim.world.inputs import check_inputs
+from cosim.world.memory import check_memory
 
 POINT = "point.json"  # in a point's folder: what it runs, so a stopped point can be resumed
 SUMMARY = (
@@ -127,7 +128,9 @@ def sweep(
     todo, rows = [], {}
     for overrides in points(grid):
         full = [*base_overrides, *overrides]
-        check_inputs(load_scenario(scenario, full), str(scenario))  # validate up front
+        point = load_scenario(scenario, full)  # validate up front: fields, files, memory
+        check_inputs(point, str(scenario))
+        check_memory(point, str(scenario))
         folder = out / point_name(overrides)
         if _complete(folder):
             rows[folder.name] = _summary_of(folder)

@@ -33,10 +33,15 @@ class Section(BaseModel):
 
 
 class RunSection(Section):
-    """Seed and length of the run."""
+    """Seed and length of the run, and the memory it may plan to use: a run whose estimated
+    peak (docs/RELIABILITY.md) exceeds max_memory_gb is refused before anything is written
+    (0 = 80 % of the memory this machine has available)."""
 
     seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="root seed of every draw")] = 0
     rounds: Annotated[int, Field(ge=1, le=100_000, description="federated rounds")] = 10
+    max_memory_gb: Annotated[
+        float, Field(ge=0.0, le=1e5, strict=False, description="0 = 80 % of what is available")
+    ] = 0.0
 
 
 class ClientsSection(Section):

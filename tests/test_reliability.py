@@ -592,3 +592,31 @@ def test_resume_refuses_a_changed_trace_file(tmp_path):
         run(s, out, observers=[_stop_at(4)])
     trace.write_text(trace.read_text().replace("50.0", "55.0"))
     _refused(out, r"changed since the checkpoint: mobility\.trace_file")
+
+
+def test_a_plugin_strategy_and_mobility_model_are_checked_at_each_call():
+    from cosim import register_mobility, register_strategy
+    from cosim.mobility import Paths
+    from fl.strategies import TopK
+
+    class NoBits(TopK):
+        name = "no-bits"
+
+        def compress(self, update, global_state, budget, rng):
+            p = super().compress(update, global_state, budget, rng)
+            return type(p)(p.tensors, p.values, -1, p.meta)
+
+    class Jumpy(Paths):
+        name = "jumpy"
+
+        def next_legs(self, clients, legs, p, v_prev):
+            return np.full((len(clients), 2), np.nan), np.ones(len(clients))
+
+    register_strategy("no-bits", lambda s: NoBits(s.strategy.bits_per_value))
+    register_mobility("jumpy", lambda s, placement, block: Jumpy(placement, block))
+    s = Scenario.load(TINY).updated({"strategy.name": "no-bits", "strategy.budget": 0.5})
+    with pytest.raises(RuntimeError, match=r"strategy 'no-bits': compress\(\) gave bits = -1"):
+        run(s)
+    s = Scenario.load(TINY).updated({**LEARNING_FREE, "mobility.model": "jumpy"})
+    with pytest.raises(RuntimeError, match=r"'jumpy': next_legs\(\) gave velocity of shape"):
+        run(s)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from channels import upload_end_time
+from cosim.engine import contract
 from cosim.engine.plan import RoundWindow, snr_over_band
 from cosim.outputs.events import EventLog, Kind
 from cosim.scenario.registry import ContractError
@@ -50,7 +51,9 @@ class Allocating:
         n, grid = len(clients), self.grid()
         compute_s = w.compute.seconds(clients, flops)
         snr_per_hz = w.link.snr_per_hz(window.csi.csi_gain_db)
-        bits_grid = np.tile([float(w.strategy.payload_bits(template, g)) for g in grid], (n, 1))
+        bits_grid = np.tile(
+            [contract.bits(w.strategy, w.strategy.payload_bits(template, g)) for g in grid], (n, 1)
+        )
         error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
         time_left = s.deadline.seconds - s.server.broadcast_s
         idx = np.flatnonzero(compute_s < time_left)

@@ -11,6 +11,7 @@ import numpy as np
 import simpy
 import torch
 
+from cosim.engine import contract
 from cosim.engine.plan import RoundPlan
 from cosim.outputs.events import EventLog, Kind
 from cosim.outputs.results import HostTime
@@ -135,8 +136,11 @@ class ClientProcess:
             )
             return
         out.update = update.state
-        payload = w.strategy.compress(
-            update.state, global_state, float(plan.budget[i]), w.seeds.rng("compress", r, k)
+        payload = contract.payload(
+            w.strategy,
+            w.strategy.compress(
+                update.state, global_state, float(plan.budget[i]), w.seeds.rng("compress", r, k)
+            ),
         )
         yield from self._upload(plan, i, out, payload.bits, payload)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cosim.engine import contract
 from cosim.engine.client import MISS_REJECTED, ClientOutcome
 from cosim.engine.plan import RoundPlan
 from cosim.outputs.channel_npz import ChannelRecorder
@@ -86,7 +87,11 @@ class Finishing:
             terms = self._error_terms(
                 [outcomes[k] for k in arrived], payloads, weights, global_state
             )
-            global_state = w.strategy.aggregate(global_state, payloads, weights.tolist())
+            global_state = contract.state(
+                w.strategy,
+                w.strategy.aggregate(global_state, payloads, weights.tolist()),
+                global_state,
+            )
             self.log.emit(now, Kind.AGGREGATE, r, clients=arrived, weights=weights, **terms)
             if r % w.scenario.server.eval_every == 0 or r == w.scenario.run.rounds:
                 acc, loss = evaluate(w, self.host, global_state)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from cosim.scenario.registry import ContractError
+
 BlockRng = Callable[[int], np.random.Generator]
 
 
@@ -112,7 +114,7 @@ class Paths:
             last = self.n[need] - 1
             t0 = self.t0[need, last]
             p_end = self.p0[need, last] + self.v[need, last] * (self.end[need] - t0)[:, None]
-            v, dur = self.next_legs(need, self.n[need], p_end, self.v[need, last])
+            v, dur = self._legs(need, self.n[need], p_end, self.v[need, last])
             self._append(need, self.end[need], p_end, v, dur)
 
     def _append(
@@ -161,12 +163,32 @@ class Paths:
 
     def _first_legs(self) -> tuple[np.ndarray, np.ndarray]:
         """Velocity [K, 3] and duration [K] of every client's first leg."""
-        return self.next_legs(
+        return self._legs(
             np.arange(self.num_clients),
             np.zeros(self.num_clients, dtype=int),
             self._start,
             np.zeros((self.num_clients, 3)),
         )
+
+    def _legs(
+        self, clients: np.ndarray, legs: np.ndarray, p: np.ndarray, v_prev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``next_legs``, its answer checked (a registered model's mistakes are named)."""
+        v, dur = self.next_legs(clients, legs, p, v_prev)
+        m = len(clients)
+        for field, value, shape in (("velocity", v, (m, 3)), ("duration", dur, (m,))):
+            if not isinstance(value, np.ndarray) or value.shape != shape:
+                got = getattr(value, "shape", type(value).__name__)
+                raise ContractError(
+                    f"mobility model {self.name!r}: next_legs() gave {field} of shape {got}; "
+                    f"it must be an array of shape {shape}"
+                )
+        if not np.all(np.isfinite(v)) or not np.all(dur > 0):
+            raise ContractError(
+                f"mobility model {self.name!r}: next_legs() gave a non-finite velocity or a "
+                "duration that is not > 0 (inf is allowed: the leg never ends)"
+            )
+        return v, dur
 
     def next_legs(
         self, clients: np.ndarray, legs: np.ndarray, p: np.ndarray, v_prev: np.ndarray

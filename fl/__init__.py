@@ -17,7 +17,15 @@ from fl.allocators import (
     predicted_upload_s,
     shannon_least_bandwidth,
 )
-from fl.data import TextDataset, TokenisedData, load_bbc_news, stratified_split, tokenise
+from fl.data import (
+    DATASETS,
+    TextDataset,
+    TokenisedData,
+    load_bbc_news,
+    load_dataset,
+    stratified_split,
+    tokenise,
+)
 from fl.lora_ops import (
     State,
     lora_layers,
@@ -52,6 +60,7 @@ from fl.train import LocalResult, Trainer, TrainSettings
 
 __all__ = [
     "ALLOCATORS",
+    "DATASETS",
     "STRATEGIES",
     "TSFA",
     "Allocation",
@@ -88,6 +97,7 @@ __all__ = [
     "for_subset",
     "iid",
     "load_bbc_news",
+    "load_dataset",
     "load_tokenizer",
     "lora_layers",
     "minmax_split",

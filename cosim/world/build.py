@@ -20,7 +20,7 @@ from cosim.world.radio import build_radio
 from cosim.world.seeding import SeedBank
 from cosim.world.stage1 import run_stage1
 from cosim.world.world import World
-from fl import load_bbc_news
+from fl import load_dataset
 
 
 def build_world(s: Scenario) -> World:
@@ -42,7 +42,7 @@ def build_world(s: Scenario) -> World:
     compute = ComputeModel.draw(
         s.clients.count, s.compute.min_tflops, s.compute.max_tflops, seeds.rng("compute")
     )
-    dataset = load_bbc_news()
+    dataset = load_dataset(s.data.name)
     num_classes = len(dataset.label_names)
     data = None if s.fl.mode == "surrogate" else split_data(s, seeds, dataset)
     stage1 = None

@@ -47,3 +47,14 @@ def kill_at_checkpoint(args: list[str], run_dir: Path, round_: int = 3) -> None:
     assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+@pytest.fixture
+def clean_registry():
+    """Registrations made by a test do not leak into the next (use with autouse wrappers)."""
+    from cosim.scenario import registry as reg
+
+    saved = {k: dict(v) for k, v in reg._custom.items()}
+    yield
+    for k in reg._custom:
+        reg._custom[k] = saved[k]

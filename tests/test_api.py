@@ -19,7 +19,6 @@ from cosim import (
     run,
 )
 from cosim.cli import main
-from cosim.scenario import registry as reg
 from fl import Allocation
 from fl.strategies import FedAvgLoRA
 from tests.conftest import ROOT, TINY
@@ -29,12 +28,8 @@ LEARNING_FREE = {"fl.mode": "surrogate"}
 
 
 @pytest.fixture(autouse=True)
-def clean_registry():
+def _registry(clean_registry):
     """Registrations made by a test do not leak into the next."""
-    saved = {k: dict(v) for k, v in reg._custom.items()}
-    yield
-    for k in reg._custom:
-        reg._custom[k] = saved[k]
 
 
 def test_the_example_script_runs_and_uses_every_part(tmp_path):

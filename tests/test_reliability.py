@@ -14,18 +14,14 @@ from cosim import Scenario, register_allocator, run
 from cosim.cli import main
 from cosim.running.folder import RunDirError, writing
 from cosim.running.sweep import point_name
-from cosim.scenario import registry as reg
 from fl import Allocation
 
 LEARNING_FREE = {"fl.mode": "surrogate"}
 
 
 @pytest.fixture(autouse=True)
-def _clean_registry():
-    saved = {k: dict(v) for k, v in reg._custom.items()}
-    yield
-    for k in reg._custom:
-        reg._custom[k] = saved[k]
+def _registry(clean_registry):
+    """Registrations made by a test do not leak into the next."""
 
 
 def test_two_runs_into_one_new_folder_cannot_both_write_it(tmp_path):

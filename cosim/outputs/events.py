@@ -32,6 +32,16 @@ def plain(value: Any) -> Any:
     return value
 
 
+def synced_offset(file: IO[str] | None) -> int:
+    """Bytes written to ``file`` so far, flushed and synced to the disk: a checkpoint that
+    records this offset never points past data a power loss could take (0 without a file)."""
+    if file is None:
+        return 0
+    file.flush()
+    os.fsync(file.fileno())
+    return file.tell()
+
+
 class Kind:
     """The event kinds, defined once: the engine writes them, outputs, plots and results read
     them by these names (docs/OUTPUTS.md says what each one carries)."""
@@ -76,13 +86,8 @@ class EventLog:
         self.observers = list(observers or [])
 
     def offset(self) -> int:
-        """Bytes written so far, flushed and synced to the disk: a checkpoint that records
-        this offset never points past data a power loss could take."""
-        if self._file is None:
-            return 0
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        return self._file.tell()
+        """Bytes written so far, synced (see ``synced_offset``)."""
+        return synced_offset(self._file)
 
     def emit(
         self, t: float, kind: str, round_: int, client: int | None = None, **fields: Any

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from cosim.outputs.events import plain
+from cosim.outputs.events import plain, synced_offset
 
 
 @dataclass
@@ -109,13 +109,8 @@ class CsvTable:
             self._writer.writeheader()
 
     def offset(self) -> int:
-        """Bytes written so far, flushed and synced to the disk: a checkpoint that records
-        this offset never points past data a power loss could take."""
-        if self._file is None:
-            return 0
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        return self._file.tell()
+        """Bytes written so far, synced (see ``synced_offset``)."""
+        return synced_offset(self._file)
 
     def append(self, row: RoundRow | ClientRow | dict[str, Any]) -> None:
         """Add one row (a row type, or a dict whose keys are exactly the columns)."""

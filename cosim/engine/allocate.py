@@ -35,7 +35,7 @@ class Allocating:
         self.w, self.log = world, log
         self.efficiency = efficiency_of(world.rate)
 
-    def grid(self) -> np.ndarray:
+    def budget_grid(self) -> np.ndarray:
         """The budgets the request offers: allocation.budget_grid for an allocator that
         chooses budgets (TSFA, or a custom one), else strategy.budget only."""
         s = self.w.scenario
@@ -48,7 +48,7 @@ class Allocating:
         is a known dropout: it gets no band (else min-max would stretch everyone's plan past
         the deadline for it)."""
         s, w, now, clients = self.w.scenario, self.w, window.t0, window.clients
-        n, grid = len(clients), self.grid()
+        n, grid = len(clients), self.budget_grid()
         compute_s = w.compute.seconds(clients, flops)
         snr_per_hz = w.link.snr_per_hz(window.csi.csi_gain_db)
         bits_grid = np.tile(

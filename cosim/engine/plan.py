@@ -90,7 +90,7 @@ class Planner:
                 gain_db=csi.csi_gain_db[i],
                 true_gain_db=csi.true_gain_db[i],
                 age_s=age_s,
-                error_db=csi.csi_gain_db[i] - csi.true_gain_db[i],
+                error_db=csi.offset_db[i],
                 distance_m=trace.distance_3d_m[i, j0],
                 los=bool(trace.los[i, j0]),
                 speed_mps=float(np.linalg.norm(window.velocities[i, j0])),

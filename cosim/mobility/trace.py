@@ -90,45 +90,37 @@ def _rows(path: Path, num_clients: int, height_m: float) -> dict[int, list[tuple
                 f"{path}: header must have columns t, client, x, y[, z]; got {shown or 'none'}"
             )
         for line, row in enumerate(reader, start=2):
-            values = _values(path, line, row, height_m)
-            t, c = values[0], int(values[4])
+            sample, c = _values(path, line, row, height_m)
             if not 0 <= c < num_clients:
                 raise TraceFileError(
                     f"{path}: row {line}: client {c} outside 0..{num_clients - 1} "
                     f"(clients.count = {num_clients})"
                 )
-            rows.setdefault(c, []).append((t, *values[1:4]))
+            rows.setdefault(c, []).append(sample)
     return rows
 
 
-def _values(path: Path, line: int, row: dict, height_m: float) -> tuple[float, ...]:
-    """(t, x, y, z, client) of one row, checked; messages quote a cell only as an excerpt."""
-    cells = {k: row.get(k) for k in ("t", "client", "x", "y", "z")}
-    try:
-        t, x, y = float(cells["t"]), float(cells["x"]), float(cells["y"])
-        z = float(cells["z"]) if cells["z"] not in (None, "") else height_m
-        c = int(cells["client"])
-    except (TypeError, ValueError):
-        bad = next(
-            (k for k in ("t", "client", "x", "y", "z") if not _number(cells[k], k)), "client"
-        )
-        raise TraceFileError(
-            f"{path}: row {line}: column {bad} = {excerpt(cells[bad])} is not a number"
-        ) from None
+def _values(
+    path: Path, line: int, row: dict, height_m: float
+) -> tuple[tuple[float, float, float, float], int]:
+    """((t, x, y, z), client) of one row, checked; messages quote a cell only as an excerpt."""
+    parsed: dict[str, float] = {}
+    for column, parse in (("t", float), ("client", int), ("x", float), ("y", float), ("z", float)):
+        cell = row.get(column)
+        if column == "z" and cell in (None, ""):
+            parsed["z"] = height_m
+            continue
+        try:
+            parsed[column] = parse(cell)
+        except (TypeError, ValueError):
+            raise TraceFileError(
+                f"{path}: row {line}: column {column} = {excerpt(cell)} is not a number"
+            ) from None
+    t, x, y, z = (parsed[k] for k in ("t", "x", "y", "z"))
     if not (np.isfinite([t, x, y, z]).all() and 0 <= t <= MAX_T_S):
         raise TraceFileError(f"{path}: row {line}: t must be in [0, {MAX_T_S:g}] s, all finite")
     if max(abs(x), abs(y), abs(z)) > MAX_COORD_M:
         raise TraceFileError(
             f"{path}: row {line}: coordinates must be within ±{MAX_COORD_M:g} m of the base station"
         )
-    return t, x, y, z, float(c)
-
-
-def _number(cell: object, column: str) -> bool:
-    if column == "z" and cell in (None, ""):
-        return True
-    try:
-        int(cell) if column == "client" else float(cell)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return True
+    return (t, x, y, z), int(parsed["client"])

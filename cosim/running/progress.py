@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from cosim.outputs.tables import RoundRow, number
 
-logger = logging.getLogger("cosim.running.runner")
+logger = logging.getLogger(__name__)
 
 
 class Progress:

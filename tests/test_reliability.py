@@ -616,3 +616,23 @@ def test_a_plugin_strategy_and_mobility_model_are_checked_at_each_call():
     s = Scenario.load(TINY).updated({**LEARNING_FREE, "mobility.model": "jumpy"})
     with pytest.raises(RuntimeError, match=r"'jumpy': next_legs\(\) gave velocity of shape"):
         run(s)
+
+
+def test_resume_rereads_a_recorded_plugin_file_where_it_was(tmp_path, monkeypatch, uninterrupted):
+    """A plugin file imported by the killed run is hashed again at its path on resume: an
+    unchanged one resumes (even from a process that has not imported it), an edited one is
+    refused."""
+    from cosim import plugins, resume
+
+    plugin = tmp_path / "harmless.py"
+    plugin.write_text("X = 1\n")
+    monkeypatch.setattr(plugins, "LOADED_FILES", [])
+    plugins.load_plugin(str(plugin))
+    monkeypatch.setattr("cosim.running.runner.LOADED_FILES", plugins.LOADED_FILES)
+    out = _killed(tmp_path)
+    plugins.LOADED_FILES.clear()  # a new process: nothing imported
+    plugin.write_text("X = 2\n")
+    _refused(out, r"changed since the checkpoint: --plugin .*harmless\.py")
+    plugin.write_text("X = 1\n")
+    resume(out)
+    _same(out, uninterrupted)

@@ -142,12 +142,16 @@ class Saved:
 
     round: int
     roots: dict[str, Any]
-    offsets: dict[str, int]
     extra: dict[str, Any]
     decoder: _Decoder
     outputs: dict[str, dict[str, Any]]
-    inputs: dict[str, str]
+    inputs: dict[str, dict[str, str]]
     folder: Path
+
+    @property
+    def offsets(self) -> dict[str, int]:
+        """Byte length of each output file when the checkpoint was made."""
+        return {name: rec["length"] for name, rec in self.outputs.items()}
 
 
 PARTS = ("state.json", "arrays.npz", "tensors.safetensors")
@@ -158,7 +162,7 @@ def write(
     round_: int,
     roots: dict[str, Any],
     outputs: dict[str, dict[str, Any]],
-    inputs: dict[str, str],
+    inputs: dict[str, dict[str, str]],
     extra: dict[str, Any],
 ) -> None:
     """Write the checkpoint of the end of ``round_`` atomically: a complete new folder replaces
@@ -173,11 +177,9 @@ def write(
     tmp.mkdir()
     np.savez(tmp / "arrays.npz", **enc.arrays)
     save_file(enc.tensors, str(tmp / "tensors.safetensors"))
-    offsets = {name: rec["length"] for name, rec in outputs.items()}
     meta = dict(
         format=FORMAT,
         round=round_,
-        offsets=offsets,
         outputs=outputs,
         inputs=inputs,
         extra=extra,
@@ -242,7 +244,6 @@ def _read(folder: Path) -> Saved:
     return Saved(
         meta["round"],
         meta["roots"],
-        meta["offsets"],
         meta["extra"],
         _Decoder(arrays, tensors),
         meta["outputs"],
@@ -251,13 +252,13 @@ def _read(folder: Path) -> Saved:
     )
 
 
-def verify(run_dir: Path, saved: Saved, inputs_now: dict[str, str]) -> None:
+def verify(run_dir: Path, saved: Saved) -> None:
     """Before a resume: the output files hold what the checkpoint recorded (regular files,
     long enough, same prefix) and the run's inputs hash as they did."""
     try:
         for name, record in saved.outputs.items():
             integrity.check_prefix(run_dir / name, record)
-        integrity.check_inputs(saved.inputs, inputs_now, run_dir)
+        integrity.check_inputs(saved.inputs, run_dir)
     except integrity.IntegrityError as exc:
         raise CheckpointError(str(exc)) from None
 

@@ -64,18 +64,29 @@ def check_prefix(path: Path, record: dict[str, Any]) -> None:
         )
 
 
-def inputs(scenario_text_path: Path, files: dict[str, str]) -> dict[str, str]:
-    """Hashes of what a run depends on: its resolved scenario.toml and the files it reads
-    (``files``: field or plugin -> path)."""
-    out = {"scenario.toml": digest(scenario_text_path)}
-    for name, path in files.items():
-        out[name] = digest(Path(path)) if Path(path).is_file() else "missing"
+def _hash_or_missing(path: Path) -> str:
+    return digest(path) if path.is_file() else "missing"
+
+
+def inputs(run_dir: Path, files: dict[str, str]) -> dict[str, dict[str, str]]:
+    """What a run depends on, each with its path and hash: the folder's scenario.toml (path
+    relative to the folder, so a moved folder still resumes) and the files it reads
+    (``files``: field or plugin -> absolute path)."""
+    out = {"scenario.toml": {"path": "scenario.toml"}}
+    out.update({name: {"path": str(path)} for name, path in files.items()})
+    for rec in out.values():
+        rec["sha256"] = _hash_or_missing(run_dir / rec["path"])
     return out
 
 
-def check_inputs(recorded: dict[str, str], now: dict[str, str], run_dir: Path) -> None:
-    """Resume continues the run that was started: every input must hash as it did."""
-    changed = [k for k in recorded if now.get(k) != recorded[k]]
+def check_inputs(recorded: dict[str, dict[str, str]], run_dir: Path) -> None:
+    """Resume continues the run that was started: every recorded input, read again where it
+    was, must hash as it did."""
+    changed = [
+        name
+        for name, rec in recorded.items()
+        if _hash_or_missing(run_dir / rec["path"]) != rec["sha256"]
+    ]
     if changed:
         raise IntegrityError(
             f"{run_dir}: changed since the checkpoint: {', '.join(changed)}; resume continues "

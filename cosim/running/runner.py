@@ -65,7 +65,7 @@ def resume(
     if saved is None:
         logger.warning("%s: no round had ended before the run stopped: starting over", out)
         return run(scenario, out, overwrite=True, observers=observers, progress=progress)
-    checkpoint.verify(out, saved, run_inputs(out, scenario))
+    checkpoint.verify(out, saved)
     logger.info("%s: resuming after round %d from %s", out, saved.round, saved.folder.name)
     source = str(out / "scenario.toml")
     return _build_and_play(scenario, source, out, observers, progress, wall0, saved)
@@ -256,7 +256,7 @@ class _Checkpoints:
         checkpoint.write(self.out, r, parts, outputs, inputs, extra)
 
 
-def run_inputs(out: Path, scenario: Scenario) -> dict[str, str]:
+def run_inputs(out: Path, scenario: Scenario) -> dict[str, dict[str, str]]:
     """Hashes of what the run in ``out`` depends on: its scenario.toml, the trace and profile
     files it names, the plugin files this process imported."""
     files = {}
@@ -266,7 +266,7 @@ def run_inputs(out: Path, scenario: Scenario) -> dict[str, str]:
         files["fl.profile"] = scenario.fl.profile
     for path in LOADED_FILES:
         files[f"--plugin {path}"] = str(path)
-    return integrity.inputs(out / "scenario.toml", files)
+    return integrity.inputs(out, files)
 
 
 def timing(result: RunResult) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def alone(scenario: str, rounds: int | None, trained: dict, evals: int) -> dict:
 
     from cosim import Scenario
     from cosim.world.components import build_strategy
-    from cosim.world.learning import lora_spec, split_data, train_settings
+    from cosim.world.learning import lora_spec, model_source, split_data, train_settings
     from cosim.world.seeding import SeedBank
     from fl import Trainer, build_model, load_bbc_news
     from fl.backends import train_seeded
@@ -65,7 +65,7 @@ def alone(scenario: str, rounds: int | None, trained: dict, evals: int) -> dict:
     data = split_data(s, seeds, dataset)
     seeds.seed_torch("model_init")
     trainer = Trainer(
-        build_model(len(dataset.label_names), s.model.layers, lora_spec(s)), data.tokens
+        build_model(model_source(s), len(dataset.label_names), lora_spec(s)), data.tokens
     )
     strategy, settings = build_strategy(s), train_settings(s)
     state = trainer.initial_state()

@@ -57,7 +57,7 @@ class _Workload:
 
     def __init__(self, s) -> None:
         from cosim.world.components import build_strategy
-        from cosim.world.learning import lora_spec, split_data, train_settings
+        from cosim.world.learning import lora_spec, model_source, split_data, train_settings
         from cosim.world.seeding import SeedBank
         from fl import Trainer, build_model, load_bbc_news
 
@@ -65,7 +65,7 @@ class _Workload:
         dataset = load_bbc_news()
         self.data = split_data(s, self.seeds, dataset)
         self.seeds.seed_torch("model_init")
-        model = build_model(len(dataset.label_names), s.model.layers, lora_spec(s))
+        model = build_model(model_source(s), len(dataset.label_names), lora_spec(s))
         self.trainer = Trainer(model, self.data.tokens)
         self.strategy, self.settings = build_strategy(s), train_settings(s)
 

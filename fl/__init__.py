@@ -26,6 +26,7 @@ from fl.data import (
     stratified_split,
     tokenise,
 )
+from fl.flops import step_flops
 from fl.lora_ops import (
     State,
     lora_layers,
@@ -34,16 +35,21 @@ from fl.lora_ops import (
     separate_aggregation_error,
 )
 from fl.model import (
+    LoraCausalLM,
     LoraClassifier,
     LoraSpec,
-    ModelNotInstalledError,
     build_model,
-    load_tokenizer,
     model_skeleton,
-    pretrained_model_dir,
-    training_flops,
 )
 from fl.partition import PartitionError, dirichlet, iid, shards
+from fl.pretrained import (
+    ModelNotInstalledError,
+    ModelSource,
+    ModelSourceError,
+    checkpoint_digest,
+    load_tokenizer,
+    pretrained_model_dir,
+)
 from fl.strategies import (
     STRATEGIES,
     FedAvgLoRA,
@@ -56,6 +62,7 @@ from fl.strategies import (
     TopK,
 )
 from fl.surrogate import ProfileError, Surrogate, SurrogateProfile, surrogate_template
+from fl.targets import LoraTargetError
 from fl.train import LocalResult, Trainer, TrainSettings
 
 __all__ = [
@@ -72,10 +79,14 @@ __all__ = [
     "FedAvgLoRA",
     "InverseSpectralEfficiency",
     "LocalResult",
+    "LoraCausalLM",
     "LoraClassifier",
     "LoraSpec",
+    "LoraTargetError",
     "MinMax",
     "ModelNotInstalledError",
+    "ModelSource",
+    "ModelSourceError",
     "Oracle",
     "PartitionError",
     "Payload",
@@ -93,6 +104,7 @@ __all__ = [
     "TrainSettings",
     "Trainer",
     "build_model",
+    "checkpoint_digest",
     "dirichlet",
     "for_subset",
     "iid",
@@ -110,8 +122,8 @@ __all__ = [
     "separate_aggregation_error",
     "shannon_least_bandwidth",
     "shards",
+    "step_flops",
     "stratified_split",
     "surrogate_template",
     "tokenise",
-    "training_flops",
 ]

@@ -17,8 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from fl.data_files import DataSource
 from fl.lora_ops import State
 from fl.model import LoraSpec
+from fl.pretrained import ModelSource
 from fl.strategies import Strategy
 from fl.train import LocalResult, Trainer, TrainSettings
 
@@ -165,14 +167,25 @@ class RayTraining:
 class TrainerFactory:
     """Builds the model and data a worker trains on: picklable, so Ray can ship it."""
 
+    source: ModelSource
     num_classes: int
-    layers: int
     lora: LoraSpec
     max_seq_len: int
+    data_name: str  # a packaged dataset, used when data_file is None
+    data_file: DataSource | None
+    device: str  # train.device, resolved on the worker's own machine
 
     def __call__(self) -> Trainer:
-        from fl import build_model, load_bbc_news, load_tokenizer, tokenise
+        from fl import build_model, load_dataset, load_tokenizer, tokenise
+        from fl.data_files import load_data_file
+        from fl.train import pick_device
 
-        model = build_model(num_classes=self.num_classes, layers=self.layers, lora=self.lora)
-        tokens = tokenise(load_tokenizer(), load_bbc_news(), self.max_seq_len)
-        return Trainer(model, tokens)
+        model = build_model(self.source, self.num_classes, self.lora)
+        task = self.source.task
+        data = (
+            load_dataset(self.data_name)
+            if self.data_file is None
+            else load_data_file(self.data_file, task)
+        )
+        tokens = tokenise(load_tokenizer(self.source), data, self.max_seq_len, task)
+        return Trainer(model, tokens, pick_device(self.device))

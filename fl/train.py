@@ -7,11 +7,27 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from fl.data import TokenisedData
-from fl.model import LoraClassifier, get_trainable_state, set_trainable_state
+from fl.model import AdaptedModel, get_trainable_state, set_trainable_state
 from fl.types import ExtraLoss, State
+
+
+class DeviceUnavailable(RuntimeError):
+    """train.device names a device this machine does not have."""
+
+
+def pick_device(name: str) -> str:
+    """``auto`` -> "cuda" when torch sees a GPU, else "cpu"; ``cuda`` only where there is one."""
+    has_cuda = torch.cuda.is_available()
+    if name == "auto":
+        return "cuda" if has_cuda else "cpu"
+    if name == "cuda" and not has_cuda:
+        raise DeviceUnavailable(
+            "train.device = 'cuda' but torch sees no CUDA device here (this torch build: "
+            f"{torch.__version__}); use 'auto' or 'cpu'"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -36,13 +52,20 @@ class LocalResult:
 class Trainer:
     """Trains and evaluates the single in-memory model for whichever client's turn it is.
 
-    Batches and dropout draw from torch's global RNG, which the caller seeds per client and
-    round, so results do not depend on the order clients are trained in.
+    Batches and dropout draw from torch's global (CPU) RNG, which the caller seeds per client
+    and round, so results do not depend on the order clients are trained in. The model and
+    its batches live on ``device``; states come and go on the CPU.
     """
 
-    def __init__(self, model: LoraClassifier, data: TokenisedData) -> None:
-        self.model = model
+    def __init__(self, model: AdaptedModel, data: TokenisedData, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
         self.data = data
+
+    def _batch(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        d = self.data
+        on = self.device
+        return d.input_ids[b].to(on), d.attention_mask[b].to(on), d.target(b).to(on)
 
     def initial_state(self) -> State:
         """The global starting point: the adapter and head as built."""
@@ -80,8 +103,7 @@ class Trainer:
                 pos = 0
             batch = order[pos : pos + settings.batch_size]
             pos += settings.batch_size
-            logits = self.model(self.data.input_ids[batch], self.data.attention_mask[batch])
-            loss = F.cross_entropy(logits, self.data.labels[batch])
+            loss = self.model.loss(*self._batch(batch))
             total = loss if extra_loss is None else loss + extra_loss(self.model)
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -93,16 +115,14 @@ class Trainer:
     def evaluate(
         self, state: State, indices: np.ndarray, batch_size: int = 128
     ) -> tuple[float, float]:
-        """Accuracy and mean cross-entropy of ``state`` on the samples ``indices``."""
+        """Accuracy and mean cross-entropy of ``state`` on the samples ``indices``: per sample
+        to classify; per scored token (next-token top-1 accuracy) for a causal LM."""
         set_trainable_state(self.model, state)
         self.model.eval()
-        correct, loss_sum = 0, 0.0
+        correct, loss_sum, n = 0, 0.0, 0
         idx = torch.as_tensor(indices, dtype=torch.long)
         for start in range(0, len(idx), batch_size):
-            b = idx[start : start + batch_size]
-            logits = self.model(self.data.input_ids[b], self.data.attention_mask[b])
-            y = self.data.labels[b]
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(-1) == y).sum())
-        n = max(len(idx), 1)
+            loss, hits, count = self.model.score(*self._batch(idx[start : start + batch_size]))
+            loss_sum, correct, n = loss_sum + loss, correct + hits, n + count
+        n = max(n, 1)
         return correct / n, loss_sum / n

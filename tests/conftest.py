@@ -58,3 +58,12 @@ def clean_registry():
     yield
     for k in reg._custom:
         reg._custom[k] = saved[k]
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """model_type -> folder of a tiny random checkpoint of it (built once per session)."""
+    from model_zoo import CONFIGS, build_checkpoint
+
+    root = tmp_path_factory.mktemp("zoo")
+    return {kind: build_checkpoint(kind, root / kind) for kind in CONFIGS}

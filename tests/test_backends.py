@@ -40,3 +40,15 @@ def test_ray_backend_without_ray_installed_names_the_extra(monkeypatch, tmp_path
 def test_ray_address_needs_the_ray_backend():
     with pytest.raises(ScenarioError, match=r"train\.ray_address .* is for train\.backend"):
         Scenario().updated({"train.ray_address": "ray://head:10001"})
+
+
+def test_ray_actors_train_the_own_model_on_the_own_data(tmp_path, zoo):
+    """model.path and data.path travel to the actors: Ray gives the local run's outputs."""
+    from test_own_data import rows, scenario, write_csv
+
+    write_csv(tmp_path / "data.csv", rows())
+    path = scenario(tmp_path, zoo["gpt2"], "data.csv", partition="dirichlet")
+    run(Scenario.load(path), tmp_path / "local")
+    run(Scenario.load(path).updated({"train.backend": "ray"}), tmp_path / "ray")
+    for name in ("events.jsonl", "rounds.csv", "clients.csv"):
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()

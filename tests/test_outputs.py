@@ -8,7 +8,14 @@ import pytest
 from conftest import read_events
 
 from cosim.outputs.events import EventLog, Kind
-from cosim.outputs.tables import CLIENT_COLUMNS, ROUND_COLUMNS, ClientRow, CsvTable, RoundRow
+from cosim.outputs.tables import (
+    CLIENT_COLUMNS,
+    ROUND_COLUMNS,
+    ClientRow,
+    CsvTable,
+    RoundRow,
+    round_columns,
+)
 
 
 def test_event_log_writes_plain_json_and_calls_observers(tmp_path):
@@ -48,7 +55,10 @@ def test_every_event_kind_a_run_writes_is_a_defined_constant(tiny_run):
 
 
 def test_row_types_are_the_table_columns_and_a_table_refuses_other_keys(tmp_path):
-    assert tuple(f.name for f in fields(RoundRow)) == ROUND_COLUMNS
+    # perplexity is a column of causal-lm runs only, placed after loss
+    assert tuple(f.name for f in fields(RoundRow)) == (*ROUND_COLUMNS, "perplexity")
+    lm = round_columns("causal-lm")
+    assert lm[lm.index("loss") + 1] == "perplexity" and round_columns("classify") == ROUND_COLUMNS
     assert tuple(f.name for f in fields(ClientRow)) == CLIENT_COLUMNS
     assert ROUND_COLUMNS[:4] == ("mode", "round", "t_start", "t_end")
     table = CsvTable(tmp_path / "rounds.csv", ROUND_COLUMNS)
@@ -60,3 +70,14 @@ def test_row_types_are_the_table_columns_and_a_table_refuses_other_keys(tmp_path
     lines = (tmp_path / "rounds.csv").read_text().splitlines()
     assert lines[0] == ",".join(ROUND_COLUMNS)
     assert lines[1].startswith("train,1,0.0,1.5,2,1,1,3.0,,,0,0,")
+    lm_table = CsvTable(tmp_path / "lm.csv", lm)
+    lm_table.append(
+        RoundRow("train", 1, 0.0, 1.5, 2, 1, 1, 3.0, 0.5, 2.0, 0, 0, 0.1, 0.2, 0.0, 0.0, 7.389)
+    )
+    lm_table.close()
+    assert (
+        (tmp_path / "lm.csv")
+        .read_text()
+        .splitlines()[1]
+        .startswith("train,1,0.0,1.5,2,1,1,3.0,0.5,2.0,7.389,")
+    )

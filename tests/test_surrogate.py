@@ -10,7 +10,7 @@ from conftest import ROOT, TINY, read_events
 
 from cosim import load_scenario, run
 from cosim.cli import main
-from fl import STRATEGIES, LoraSpec, Soft, SurrogateProfile, model_skeleton
+from fl import STRATEGIES, LoraSpec, ModelSource, Soft, SurrogateProfile, model_skeleton
 from fl.strategies import RandomRank, SVDTruncated
 from fl.surrogate import Surrogate, dropped_share, surrogate_template
 
@@ -94,8 +94,12 @@ def test_skeleton_has_the_real_adapter_shapes():
     from fl.model import get_trainable_state
 
     spec = LoraSpec(rank=4, alpha=8.0, targets=("query", "value"))
-    real = get_trainable_state(build_model(5, 2, spec))
-    skeleton = {n: p for n, p in model_skeleton(5, 2, spec).named_parameters() if p.requires_grad}
+    real = get_trainable_state(build_model(ModelSource(layers=2), 5, spec))
+    skeleton = {
+        n: p
+        for n, p in model_skeleton(ModelSource(layers=2), 5, spec).named_parameters()
+        if p.requires_grad
+    }
     assert {n: tuple(t.shape) for n, t in real.items()} == {
         n: tuple(t.shape) for n, t in skeleton.items()
     }
@@ -104,7 +108,11 @@ def test_skeleton_has_the_real_adapter_shapes():
 def test_template_carries_the_profile_and_bits_match_the_real_strategy():
     rng = np.random.default_rng(0)
     spec = LoraSpec(rank=8, alpha=16.0, targets=("query", "value"))
-    skeleton = {n: p for n, p in model_skeleton(5, 2, spec).named_parameters() if p.requires_grad}
+    skeleton = {
+        n: p
+        for n, p in model_skeleton(ModelSource(layers=2), 5, spec).named_parameters()
+        if p.requires_grad
+    }
     imp = SurrogateProfile.synthetic(8).importance
     template = surrogate_template(skeleton, imp, rng)
     soft = Soft(32, 0.01)

@@ -4,6 +4,7 @@ rows and channel chunk are written."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog, Kind
 from cosim.outputs.results import HostTime
 from cosim.outputs.tables import ClientRow, CsvTable, RoundRow
+from cosim.scenario.schema import Scenario
 from cosim.world.world import World
 from fl import (
     State,
@@ -110,6 +112,7 @@ class Finishing:
             rejected=sum(o.miss == MISS_REJECTED for o in outcomes.values()),
             reallocations=plan.uplink.reallocations,
             **terms,
+            perplexity=perplexity(w.scenario, loss),
         )
         self.rounds_table.append(row)
         self._client_rows(plan, outcomes)
@@ -193,3 +196,10 @@ def surrogate_terms(outcomes: list[ClientOutcome]) -> dict[str, float]:
         orth_defect_a=NAN,
         orth_defect_b=NAN,
     )
+
+
+def perplexity(s: Scenario, loss: float | None) -> float | None:
+    """exp(held-out mean token loss) of a causal-lm run's evaluated rounds; None otherwise."""
+    if s.model.task != "causal-lm" or loss is None:
+        return None
+    return math.exp(loss) if loss < 700 else math.inf

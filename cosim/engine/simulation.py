@@ -91,6 +91,7 @@ class Simulation:
             rounds=s.run.rounds,
             allocator=s.allocation.name,
             strategy=s.strategy.name,
+            **w.record,
         )
         if w.stage1 is not None:
             st = w.stage1

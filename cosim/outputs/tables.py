@@ -32,6 +32,7 @@ class RoundRow:
     sparsification_error: float
     orth_defect_a: float
     orth_defect_b: float
+    perplexity: float | None = None  # exp(loss): a column of causal-lm runs only
 
 
 @dataclass
@@ -58,8 +59,16 @@ class ClientRow:
     energy_j: float
 
 
-ROUND_COLUMNS = tuple(f.name for f in fields(RoundRow))
+ROUND_COLUMNS = tuple(f.name for f in fields(RoundRow) if f.name != "perplexity")
 CLIENT_COLUMNS = tuple(f.name for f in fields(ClientRow))
+
+
+def round_columns(task: str) -> tuple[str, ...]:
+    """rounds.csv's columns for model.task ``task``: causal-lm adds perplexity after loss."""
+    if task != "causal-lm":
+        return ROUND_COLUMNS
+    i = ROUND_COLUMNS.index("loss") + 1
+    return (*ROUND_COLUMNS[:i], "perplexity", *ROUND_COLUMNS[i:])
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -114,8 +123,8 @@ class CsvTable:
 
     def append(self, row: RoundRow | ClientRow | dict[str, Any]) -> None:
         """Add one row (a row type, or a dict whose keys are exactly the columns)."""
-        if not isinstance(row, dict):
-            row = dict(vars(row))
+        if not isinstance(row, dict):  # a row type: its optional columns only where in use
+            row = {k: v for k, v in vars(row).items() if k in self.columns or v is not None}
         if set(row) != set(self.columns):
             raise KeyError(f"row keys {sorted(set(row) ^ set(self.columns))} do not match")
         row = {k: ("" if v is None else v) for k, v in plain(row).items()}

@@ -10,6 +10,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from fl.data_files import data_digest
+
 CHUNK = 1 << 20
 
 
@@ -65,6 +67,8 @@ def check_prefix(path: Path, record: dict[str, Any]) -> None:
 
 
 def _hash_or_missing(path: Path) -> str:
+    if path.is_dir():  # a saved dataset folder: its files' names and contents
+        return data_digest(path)
     return digest(path) if path.is_file() else "missing"
 
 

@@ -15,7 +15,7 @@ from cosim.engine.simulation import Simulation
 from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog
 from cosim.outputs.results import RunResult, typed
-from cosim.outputs.tables import CLIENT_COLUMNS, ROUND_COLUMNS, CsvTable
+from cosim.outputs.tables import CLIENT_COLUMNS, CsvTable, round_columns
 from cosim.plugins import LOADED_FILES
 from cosim.running import checkpoint, integrity
 from cosim.running.folder import OUTPUT_FILES, RunDirError, check_run_dir, writing
@@ -23,7 +23,7 @@ from cosim.running.progress import Progress
 from cosim.scenario import load_scenario, scenario_to_toml
 from cosim.scenario.schema import Scenario
 from cosim.world.build import build_world
-from cosim.world.inputs import as_scenario_error
+from cosim.world.inputs import as_scenario_error, check_inputs
 from cosim.world.memory import check_memory
 from cosim.world.world import World
 
@@ -42,7 +42,8 @@ def run(
     callable gets each event (a dict, as in events.jsonl) the moment it is logged."""
     wall0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else None
-    check_memory(scenario, source)  # before anything is written
+    check_inputs(scenario, source)  # before anything is written: the files it names, loaded
+    check_memory(scenario, source)
     return _build_and_play(scenario, source, out, observers, progress, wall0, fresh=overwrite)
 
 
@@ -146,7 +147,7 @@ def _play(
         logger.info("TSFA stage 1 chose %s (%s)", world.stage1.chosen, world.stage1.rule)
     if out is not None and saved is None:
         _fresh_folder(out, scenario)
-    log, rounds, clients = _outputs(out, observers, saved)
+    log, rounds, clients = _outputs(world.scenario.model.task, out, observers, saved)
     recorder = (
         ChannelRecorder(scenario.clients.count, scenario.channel.dt)
         if scenario.output.channel and out is not None
@@ -199,6 +200,7 @@ def _fresh_folder(out: Path, scenario: Scenario) -> None:
 
 
 def _outputs(
+    task: str,
     out: Path | None,
     observers: Sequence[Callable[[dict[str, Any]], None]],
     saved: checkpoint.Saved | None,
@@ -221,7 +223,7 @@ def _outputs(
         watchers,
         None if saved is None else (saved.offsets["events.jsonl"], saved.extra["events"]),
     )
-    rounds = CsvTable(path("rounds.csv"), ROUND_COLUMNS, resume_at("rounds.csv"))
+    rounds = CsvTable(path("rounds.csv"), round_columns(task), resume_at("rounds.csv"))
     clients = CsvTable(path("clients.csv"), CLIENT_COLUMNS, resume_at("clients.csv"))
     return log, rounds, clients
 
@@ -264,6 +266,10 @@ def run_inputs(out: Path, scenario: Scenario) -> dict[str, dict[str, str]]:
         files["mobility.trace_file"] = scenario.mobility.trace_file
     if scenario.fl.mode == "surrogate" and scenario.fl.profile:
         files["fl.profile"] = scenario.fl.profile
+    if scenario.model.path:
+        files["model.path (config.json)"] = str(Path(scenario.model.path) / "config.json")
+    if scenario.data.path:
+        files["data.path"] = scenario.data.path
     for path in LOADED_FILES:
         files[f"--plugin {path}"] = str(path)
     return integrity.inputs(out, files)

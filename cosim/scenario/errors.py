@@ -38,6 +38,12 @@ def _allowed(annotation: Any, metadata: list[Any]) -> str:
     if origin is tuple:
         inner = typing.get_args(annotation)[0]
         return "a list, each " + _allowed(inner, [])
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        return _allowed(base, [*meta, *metadata])
+    pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), None)
+    if pattern:
+        return f"a name matching {pattern}"
     lo = hi = ""
     for m in metadata:
         if isinstance(m, annotated_types.Ge):

@@ -14,7 +14,14 @@ import tomli_w
 
 from cosim.scenario.errors import ScenarioError
 
-RELATIVE_PATHS = (("mobility", "trace_file"), ("fl", "profile"))  # relative to the scenario file
+# file and folder fields: in a scenario file relative to that file, with --set relative to the
+# current directory; stored absolute in the resolved scenario
+RELATIVE_PATHS = (
+    ("mobility", "trace_file"),
+    ("fl", "profile"),
+    ("model", "path"),
+    ("data", "path"),
+)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

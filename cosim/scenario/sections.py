@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from cosim.scenario.presets import CELL_DEFAULTS, MOBILITY_PRESETS
 from cosim.scenario.registry import KINDS, builtin_names, known
 from cosim.scenario.rules import dense_only_problem
 from fl import STRATEGIES
 
-LoraTarget = Literal["query", "key", "value", "dense"]
+LoraTarget = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", max_length=100)]
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Options = dict[str, bool | int | float | str]
 
 
@@ -248,25 +256,42 @@ class StrategySection(Section):
 
 
 class ModelSection(Section):
-    """The transformer and its LoRA adapter."""
+    """The transformer and its LoRA adapter: path "" = the packaged all-MiniLM-L6-v2 (then 4
+    layers unless set), else a local Hugging Face checkpoint folder (then all layers unless
+    set); layers 0 = all. lora_targets "auto" = the architecture's attention projections."""
 
-    layers: Annotated[int, Field(ge=1, le=6, description="transformer layers kept")] = 4
-    max_seq_len: Annotated[int, Field(ge=8, le=512)] = 64
+    path: Annotated[str, Field(description='checkpoint folder; "" = packaged MiniLM')] = ""
+    task: Literal["classify", "causal-lm"] = "classify"
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    layers: Annotated[int, Field(ge=0, le=1_000, description="layers kept; 0 = all")] = 0
+    max_seq_len: Annotated[int, Field(ge=8, le=8_192)] = 64
     lora_rank: Annotated[int, Field(ge=1, le=128)] = 8
     lora_alpha: Annotated[float, Field(gt=0.0, le=1024.0)] = 16.0
-    lora_targets: Annotated[tuple[LoraTarget, ...], Field(min_length=1, strict=False)] = (
-        "query",
-        "value",
-    )
+    lora_targets: Annotated[tuple[LoraTarget, ...], Field(min_length=1, strict=False)] = ("auto",)
     lora_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     lora_init: Literal["orthonormal", "peft"] = "orthonormal"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _packaged_layers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("path") and "layers" not in data:
+            return {**data, "layers": 4}  # the packaged model's depth before model.path
+        return data
+
 
 class DataSection(Section):
-    """Which packaged dataset (`bbc`: BBC News, 2,225 articles, 5 topics; `tweets`: 38,158
-    sentiment-labelled tweets, 3 classes, harder), its federated split and the held-out share."""
+    """Which data: path, a CSV / JSON Lines / Parquet file or a datasets save_to_disk folder,
+    read by the named fields; or, path "", a packaged dataset (`bbc`: BBC News, 2,225 articles,
+    5 topics; `tweets`: 38,158 sentiment-labelled tweets, 3 classes, harder). Its federated
+    split and the held-out share."""
 
     name: Literal["bbc", "tweets"] = "bbc"
+    path: Annotated[str, Field(description='data file or folder; "" = data.name')] = ""
+    text_field: FieldName = "text"
+    label_field: FieldName = "label"
+    prompt_field: Annotated[str, Field(max_length=200)] = ""
+    response_field: Annotated[str, Field(max_length=200)] = ""
+    group_field: Annotated[str, Field(max_length=200)] = ""
     partition: Literal["iid", "dirichlet", "shards"] = "dirichlet"
     dirichlet_alpha: Annotated[float, Field(gt=0.0, le=1_000.0)] = 0.5
     shards_per_client: Annotated[int, Field(ge=1, le=100)] = 2
@@ -283,6 +308,7 @@ class TrainSection(Section):
     lr: Annotated[float, Field(gt=0.0, le=1.0)] = 5e-3
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     divergence_loss: Annotated[float, Field(gt=0.0, le=1e6, description="reject above")] = 20.0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     backend: Literal["local", "ray"] = "local"
     ray_workers: Annotated[int, Field(ge=1, le=1_024, description="Ray actors")] = 2
     ray_address: Annotated[str, Field(description='"" = start Ray locally')] = ""

@@ -11,6 +11,8 @@ from cosim.world.components import build_allocator, build_mobility, build_strate
 from cosim.world.compute import ComputeModel
 from cosim.world.learning import (
     learning_free_parts,
+    learning_record,
+    load_data,
     lora_spec,
     pilot,
     split_data,
@@ -20,7 +22,6 @@ from cosim.world.radio import build_radio
 from cosim.world.seeding import SeedBank
 from cosim.world.stage1 import run_stage1
 from cosim.world.world import World
-from fl import load_dataset
 
 
 def build_world(s: Scenario) -> World:
@@ -42,7 +43,7 @@ def build_world(s: Scenario) -> World:
     compute = ComputeModel.draw(
         s.clients.count, s.compute.min_tflops, s.compute.max_tflops, seeds.rng("compute")
     )
-    dataset = load_dataset(s.data.name)
+    dataset = load_data(s)
     num_classes = len(dataset.label_names)
     data = None if s.fl.mode == "surrogate" else split_data(s, seeds, dataset)
     stage1 = None
@@ -68,5 +69,6 @@ def build_world(s: Scenario) -> World:
         strategy=strategy,
         allocator=allocator,
         stage1=stage1,
+        record=learning_record(s, dataset, learning["lora_targets"]),
         **learning,
     )

@@ -1,25 +1,51 @@
-"""The files a scenario names (trace, profile), loaded — not run — so that `validate`, a
-sweep's up-front check and a run's build all refuse the same bad file the same way, naming
-the field."""
+"""The files a scenario names (trace, profile, model checkpoint, data file), loaded — not run —
+so that `validate`, a sweep's up-front check and a run's build all refuse the same bad file
+the same way, naming the field."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from cosim.mobility import TraceFileError, read_trace
 from cosim.scenario.errors import ScenarioError
+from cosim.scenario.files import InputFileError, check_input_file
 from cosim.scenario.registry import ComponentError
 from cosim.scenario.schema import Scenario
-from fl import PartitionError, ProfileError, SurrogateProfile
+from cosim.world.learning import load_data, lora_spec, model_source
+from fl import (
+    LoraTargetError,
+    ModelSourceError,
+    PartitionError,
+    ProfileError,
+    SurrogateProfile,
+    model_skeleton,
+)
 from fl.backends import BackendUnavailable
+from fl.data import DataFileError
+from fl.train import DeviceUnavailable, pick_device
+
+MAX_DATA_BYTES = 8 << 30  # a data file read whole into memory: 8 GiB at most
+
+_FIELDS = (  # error type -> the field its message is about
+    (PartitionError, "data.partition"),
+    (TraceFileError, "mobility.trace_file"),
+    (ProfileError, "fl.profile"),
+    (ModelSourceError, "model.path"),
+    (LoraTargetError, "model.lora_targets"),
+    (DataFileError, "data.path"),
+    (DeviceUnavailable, "train.device"),
+)
 
 
 def as_scenario_error(exc: Exception, s: Scenario, source: str) -> ScenarioError | None:
     """The ScenarioError a failure while loading or building ``s`` means (None: not one)."""
     if isinstance(exc, PartitionError):
         return ScenarioError(f"{source}: data.partition = {s.data.partition!r}: {exc}")
-    if isinstance(exc, TraceFileError):
-        return ScenarioError(f"{source}: mobility.trace_file: {exc}")
-    if isinstance(exc, ProfileError):
-        return ScenarioError(f"{source}: fl.profile: {exc}")
+    for kind, field in _FIELDS:
+        if isinstance(exc, kind):
+            return ScenarioError(f"{source}: {field}: {exc}")
     if isinstance(exc, ComponentError | BackendUnavailable):
         return ScenarioError(f"{source}: {exc}")
     return None
@@ -32,5 +58,36 @@ def check_inputs(s: Scenario, source: str) -> None:
             read_trace(s.mobility.trace_file, s.clients.count, s.clients.height_m)
         if s.fl.mode == "surrogate" and s.fl.profile:
             SurrogateProfile.load(s.fl.profile)
-    except (TraceFileError, ProfileError) as exc:
+        model_skeleton(model_source(s), 2, lora_spec(s))  # path, layers, task, targets
+        check_data(s)
+        if s.fl.mode == "train":
+            pick_device(s.train.device)
+    except (TraceFileError, ProfileError, ModelSourceError, LoraTargetError) as exc:
         raise as_scenario_error(exc, s, source) from None
+    except (DataFileError, DeviceUnavailable) as exc:
+        raise as_scenario_error(exc, s, source) from None
+    except InputFileError as exc:
+        raise ScenarioError(f"{source}: data.path: {exc}") from None
+
+
+def check_data(s: Scenario) -> None:
+    """The scenario's data file: a bounded regular file (or a folder), readable, with the
+    fields asked for, and at least one example per client."""
+    if s.data.path and not Path(s.data.path).is_dir():
+        check_input_file(s.data.path, "data file", MAX_DATA_BYTES)
+    if not s.data.path and s.model.task == "classify":
+        return  # a packaged dataset: checked by its tests, loaded by the run
+    data = load_data(s)
+    counts = np.bincount(data.labels)
+    train = int(sum(c - round(c * s.data.test_fraction) for c in counts))  # as split
+    if train < s.clients.count:
+        raise DataFileError(
+            f"{s.data.path or s.data.name}: {len(data.texts)} examples, {train} of them for "
+            f"training (data.test_fraction = {s.data.test_fraction}), for clients.count = "
+            f"{s.clients.count} clients; every client needs one at least"
+        )
+    if s.model.task == "causal-lm" and s.data.partition != "iid" and len(data.label_names) < 2:
+        raise DataFileError(
+            f"data.partition = {s.data.partition!r} splits by group, and the data has none: "
+            "name a grouping column in data.group_field, or use data.partition = 'iid'"
+        )

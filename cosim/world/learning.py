@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from cosim.scenario.schema import Scenario
 from cosim.world.seeding import SeedBank
 from fl import (
     LoraSpec,
+    ModelSource,
     Strategy,
     Surrogate,
     SurrogateProfile,
@@ -23,21 +25,48 @@ from fl import (
     build_model,
     dirichlet,
     iid,
+    load_dataset,
     load_tokenizer,
     lora_layers,
     model_skeleton,
     shards,
+    step_flops,
     stratified_split,
     surrogate_template,
     tokenise,
-    training_flops,
 )
 from fl.backends import LocalTraining, RayTraining, TrainerFactory
+from fl.data import packaged_dataset_version
+from fl.data_files import DataSource, data_digest, load_data_file
+from fl.pretrained import checkpoint_digest, load_config
+from fl.train import pick_device
 
 
 def train_settings(s: Scenario) -> TrainSettings:
     """The scenario's local optimisation settings."""
     return TrainSettings(s.train.local_steps, s.train.batch_size, s.train.lr, s.train.weight_decay)
+
+
+def model_source(s: Scenario) -> ModelSource:
+    """The scenario's checkpoint, kept layers, dtype and task."""
+    m = s.model
+    return ModelSource(path=m.path, layers=m.layers, dtype=m.dtype, task=m.task)
+
+
+def data_source(s: Scenario) -> DataSource | None:
+    """The scenario's own data file and fields (None: a packaged dataset, data.name)."""
+    d = s.data
+    if not d.path:
+        return None
+    return DataSource(
+        d.path, d.text_field, d.label_field, d.prompt_field, d.response_field, d.group_field
+    )
+
+
+def load_data(s: Scenario) -> TextDataset:
+    """The examples the run learns from: data.path read by its fields, else data.name."""
+    own = data_source(s)
+    return load_dataset(s.data.name) if own is None else load_data_file(own, s.model.task)
 
 
 def lora_spec(s: Scenario) -> LoraSpec:
@@ -65,7 +94,7 @@ def split_data(s: Scenario, seeds: SeedBank, dataset: TextDataset) -> _Data:
     eval_idx = test_idx
     if 0 < s.server.eval_samples < len(test_idx):
         eval_idx = np.sort(seeds.rng("eval").choice(test_idx, s.server.eval_samples, False))
-    tokens = tokenise(load_tokenizer(), dataset, s.model.max_seq_len)
+    tokens = tokenise(load_tokenizer(model_source(s)), dataset, s.model.max_seq_len, s.model.task)
     return _Data(tokens, [train_idx[p] for p in client_shards], eval_idx)
 
 
@@ -83,7 +112,8 @@ def pilot(
 
     def pilot(sc: Scenario, strategy: Strategy) -> tuple[float, float]:
         seeds.seed_torch("stage1_init")
-        trainer = Trainer(build_model(num_classes, sc.model.layers, lora_spec(sc)), data.tokens)
+        model = build_model(model_source(sc), num_classes, lora_spec(sc))
+        trainer = Trainer(model, data.tokens, pick_device(sc.train.device))
         start = trainer.initial_state()
         payloads, sizes = [], []
         for k in pilots:
@@ -116,7 +146,7 @@ def learning_free_parts(
         if s.fl.profile
         else SurrogateProfile.synthetic(s.model.lora_rank)
     )
-    skeleton = model_skeleton(num_classes, s.model.layers, lora)
+    skeleton = model_skeleton(model_source(s), num_classes, lora)
     shapes = {n: p for n, p in skeleton.named_parameters() if p.requires_grad}
     template = surrogate_template(
         shapes, profile.at_rank(s.model.lora_rank), seeds.rng("surrogate_template")
@@ -127,7 +157,10 @@ def learning_free_parts(
         initial_state=template,
         shards=[],
         eval_indices=np.array([], dtype=int),
-        step_flops=training_flops(skeleton, s.train.batch_size, s.model.max_seq_len),
+        step_flops=step_flops(
+            model_source(s), num_classes, lora, s.train.batch_size, s.model.max_seq_len
+        ),
+        lora_targets=skeleton.lora_targets,
     )
 
 
@@ -147,11 +180,21 @@ def trained_parts(
     """fl.mode = "train": the model with its adapter (seeded), the trainer that evaluates the
     global model, and the backend that trains the clients (here or on Ray)."""
     seeds.seed_torch("model_init")
-    model = build_model(num_classes=num_classes, layers=s.model.layers, lora=lora_spec(s))
-    trainer = Trainer(model, data.tokens)
+    model = build_model(model_source(s), num_classes, lora_spec(s))
+    device = pick_device(s.train.device)
+    trainer = Trainer(model, data.tokens, device)
     if s.train.backend == "ray":
+        factory = TrainerFactory(
+            model_source(s),
+            num_classes,
+            lora_spec(s),
+            s.model.max_seq_len,
+            s.data.name,
+            data_source(s),
+            s.train.device,
+        )
         training = RayTraining(
-            TrainerFactory(num_classes, s.model.layers, lora_spec(s), s.model.max_seq_len),
+            factory,
             strategy,
             train_settings(s),
             s.train.ray_workers,
@@ -166,5 +209,32 @@ def trained_parts(
         initial_state=trainer.initial_state(),
         shards=data.shards,
         eval_indices=data.eval_indices,
-        step_flops=training_flops(model, s.train.batch_size, s.model.max_seq_len),
+        step_flops=step_flops(
+            model_source(s), num_classes, lora_spec(s), s.train.batch_size, s.model.max_seq_len
+        ),
+        lora_targets=model.lora_targets,
     )
+
+
+def learning_record(s: Scenario, dataset: TextDataset, targets: tuple[str, ...]) -> dict[str, Any]:
+    """The model and data a run uses, for its run_start event: absolute paths and content
+    hashes (config.json, the data file), so a re-run can tell a changed file."""
+    source = model_source(s)
+    config = load_config(source)
+    model = {
+        "path": str(source.directory().resolve()),
+        "packaged": not source.path,
+        "config_sha256": checkpoint_digest(source),
+        "model_type": config.model_type,
+        "layers": config.num_hidden_layers,
+        "task": source.task,
+        "dtype": source.dtype,
+        "lora_targets": list(targets),
+    }
+    own = data_source(s)
+    data: dict[str, Any] = {"examples": len(dataset.texts), "classes": len(dataset.label_names)}
+    if own is None:
+        data.update(name=s.data.name, package=packaged_dataset_version(s.data.name))
+    else:
+        data.update(path=str(Path(own.path).resolve()), sha256=data_digest(own.path))
+    return {"model": model, "data": data}

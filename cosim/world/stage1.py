@@ -32,9 +32,10 @@ from channels.tr38901 import los_probability, pathloss_db
 from cosim.scenario.schema import Scenario
 from cosim.world.components import build_strategy
 from cosim.world.compute import ComputeModel
+from cosim.world.learning import model_source
 from cosim.world.radio import Radio, efficiency_of
 from cosim.world.seeding import SeedBank
-from fl import LoraSpec, Strategy, model_skeleton, training_flops
+from fl import LoraSpec, Strategy, model_skeleton, step_flops
 from fl.allocators.tsfa_stage1 import choose, planned_round_s
 
 DRAWS = 16
@@ -130,19 +131,20 @@ def run_stage1(
             spec = LoraSpec(
                 rank=cand["rank"], alpha=s.model.lora_alpha, targets=s.model.lora_targets
             )
-            skeleton = model_skeleton(num_classes, s.model.layers, spec)
+            source = model_source(s)
+            skeleton = model_skeleton(source, num_classes, spec)
             shapes[cand["rank"]] = (
                 {n: p for n, p in skeleton.named_parameters() if p.requires_grad},
-                training_flops(skeleton, s.train.batch_size, s.model.max_seq_len),
+                step_flops(source, num_classes, spec, s.train.batch_size, s.model.max_seq_len),
             )
-        template, step_flops = shapes[cand["rank"]]
+        template, flops = shapes[cand["rank"]]
         row = dict(cand)
         row["payload_bits"] = int(strategy.payload_bits(template, s.strategy.budget))
         row["expected_latency_s"] = expected_latency(
             sc,
             strategy,
             template,
-            step_flops,
+            flops,
             snr_per_hz,
             compute,
             efficiency,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,8 @@ class World:
     step_flops: float
     stage1: Stage1Result | None = None  # when allocation.stage1 is on
     training: TrainingBackend | None = None  # None in a learning-free run
+    lora_targets: tuple[str, ...] = ()  # the adapted modules ("auto" resolved)
+    record: dict[str, Any] = field(default_factory=dict)  # model and data used (run_start)
 
     @property
     def learning_free(self) -> bool:

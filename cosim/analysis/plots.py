@@ -18,6 +18,7 @@ from cosim.analysis.figure import (
     read_table,
     save,
 )
+from cosim.outputs.channel_npz import ChannelFile
 from cosim.outputs.events import Kind
 from cosim.outputs.tables import number
 from cosim.scenario.files import excerpt
@@ -56,14 +57,20 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return paths
 
 
-def _positions(run_dir: Path, ch: dict[str, np.ndarray]) -> Path:
-    """Client trajectories around the base station (top view)."""
-    pos, bs = ch["positions"], ch["bs_position"]
+def _positions(run_dir: Path, ch: ChannelFile) -> Path:
+    """Client trajectories around the base station (top view): every client's position at
+    each round start, joined with its positions while on air."""
+    a = ch.arrays
+    bs, dt = a["bs_position"], float(a["dt"])
     fig, ax = plt.subplots(figsize=(7, 7), constrained_layout=True)
-    for k in range(pos.shape[0]):
-        xy = pos[k, :, :2]
+    for k in range(ch.num_clients):
+        on_air = ch.samples(k)
+        t = np.concatenate([a["round_t"], on_air["t"]])
+        xy = np.concatenate([a["round_positions"][:, k, :2], on_air["positions"][:, :2]])
+        xy = xy[np.argsort(t, kind="stable")]
         ax.plot(xy[:, 0], xy[:, 1], lw=1)
-        ax.plot(xy[0, 0], xy[0, 1], "o", ms=3, color="black")
+        if len(xy):
+            ax.plot(xy[0, 0], xy[0, 1], "o", ms=3, color="black")
     ax.plot(bs[0], bs[1], "^", ms=12, color="red", label="base station")
     ax.plot([], [], "o", ms=3, color="black", label="client at t = 0")
     ax.set_aspect("equal")
@@ -71,7 +78,7 @@ def _positions(run_dir: Path, ch: dict[str, np.ndarray]) -> Path:
     ax.set_ylabel("y [m]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"{run_dir.name}: client paths over {ch['t'][-1] + ch['dt']:.1f} s")
+    ax.set_title(f"{run_dir.name}: client paths over {len(a['t']) * dt:.1f} s")
     return save(fig, run_dir / "positions.png")
 
 
@@ -95,13 +102,16 @@ def _band_shares(events: list[dict]) -> tuple[dict, dict, float]:
     return share, allocated, total_hz
 
 
-def _snr(run_dir: Path, ch: dict[str, np.ndarray], events: list[dict]) -> Path:
+def _snr(run_dir: Path, ch: ChannelFile, events: list[dict]) -> Path:
     """Left: SNR over the allocated band for the most scheduled clients, with their band
     shares (allocation, then every reallocation) on a second axis. Right: the Shannon rate
     those shares give on that channel while the client holds band."""
-    snr, t = ch["snr_db"], ch["t"]
-    counts = np.sum(np.isfinite(snr), axis=1)
+    a, t = ch.arrays, ch.arrays["t"]
+    on_air = a["sample_client"][np.isfinite(a["snr_db"])]
+    counts = np.bincount(on_air, minlength=ch.num_clients)
     shown = [int(k) for k in np.argsort(-counts, kind="stable")[:6] if counts[k] > 0]
+    dense = ch.dense("snr_db", np.array(shown, dtype=int))
+    snr = {k: dense[i] for i, k in enumerate(shown)}
     share, allocated, total_hz = _band_shares(events)
     fig, axes = plt.subplots(
         len(shown),

@@ -116,7 +116,7 @@ class Finishing:
         )
         self.rounds_table.append(row)
         self._client_rows(plan, outcomes)
-        self._record(chunk, now)
+        self._record(r, chunk, now)
         return row, global_state
 
     def _client_rows(self, plan: RoundPlan, outcomes: dict[int, ClientOutcome]) -> None:
@@ -146,7 +146,7 @@ class Finishing:
                 )
             )
 
-    def _record(self, chunk: dict[str, np.ndarray], now: float) -> None:
+    def _record(self, r: int, chunk: dict[str, np.ndarray], now: float) -> None:
         """The round's channel chunk up to its end (the rest of the grid belongs to the next
         round)."""
         if self.recorder is None:
@@ -154,7 +154,9 @@ class Finishing:
         keep = chunk["steps"] * self.world.scenario.channel.dt < now
         keep[0] = True
         steps, clients = chunk.pop("steps"), chunk.pop("clients")
-        self.recorder.add(steps[keep], clients, **{name: a[:, keep] for name, a in chunk.items()})
+        start = chunk.pop("start_positions")
+        terms = {name: a[:, keep] for name, a in chunk.items()}
+        self.recorder.add(r, steps[keep], clients, start, **terms)
 
     def _error_terms(
         self,

@@ -97,18 +97,18 @@ class Planner:
             )
 
     def chunk(self, window: RoundWindow, snr_db: np.ndarray) -> dict[str, np.ndarray]:
-        """The round's part of channel.npz: every client's position and speed, the scheduled
-        clients' channel terms, from the round start on."""
+        """The round's part of channel.npz from its start on: the scheduled clients' positions,
+        speeds and channel terms, and every client's position at the round start."""
         w, trace, grid = self.w, window.trace, window.grid
         own = slice(grid.j0, None)
-        t = grid.times[own]
-        pos_all = w.mobility.positions(t)
+        pos = window.positions[:, own]
         return dict(
             steps=grid.steps[own],
             clients=window.clients,
-            positions=pos_all,
-            speed=np.linalg.norm(w.mobility.velocities(t), axis=-1),
-            distance_3d_m=distances(pos_all, w.channel.bs_position)[1],
+            start_positions=w.mobility.positions(grid.times[own][:1])[:, 0],
+            positions=pos,
+            speed=np.linalg.norm(window.velocities[:, own], axis=-1),
+            distance_3d_m=distances(pos, w.channel.bs_position)[1],
             pathloss_db=trace.pathloss_db[:, own],
             shadowing_db=trace.shadowing_db[:, own],
             penetration_db=trace.penetration_db[:, own],

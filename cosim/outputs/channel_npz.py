@@ -1,59 +1,153 @@
-"""channel.npz: the per-round channel chunks of a run on the global step grid, assembled and
-saved at the end."""
+"""channel.npz: the channel samples a run actually computed — per scheduled client and step on
+air, plus every client's position at each round start — so the file grows with what was on
+air, not with clients × time; and the reader that gives the dense [clients, steps] view.
+
+Format 2 (docs/OUTPUTS.md): `format`, `dt`, `carrier_hz`, `bs_position`, `t` [N] (the step
+starts of the run's grid up to its end, N steps); per sample s (sorted by client, then step):
+`sample_client`, `sample_step`, `sample_round` [S] and the channel terms [S] (`positions`
+[S, 3]); `round_t` [R] and `round_positions` [R, K, 3].
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+FORMAT = 2
+TERMS = (  # per sample, with the value the dense view has where there is none
+    ("positions", np.nan),
+    ("speed", np.nan),
+    ("distance_3d_m", np.nan),
+    ("pathloss_db", np.nan),
+    ("shadowing_db", np.nan),
+    ("penetration_db", np.nan),
+    ("fading_gain", np.nan),
+    ("snr_db", np.nan),
+    ("los", -1),
+)
+
 
 class ChannelRecorder:
-    """Collects per-round trace chunks on the global step grid and saves them as channel.npz.
-
-    Positions, speeds and distances are kept for every client; channel terms only for the
-    clients scheduled in a round (NaN, or -1 for ``los``, where a channel was not computed).
-    """
+    """Collects each round's samples of its scheduled clients (and everyone's position at the
+    round start) and saves them as channel.npz."""
 
     def __init__(self, num_clients: int, dt: float) -> None:
         self.num_clients = num_clients
         self.dt = dt
         self._chunks: list[dict[str, np.ndarray]] = []
 
-    def add(self, steps: np.ndarray, clients: np.ndarray, **arrays: np.ndarray) -> None:
-        """One round's chunk: ``steps`` [n] global step indices; arrays [K or Ks, n(, 3)]."""
-        self._chunks.append({"steps": steps, "clients": clients, **arrays})
+    def add(
+        self,
+        round_: int,
+        steps: np.ndarray,
+        clients: np.ndarray,
+        start_positions: np.ndarray,
+        **arrays: np.ndarray,
+    ) -> None:
+        """One round: ``steps`` [n] global step indices from its start, its scheduled
+        ``clients`` [Ks], ``start_positions`` [K, 3] of every client at the round start, and
+        the channel terms [Ks, n(, 3)]."""
+        chunk = {"round": np.int64(round_), "steps": steps, "clients": clients}
+        chunk["start_positions"] = np.asarray(start_positions, dtype=float)
+        self._chunks.append({**chunk, **arrays})
 
     def save(self, path: Path, carrier_hz: float, bs_position: np.ndarray) -> None:
-        """Assemble [K, N] arrays (later rounds overwrite shared boundary steps) and save."""
+        """Flatten the rounds into samples (a step shared by two rounds belongs to the later,
+        which computed it again) and save."""
         n_total = max(int(c["steps"][-1]) + 1 for c in self._chunks) if self._chunks else 0
-        k = self.num_clients
-        per_client = ("positions", "speed", "distance_3d_m")
-        scheduled = (
-            "pathloss_db",
-            "shadowing_db",
-            "penetration_db",
-            "fading_gain",
-            "snr_db",
-            "los",
-        )
-        out = {
-            "positions": np.full((k, n_total, 3), np.nan),
-            "los": np.full((k, n_total), -1, dtype=np.int8),
-        }
-        for name in per_client[1:] + scheduled[:-1]:
-            out[name] = np.full((k, n_total), np.nan)
+        parts: dict[str, list[np.ndarray]] = {"client": [], "step": [], "round": []}
+        for name, _ in TERMS:
+            parts[name] = []
         for c in self._chunks:
-            s, cl = c["steps"], c["clients"]
-            for name in per_client:
-                out[name][:, s] = c[name]
-            for name in scheduled:
-                out[name][np.ix_(cl, s)] = c[name]
+            ks, n = len(c["clients"]), len(c["steps"])
+            parts["client"].append(np.repeat(np.asarray(c["clients"], dtype=np.int64), n))
+            parts["step"].append(np.tile(np.asarray(c["steps"], dtype=np.int64), ks))
+            parts["round"].append(np.full(ks * n, int(c["round"]), dtype=np.int64))
+            for name, _ in TERMS:
+                a = np.asarray(c[name])
+                parts[name].append(a.reshape(ks * n, *a.shape[2:]))
+        flat = {k: _cat(v, k) for k, v in parts.items()}
+        keep = _last_of_each(flat["client"], flat["step"])
+        samples = {k: v[keep] for k, v in flat.items()}
         np.savez_compressed(
             path,
+            format=np.int64(FORMAT),
             t=np.arange(n_total) * self.dt,
             dt=np.float64(self.dt),
             carrier_hz=np.float64(carrier_hz),
             bs_position=np.asarray(bs_position, dtype=float),
-            **out,
+            num_clients=np.int64(self.num_clients),
+            sample_client=samples.pop("client").astype(np.int32),
+            sample_step=samples.pop("step"),
+            sample_round=samples.pop("round").astype(np.int32),
+            round_t=np.array([c["steps"][0] * self.dt for c in self._chunks], dtype=float),
+            round_positions=(
+                np.stack([c["start_positions"] for c in self._chunks])
+                if self._chunks
+                else np.zeros((0, self.num_clients, 3))
+            ),
+            **{k: v.astype(np.int8) if k == "los" else v for k, v in samples.items()},
         )
+
+
+def _cat(arrays: list[np.ndarray], name: str) -> np.ndarray:
+    if arrays:
+        return np.concatenate(arrays)
+    return np.zeros((0, 3) if name == "positions" else 0)
+
+
+def _last_of_each(client: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Indices of the last sample of every (client, step), sorted by client then step."""
+    order = np.lexsort((np.arange(len(step)), step, client))  # stable: later rounds last
+    c, s = client[order], step[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (c[1:] != c[:-1]) | (s[1:] != s[:-1])
+    return order[last]
+
+
+@dataclass(frozen=True)
+class ChannelFile:
+    """A run's channel.npz as read: its arrays, and dense views on request."""
+
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def num_clients(self) -> int:
+        """Clients of the run (K)."""
+        return int(self.arrays["num_clients"])
+
+    def samples(self, client: int) -> dict[str, np.ndarray]:
+        """The samples of one client in step order: ``step``, ``t`` and its channel terms."""
+        a = self.arrays
+        sel = a["sample_client"] == client
+        out = {"step": a["sample_step"][sel], "t": a["sample_step"][sel] * float(a["dt"])}
+        out.update({name: a[name][sel] for name, _ in TERMS})
+        return out
+
+    def dense(self, name: str, clients: np.ndarray | None = None) -> np.ndarray:
+        """``name`` as [clients, N] ([clients, N, 3] for positions) over the whole grid, NaN
+        (−1 for los) where a client was not on air; ``clients`` default all (beware: K × N)."""
+        a = self.arrays
+        fill = dict(TERMS)[name]
+        rows = np.arange(self.num_clients) if clients is None else np.asarray(clients, dtype=int)
+        shape = (len(rows), len(a["t"]), *a[name].shape[1:])
+        out = np.full(shape, fill, dtype=np.int8 if name == "los" else float)
+        index = np.full(self.num_clients, -1)
+        index[rows] = np.arange(len(rows))
+        sel = index[a["sample_client"]] >= 0
+        out[index[a["sample_client"][sel]], a["sample_step"][sel]] = a[name][sel]
+        return out
+
+
+def read_channel(path: str | Path) -> ChannelFile:
+    """channel.npz's arrays, without pickles (ValueError for another format)."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    if int(arrays.get("format", 1)) != FORMAT:
+        raise ValueError(
+            f"{path}: channel.npz format {int(arrays.get('format', 1))}; this version reads "
+            f"format {FORMAT} (per-sample; written since 2026-12)"
+        )
+    return ChannelFile(arrays)

@@ -38,7 +38,7 @@ from fl import (
 from fl.backends import LocalTraining, RayTraining, TrainerFactory
 from fl.data import packaged_dataset_version
 from fl.data_files import DataSource, data_digest, load_data_file
-from fl.pretrained import checkpoint_digest, load_config
+from fl.pretrained import checkpoint_digest, load_config, packaged_model_version
 from fl.train import pick_device
 
 
@@ -222,8 +222,9 @@ def learning_record(s: Scenario, dataset: TextDataset, targets: tuple[str, ...])
     source = model_source(s)
     config = load_config(source)
     model = {
-        "path": str(source.directory().resolve()),
-        "packaged": not source.path,
+        # the packaged model by its distribution (its folder differs between installs)
+        "path": str(Path(source.path).resolve()) if source.path else "",
+        "packaged": packaged_model_version() if not source.path else False,
         "config_sha256": checkpoint_digest(source),
         "model_type": config.model_type,
         "layers": config.num_hidden_layers,

@@ -4,7 +4,8 @@ whose estimate exceeds run.max_memory_gb is refused, naming the fields that driv
 
 The coefficients are bytes measured on this project's code (benchmarks/memory_estimate.py
 prints estimate and measured peak side by side): per (scheduled client, trace step) of the
-window, per client of the cell, per (client, recorded step) of channel.npz."""
+window, per client of the cell, per sample of channel.npz (a scheduled client's step on air)
+and per (client, round)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ WINDOW_BYTES = {"pathloss": 200, "rayleigh": 1_800, "rician": 1_800, "umi": 4_00
 CELLS_38901 = ("umi", "uma", "rma")
 # per client of the cell: paths, device, processes; Sionna rays for a 38.901 cell
 CLIENT_BYTES = {"pathloss": 1_000, "rayleigh": 4_000, "rician": 4_000, "umi": 20_000}
-# per (client, recorded step) of channel.npz: positions, speed, distance for every client
-# (kept per round and assembled at the end), and the scheduled clients' six channel terms
-RECORD_ALL_BYTES, RECORD_SCHEDULED_BYTES = 128, 48
+# channel.npz: per (scheduled client, step on air) its position, speed, distance and six channel
+# terms, kept per round and flattened (and sorted) at the end; per (client, round) the position
+# at the round start
+RECORD_SAMPLE_BYTES, RECORD_ROUND_BYTES = 320, 48
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,8 @@ def estimate(s: Scenario) -> MemoryEstimate:
     recorder = 0.0
     if s.output.channel:
         steps = s.run.rounds * (s.deadline.seconds + s.server.broadcast_s) / c.dt
-        recorder = steps * (
-            s.clients.count * RECORD_ALL_BYTES + s.clients.per_round * RECORD_SCHEDULED_BYTES
-        )
+        recorder = steps * s.clients.per_round * RECORD_SAMPLE_BYTES
+        recorder += s.run.rounds * s.clients.count * RECORD_ROUND_BYTES
     limit = s.run.max_memory_gb * GIB if s.run.max_memory_gb > 0 else 0.8 * machine_bytes()
     return MemoryEstimate(float(window), float(clients), float(recorder), float(limit))
 
@@ -92,7 +93,7 @@ def check_memory(s: Scenario, source: str) -> MemoryEstimate:
         "channel window (clients.per_round x (deadline.seconds + channel.csi_delay_s) / "
         "channel.dt)": est.window,
         "per-client state (clients.count)": est.clients,
-        "channel.npz (output.channel: clients.count x run.rounds x deadline.seconds / "
+        "channel.npz (output.channel: clients.per_round x run.rounds x deadline.seconds / "
         "channel.dt)": est.recorder,
     }
     worst = max(parts, key=parts.get)

@@ -11,8 +11,8 @@ import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from cosim.analysis.compare import COMPARE_COLUMNS, compare_runs
-from cosim.analysis.figure import PlotError
-from cosim.analysis.plots import plot_run
+from cosim.analysis.figure import FORMATS, FigureOptions, PlotError
+from cosim.analysis.plots import FIGURES, plot_run
 from cosim.plugins import load_plugins
 from cosim.running.checkpoint import CheckpointError
 from cosim.running.runner import RunDirError, resume, run, timing
@@ -176,10 +176,21 @@ def run_cmd(
 
 @main.command("plot")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-def plot_cmd(run_dir: Path) -> None:
-    """Draw the figures of RUN_DIR (PNGs written into it)."""
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True)
+@click.option(
+    "--width",
+    type=float,
+    default=None,
+    help="Figure width in inches (3.5 = one IEEE column, 7.16 = two); default: screen size.",
+)
+@click.option("--no-title", is_flag=True, help="No titles (captions belong to the paper).")
+@click.option("--only", type=click.Choice(FIGURES), default=None, help="Draw one figure.")
+def plot_cmd(
+    run_dir: Path, fmt: str, width: float | None, no_title: bool, only: str | None
+) -> None:
+    """Draw the figures of RUN_DIR (written into it, in --format at --width)."""
     try:
-        paths = plot_run(run_dir)
+        paths = plot_run(run_dir, FigureOptions(fmt, width, not no_title), only)
     except PlotError as exc:
         _fail(str(exc))
     except OSError as exc:

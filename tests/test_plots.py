@@ -1,5 +1,6 @@
 """`wfl-cosim plot`: figures of a run folder, and a clear error for anything else."""
 
+import pytest
 from click.testing import CliRunner
 
 from cosim.analysis.plots import plot_run
@@ -32,3 +33,72 @@ def test_compare_writes_one_row_per_run_and_the_curves(tiny_run, tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 5_000
     bad = CliRunner().invoke(main, ["compare", str(tmp_path)])
     assert bad.exit_code == 2 and "not a run folder" in bad.output
+
+
+def _copy_run(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def lf_run(tmp_path_factory):
+    from conftest import TINY
+
+    from cosim import load_scenario, run
+
+    out = tmp_path_factory.mktemp("lf") / "run"
+    run(load_scenario(TINY, ["fl.mode=surrogate"]), out)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["trained", "learning-free"])
+@pytest.mark.parametrize("fmt", ["png", "pdf", "svg"])
+def test_every_figure_at_column_width_keeps_its_text_at_7_pt(
+    tiny_run, lf_run, tmp_path, monkeypatch, kind, fmt
+):
+    """At 3.5 in (one IEEE column) every text of every figure is 7 pt or more — read from the
+    figures' own artists — and each is written in the format asked for, fonts embedded."""
+    from matplotlib.text import Text
+
+    import cosim.analysis.plots as plots
+    from cosim.analysis.figure import FigureOptions
+
+    src = tiny_run[0] if kind == "trained" else lf_run
+    out = _copy_run(src, tmp_path / "run")
+    seen = {}
+    real_save = plots.save
+
+    def checking_save(fig, folder, name, opts):
+        assert fig.get_size_inches()[0] == pytest.approx(3.5)
+        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        seen[name] = min(t.get_fontsize() for t in texts)
+        return real_save(fig, folder, name, opts)
+
+    monkeypatch.setattr(plots, "save", checking_save)
+    paths = plot_run(out, FigureOptions(fmt, 3.5, title=False))
+    assert [p.name for p in paths] == [f"{n}.{fmt}" for n in plots.FIGURES]
+    assert all(size >= 7.0 for size in seen.values()), seen
+    for p in paths:
+        data = p.read_bytes()
+        if fmt == "pdf":
+            assert data[:5] == b"%PDF-" and b"/FontFile2" in data  # TrueType embedded
+        elif fmt == "svg":
+            assert b"<svg" in data[:500] and b"<text" not in data  # glyphs as paths
+        else:
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_options_on_the_command_line(tiny_run, tmp_path):
+    out = _copy_run(tiny_run[0], tmp_path / "run")
+    res = CliRunner().invoke(
+        main,
+        ["plot", str(out), "--format", "pdf", "--width", "3.5", "--no-title", "--only", "timeline"],
+    )
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == f"wrote {out / 'timeline.pdf'}"
+    bad = CliRunner().invoke(main, ["plot", str(out), "--width", "0.2"])
+    assert bad.exit_code == 2 and "--width 0.2: inches between 1 and 40" in bad.output
+    bad = CliRunner().invoke(main, ["plot", str(out), "--only", "everything"])
+    assert bad.exit_code == 2 and "timeline" in bad.output

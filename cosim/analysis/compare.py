@@ -6,7 +6,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from cosim.analysis.figure import ROUND_NUMBERS, PlotError, evaluated, plt, read_table, save
+from cosim.analysis.figure import (
+    ROUND_NUMBERS,
+    STYLE,
+    FigureOptions,
+    PlotError,
+    evaluated,
+    plt,
+    read_table,
+    save,
+)
 from cosim.outputs.tables import number, summarise_rounds
 
 COMPARE_COLUMNS = (
@@ -67,14 +76,16 @@ def compare_runs(
             w = csv.DictWriter(f, fieldnames=COMPARE_COLUMNS)
             w.writeheader()
             w.writerows(rows)
-        fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
-        for name, t, acc in curves:
-            ax.plot(t, acc, marker="o", ms=3, label=name)
-        ax.axhline(target, color="grey", ls="--", lw=0.8, label=f"target {target:g}")
-        ax.set_xlabel("simulated time [s]")
-        ax.set_ylabel("held-out accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.set_title("accuracy of the compared runs (empty for learning-free runs)")
-        figure = save(fig, out_csv.with_suffix(".png"))
+        opts = FigureOptions()
+        with plt.style.context(STYLE):
+            fig, ax = plt.subplots(figsize=opts.size((8, 4.5)), constrained_layout=True)
+            for name, t, acc in curves:
+                ax.plot(t, acc, marker="o", ms=3, label=name)
+            ax.axhline(target, color="grey", ls="--", lw=0.8, label=f"target {target:g}")
+            ax.set_xlabel("simulated time [s]")
+            ax.set_ylabel("held-out accuracy")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+            ax.set_title("accuracy of the compared runs (empty for learning-free runs)")
+            figure = save(fig, out_csv.parent, out_csv.stem, opts)
     return rows, figure

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -20,15 +21,58 @@ from cosim.scenario.files import excerpt
 ROUND_NUMBERS = tuple(c for c in ROUND_COLUMNS if c != "mode")
 
 
+STYLE = Path(__file__).with_name("wfl.mplstyle")  # the one style sheet of every figure
+FORMATS = ("png", "pdf", "svg")
+
+
 class PlotError(ValueError):
     """The folder is not a complete run folder."""
 
 
-def save(fig, path: Path) -> Path:
-    """Write ``fig`` to ``path`` (120 dpi) and free it."""
-    fig.savefig(path, dpi=120)
+@dataclass(frozen=True)
+class FigureOptions:
+    """How figures are written: ``fmt`` png | pdf | svg, ``width_in`` inches (None: each
+    figure's screen width; 3.5 = one IEEE column, 7.16 = two), ``title`` drawn or not."""
+
+    fmt: str = "png"
+    width_in: float | None = None
+    title: bool = True
+
+    def __post_init__(self) -> None:
+        if self.fmt not in FORMATS:
+            raise PlotError(f"--format {self.fmt!r}: one of {', '.join(FORMATS)}")
+        if self.width_in is not None and not 1.0 <= self.width_in <= 40.0:
+            raise PlotError(f"--width {self.width_in}: inches between 1 and 40")
+
+    def size(self, screen: tuple[float, float], min_height: float = 0.0) -> tuple[float, float]:
+        """(width, height) in inches: the screen size, or the width asked for with the same
+        aspect, never lower than ``min_height`` (rows of labels need their room)."""
+        w, h = screen
+        if self.width_in is None:
+            return w, max(h, min_height)
+        return self.width_in, max(h * self.width_in / w, min_height)
+
+    def titled(self, target, text: str) -> None:
+        """Give an axes (or, for a figure, a suptitle) its title unless titles are off."""
+        if self.title:
+            (target.set_title if hasattr(target, "set_title") else target.suptitle)(text)
+
+
+def save(fig, folder: Path, name: str, opts: FigureOptions) -> Path:
+    """Write ``fig`` as ``folder/name.<format>`` and free it."""
+    path = folder / f"{name}.{opts.fmt}"
+    fig.savefig(path, metadata=_metadata(opts.fmt))
     plt.close(fig)
     return path
+
+
+def _metadata(fmt: str) -> dict | None:
+    """No creation date in PDF/SVG files, so the same run gives the same bytes."""
+    if fmt == "pdf":
+        return {"CreationDate": None}
+    if fmt == "svg":
+        return {"Date": None}
+    return None
 
 
 def evaluated(y: list[float], *xs: list[float]) -> tuple[list[float], ...]:

@@ -10,6 +10,8 @@ import numpy as np
 from channels import Shannon
 from cosim.analysis.figure import (
     ROUND_NUMBERS,
+    STYLE,
+    FigureOptions,
     PlotError,
     evaluated,
     plt,
@@ -24,11 +26,18 @@ from cosim.outputs.tables import number
 from cosim.scenario.files import excerpt
 
 NEEDED = ("rounds.csv", "events.jsonl")
+FIGURES = ("accuracy", "timeline", "misses", "positions", "snr")  # the last two: channel.npz
 
 
-def plot_run(run_dir: str | Path) -> list[Path]:
-    """Write accuracy.png, timeline.png and misses.png into ``run_dir`` — and positions.png
-    and snr.png when the run kept its channel.npz; returns their paths."""
+def plot_run(
+    run_dir: str | Path, opts: FigureOptions | None = None, only: str | None = None
+) -> list[Path]:
+    """Write accuracy, timeline and misses into ``run_dir`` — and positions and snr when the
+    run kept its channel.npz — in ``opts``' format and width (or just the figure ``only``);
+    returns their paths."""
+    opts = opts or FigureOptions()
+    if only is not None and only not in FIGURES:
+        raise PlotError(f"--only {only!r}: one of {', '.join(FIGURES)}")
     run_dir = Path(run_dir)
     missing = [n for n in NEEDED if not (run_dir / n).is_file()]
     if not run_dir.is_dir() or missing:
@@ -40,15 +49,21 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     if not rounds:
         raise PlotError(f"{run_dir}/rounds.csv: no rounds recorded (did the run finish?)")
     events = read_events(run_dir / "events.jsonl")
-    channel = read_npz(run_dir / "channel.npz") if (run_dir / "channel.npz").is_file() else None
+    wanted = only in (None, "positions", "snr") and (run_dir / "channel.npz").is_file()
+    channel = read_npz(run_dir / "channel.npz") if wanted else None
+    if only in ("positions", "snr") and channel is None:
+        raise PlotError(f"{run_dir}: --only {only} needs channel.npz (output.channel = true)")
+    draw = {
+        "accuracy": lambda: _accuracy(run_dir, rounds, events, opts),
+        "timeline": lambda: _timeline(run_dir, events, opts),
+        "misses": lambda: _misses(run_dir, rounds, events, opts),
+    }
+    if channel is not None:  # written when output.channel = true
+        draw["positions"] = lambda: _positions(run_dir, channel, opts)
+        draw["snr"] = lambda: _snr(run_dir, channel, events, opts)
     try:
-        paths = [
-            _accuracy(run_dir, rounds, events),
-            _timeline(run_dir, events),
-            _misses(run_dir, rounds, events),
-        ]
-        if channel is not None:  # written when output.channel = true
-            paths += [_positions(run_dir, channel), _snr(run_dir, channel, events)]
+        with plt.style.context(STYLE):
+            paths = [f() for name, f in draw.items() if only in (None, name)]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise PlotError(
             f"{run_dir}: its events or tables do not hold what the figures need "
@@ -57,12 +72,12 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return paths
 
 
-def _positions(run_dir: Path, ch: ChannelFile) -> Path:
+def _positions(run_dir: Path, ch: ChannelFile, opts: FigureOptions) -> Path:
     """Client trajectories around the base station (top view): every client's position at
     each round start, joined with its positions while on air."""
     a = ch.arrays
     bs, dt = a["bs_position"], float(a["dt"])
-    fig, ax = plt.subplots(figsize=(7, 7), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=opts.size((7, 7)), constrained_layout=True)
     for k in range(ch.num_clients):
         on_air = ch.samples(k)
         t = np.concatenate([a["round_t"], on_air["t"]])
@@ -78,8 +93,8 @@ def _positions(run_dir: Path, ch: ChannelFile) -> Path:
     ax.set_ylabel("y [m]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"{run_dir.name}: client paths over {len(a['t']) * dt:.1f} s")
-    return save(fig, run_dir / "positions.png")
+    opts.titled(ax, f"{run_dir.name}: client paths over {len(a['t']) * dt:.1f} s")
+    return save(fig, run_dir, "positions", opts)
 
 
 def _band_shares(events: list[dict]) -> tuple[dict, dict, float]:
@@ -102,7 +117,7 @@ def _band_shares(events: list[dict]) -> tuple[dict, dict, float]:
     return share, allocated, total_hz
 
 
-def _snr(run_dir: Path, ch: ChannelFile, events: list[dict]) -> Path:
+def _snr(run_dir: Path, ch: ChannelFile, events: list[dict], opts: FigureOptions) -> Path:
     """Left: SNR over the allocated band for the most scheduled clients, with their band
     shares (allocation, then every reallocation) on a second axis. Right: the Shannon rate
     those shares give on that channel while the client holds band."""
@@ -116,10 +131,11 @@ def _snr(run_dir: Path, ch: ChannelFile, events: list[dict]) -> Path:
     fig, axes = plt.subplots(
         len(shown),
         2,
-        figsize=(15, 2.2 * max(len(shown), 1)),
+        figsize=opts.size((15, 2.2 * max(len(shown), 1)), 1.2 * max(len(shown), 1)),
         sharex=True,
         squeeze=False,
         gridspec_kw={"width_ratios": [3, 2]},
+        constrained_layout=True,
     )
     for row, k in zip(axes, shown, strict=False):
         ax, rate_ax = row
@@ -146,17 +162,16 @@ def _snr(run_dir: Path, ch: ChannelFile, events: list[dict]) -> Path:
             b = s_t * total_hz
             rate = np.where(b > 0, b * Shannon().efficiency(10 * np.log10(snr_per_hz / b)), np.nan)
         rate_ax.plot(t, rate / 1e6, lw=0.8, color="tab:green")
-    axes[-1, 0].set_xlabel("simulated time [s]")
-    axes[-1, 1].set_xlabel("simulated time [s]")
-    fig.suptitle(
+    fig.supxlabel("simulated time [s]")
+    opts.titled(
+        fig,
         f"{run_dir.name}: SNR over the allocated band (blue) and band share (orange) while "
-        "scheduled; Shannon rate at that share (green)"
+        "scheduled; Shannon rate at that share (green)",
     )
-    fig.tight_layout()
-    return save(fig, run_dir / "snr.png")
+    return save(fig, run_dir, "snr", opts)
 
 
-def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
+def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict], opts: FigureOptions) -> Path:
     """Accuracy against simulated time and against cumulative bits sent up."""
     learning_free = rounds[0].get("mode") == "surrogate"
     t = [number(r["t_end"]) for r in rounds]
@@ -164,7 +179,7 @@ def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
     for r in rounds:
         total += number(r["bits_up"])
         bits.append(total / 1e6)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=opts.size((11, 4), 1.8), constrained_layout=True)
     if learning_free:
         y = [number(r["sparsification_error"]) for r in rounds]
         label, title = "sparsification error (dropped share)", "learning-free run: no accuracy"
@@ -177,17 +192,17 @@ def _accuracy(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
     y, t, bits = evaluated(y, t, bits)
     for ax, x, xlabel in (
         (axes[0], t, "simulated time [s]"),
-        (axes[1], bits, "cumulative bits sent up [Mbit]"),
+        (axes[1], bits, "cumulative Mbit sent up"),
     ):
         ax.plot(x, y, marker="o")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{run_dir.name}: {title}")
-    return save(fig, run_dir / "accuracy.png")
+    opts.titled(fig, f"{run_dir.name}: {title}")
+    return save(fig, run_dir, "accuracy", opts)
 
 
-def _timeline(run_dir: Path, events: list[dict]) -> Path:
+def _timeline(run_dir: Path, events: list[dict], opts: FigureOptions) -> Path:
     """One row per client: training and upload intervals, round deadlines, misses."""
     start: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
     bars: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
@@ -208,7 +223,8 @@ def _timeline(run_dir: Path, events: list[dict]) -> Path:
                 misses.append((e["t"], key[1]))
     clients = sorted(bars)
     row = {c: i for i, c in enumerate(clients)}
-    fig, ax = plt.subplots(figsize=(12, 0.35 * len(clients) + 2), constrained_layout=True)
+    size = opts.size((12, 0.35 * len(clients) + 2), 0.14 * len(clients) + 0.9)
+    fig, ax = plt.subplots(figsize=size, constrained_layout=True)
     colour = {"train": "tab:blue", "upload": "tab:orange"}
     for c, spans in bars.items():
         for phase in ("train", "upload"):
@@ -218,9 +234,8 @@ def _timeline(run_dir: Path, events: list[dict]) -> Path:
     for d in deadlines:
         ax.axvline(d, color="grey", ls="--", lw=0.8)
     if misses:
-        ax.scatter(
-            [t for t, _ in misses], [row[c] for _, c in misses], marker="x", color="red", zorder=3
-        )
+        ts, ys = [t for t, _ in misses], [row[c] for _, c in misses]
+        ax.scatter(ts, ys, marker="x", color="red", s=20, zorder=3)
     ax.set_yticks(range(len(clients)), [f"client {c}" for c in clients])
     ax.set_xlabel("simulated time [s]")
     handles = [
@@ -229,12 +244,12 @@ def _timeline(run_dir: Path, events: list[dict]) -> Path:
         plt.Line2D([], [], color="grey", ls="--", label="round deadline"),
         plt.Line2D([], [], color="red", marker="x", ls="", label="deadline miss"),
     ]
-    ax.legend(handles=handles, loc="upper right", fontsize=8)
-    ax.set_title(f"{run_dir.name}: what every scheduled client did, round by round")
-    return save(fig, run_dir / "timeline.png")
+    fig.legend(handles=handles, loc="outside lower center", ncol=4 if size[0] > 6 else 2)
+    opts.titled(ax, f"{run_dir.name}: what every scheduled client did, round by round")
+    return save(fig, run_dir, "timeline", opts)
 
 
-def _misses(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
+def _misses(run_dir: Path, rounds: list[dict], events: list[dict], opts: FigureOptions) -> Path:
     """Share of the scheduled clients on time, missing in training, missing in upload."""
     per = defaultdict(lambda: {"train": 0, "upload": 0, "rejected": 0})
     for e in events:
@@ -248,16 +263,19 @@ def _misses(run_dir: Path, rounds: list[dict], events: list[dict]) -> Path:
     tr = [per[k]["train"] / s for k, s in zip(r, sched, strict=True)]
     up = [per[k]["upload"] / s for k, s in zip(r, sched, strict=True)]
     rej = [per[k]["rejected"] / s for k, s in zip(r, sched, strict=True)]
-    fig, ax = plt.subplots(figsize=(10, 4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=opts.size((10, 4), 1.8), constrained_layout=True)
     ax.bar(r, on, color="tab:green", label="on time")
-    ax.bar(r, up, bottom=on, color="tab:orange", label="upload missed the deadline")
+    ax.bar(r, up, bottom=on, color="tab:orange", label="upload missed")
     bottom = [a + b for a, b in zip(on, up, strict=True)]
-    ax.bar(r, tr, bottom=bottom, color="tab:blue", label="training missed the deadline")
+    ax.bar(r, tr, bottom=bottom, color="tab:blue", label="training missed")
     bottom = [a + b for a, b in zip(bottom, tr, strict=True)]
     ax.bar(r, rej, bottom=bottom, color="tab:red", label="update rejected")
     ax.set_xlabel("round")
-    ax.set_ylabel("share of scheduled clients")
+    ax.set_ylabel("share of clients")
+    if len(r) <= 25:  # every round labelled (more would overlap)
+        ax.set_xticks(r)
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(f"{run_dir.name}: deadline misses per round")
-    return save(fig, run_dir / "misses.png")
+    wide = fig.get_size_inches()[0] > 6
+    fig.legend(loc="outside lower center", ncol=4 if wide else 2)
+    opts.titled(ax, f"{run_dir.name}: deadline misses per round")
+    return save(fig, run_dir, "misses", opts)

@@ -102,3 +102,14 @@ def test_plot_options_on_the_command_line(tiny_run, tmp_path):
     assert bad.exit_code == 2 and "--width 0.2: inches between 1 and 40" in bad.output
     bad = CliRunner().invoke(main, ["plot", str(out), "--only", "everything"])
     assert bad.exit_code == 2 and "timeline" in bad.output
+
+
+def test_vector_figures_are_the_same_bytes_every_time(tiny_run, tmp_path):
+    from cosim.analysis.figure import FigureOptions
+
+    a = _copy_run(tiny_run[0], tmp_path / "a")
+    b = _copy_run(tiny_run[0], tmp_path / "b")
+    for fmt in ("pdf", "svg"):
+        opts = FigureOptions(fmt, 3.5, title=False)  # a title would name the folder
+        for pa, pb in zip(plot_run(a, opts), plot_run(b, opts), strict=True):
+            assert pa.read_bytes() == pb.read_bytes(), pa.name

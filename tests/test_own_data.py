@@ -341,3 +341,33 @@ def test_resume_refuses_a_changed_data_file_or_model_config(tmp_path, zoo):
     config.write_text(config.read_text().replace('"n_layer": 3', '"n_layer": 2'))
     res = CliRunner().invoke(main, ["run", "--resume", str(out)])
     assert res.exit_code == 2 and "model.path (config.json)" in res.output
+
+
+@pytest.mark.parametrize("mode", ["train", "surrogate"])
+def test_tsfa_with_stage_1_on_an_own_decoder(tmp_path, zoo, mode):
+    """TSFA's offline stage scores ranks on the own model's skeleton (and, trained, its pilot
+    round), then the online stage allocates SOFT budgets: GPT-2's Conv1D layers included."""
+    write_csv(tmp_path / "data.csv", rows())
+    path = scenario(tmp_path, zoo["gpt2"], "data.csv", partition="dirichlet")
+    sets = [
+        "allocation.name=tsfa",
+        "strategy.name=soft",
+        "allocation.stage1=true",
+        "allocation.stage1_ranks=[2, 4]",
+        "allocation.stage1_pilot_clients=2",
+        f"fl.mode={mode}",
+    ]
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        main,
+        ["run", str(path), "--out", str(out), "--quiet", *[a for s in sets for a in ("--set", s)]],
+    )
+    assert res.exit_code == 0, res.output
+    events = read_events(out)
+    stage1 = next(e for e in events if e["kind"] == "stage1")
+    assert [c["rank"] for c in stage1["candidates"]] == [2, 4]
+    assert all(c["payload_bits"] > 0 and c["expected_latency_s"] > 0 for c in stage1["candidates"])
+    if mode == "train":
+        assert all(np.isfinite(c["pilot_loss"]) for c in stage1["candidates"])
+    budgets = [e["budget"] for e in events if e["kind"] == "allocation"]
+    assert budgets and all(0 <= b <= 1 for b in budgets)

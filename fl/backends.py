@@ -176,16 +176,12 @@ class TrainerFactory:
     device: str  # train.device, resolved on the worker's own machine
 
     def __call__(self) -> Trainer:
-        from fl import build_model, load_dataset, load_tokenizer, tokenise
-        from fl.data_files import load_data_file
+        from fl import build_model, load_tokenizer, tokenise
+        from fl.data_files import load_examples
         from fl.train import pick_device
 
         model = build_model(self.source, self.num_classes, self.lora)
         task = self.source.task
-        data = (
-            load_dataset(self.data_name)
-            if self.data_file is None
-            else load_data_file(self.data_file, task)
-        )
+        data = load_examples(self.data_name, self.data_file, task)
         tokens = tokenise(load_tokenizer(self.source), data, self.max_seq_len, task)
         return Trainer(model, tokens, pick_device(self.device))

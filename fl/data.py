@@ -111,6 +111,17 @@ def load_dataset(name: str) -> TextDataset:
     return DATASETS[name]()
 
 
+def held_out(class_size: int, test_fraction: float) -> int:
+    """How many of a class's ``class_size`` samples the stratified split holds out."""
+    return round(class_size * test_fraction)
+
+
+def training_size(labels: np.ndarray, test_fraction: float) -> int:
+    """Samples left for the clients after ``stratified_split`` (without drawing it)."""
+    counts = np.unique(labels, return_counts=True)[1]
+    return int(sum(int(c) - held_out(int(c), test_fraction) for c in counts))
+
+
 def stratified_split(
     labels: np.ndarray, test_fraction: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +129,7 @@ def stratified_split(
     train, test = [], []
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = round(len(idx) * test_fraction)
+        n_test = held_out(len(idx), test_fraction)
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

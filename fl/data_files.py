@@ -5,6 +5,7 @@ from the data)."""
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fl.data import DataFileError, TextDataset
+from fl.data import DataFileError, TextDataset, load_dataset
 
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 
@@ -90,13 +91,34 @@ def _saved_dataset(path: Path) -> list[dict[str, Any]]:
     return ds.to_list()
 
 
+def load_examples(name: str, own: DataSource | None, task: str) -> TextDataset:
+    """What a run learns from: its own data file ``own`` read for ``task``, else the packaged
+    dataset ``name`` (data.path, else data.name) — for the run and for its Ray workers."""
+    return load_dataset(name) if own is None else load_data_file(own, task)
+
+
 def load_data_file(source: DataSource, task: str) -> TextDataset:
     """The examples of ``source`` as a TextDataset: to classify, texts and their classes (two
     at least); for causal-lm, texts (or prompt/response pairs) with their groups (one group
-    for all when no group field is named)."""
+    for all when no group field is named). The last file read is kept while its size and
+    modification time stay the same: a run checks it up front and builds from it, one read."""
     path = Path(source.path)
     if not path.exists():
         raise DataFileError(f"{path}: data file not found")
+    return _read_examples(source, task, _stamp(path))
+
+
+def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime in ns) of the file, or of each file of a folder: what a changed file
+    changes."""
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_examples(source: DataSource, task: str, stamp: tuple) -> TextDataset:
+    del stamp  # part of the cache key only
+    path = Path(source.path)
     rows = read_rows(path)
     if not rows:
         raise DataFileError(f"{path}: holds no examples")

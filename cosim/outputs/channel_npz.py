@@ -121,7 +121,8 @@ class ChannelFile:
     def samples(self, client: int) -> dict[str, np.ndarray]:
         """The samples of one client in step order: ``step``, ``t`` and its channel terms."""
         a = self.arrays
-        sel = a["sample_client"] == client
+        clients = a["sample_client"]  # sorted (save writes them so): one client is a slice
+        sel = slice(*np.searchsorted(clients, [client, client + 1]))
         out = {"step": a["sample_step"][sel], "t": a["sample_step"][sel] * float(a["dt"])}
         out.update({name: a[name][sel] for name, _ in TERMS})
         return out

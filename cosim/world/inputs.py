@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from cosim.mobility import TraceFileError, read_trace
 from cosim.scenario.errors import ScenarioError
 from cosim.scenario.files import InputFileError, check_input_file
@@ -23,7 +21,7 @@ from fl import (
     model_skeleton,
 )
 from fl.backends import BackendUnavailable
-from fl.data import DataFileError
+from fl.data import DataFileError, training_size
 from fl.train import DeviceUnavailable, pick_device
 
 MAX_DATA_BYTES = 8 << 30  # a data file read whole into memory: 8 GiB at most
@@ -62,9 +60,14 @@ def check_inputs(s: Scenario, source: str) -> None:
         check_data(s)
         if s.fl.mode == "train":
             pick_device(s.train.device)
-    except (TraceFileError, ProfileError, ModelSourceError, LoraTargetError) as exc:
-        raise as_scenario_error(exc, s, source) from None
-    except (DataFileError, DeviceUnavailable) as exc:
+    except (
+        TraceFileError,
+        ProfileError,
+        ModelSourceError,
+        LoraTargetError,
+        DataFileError,
+        DeviceUnavailable,
+    ) as exc:
         raise as_scenario_error(exc, s, source) from None
     except InputFileError as exc:
         raise ScenarioError(f"{source}: data.path: {exc}") from None
@@ -78,8 +81,7 @@ def check_data(s: Scenario) -> None:
     if not s.data.path and s.model.task == "classify":
         return  # a packaged dataset: checked by its tests, loaded by the run
     data = load_data(s)
-    counts = np.bincount(data.labels)
-    train = int(sum(c - round(c * s.data.test_fraction) for c in counts))  # as split
+    train = training_size(data.labels, s.data.test_fraction)
     if train < s.clients.count:
         raise DataFileError(
             f"{s.data.path or s.data.name}: {len(data.texts)} examples, {train} of them for "

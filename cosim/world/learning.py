@@ -25,7 +25,6 @@ from fl import (
     build_model,
     dirichlet,
     iid,
-    load_dataset,
     load_tokenizer,
     lora_layers,
     model_skeleton,
@@ -37,7 +36,7 @@ from fl import (
 )
 from fl.backends import LocalTraining, RayTraining, TrainerFactory
 from fl.data import packaged_dataset_version
-from fl.data_files import DataSource, data_digest, load_data_file
+from fl.data_files import DataSource, data_digest, load_examples
 from fl.pretrained import checkpoint_digest, load_config, packaged_model_version
 from fl.train import pick_device
 
@@ -65,8 +64,7 @@ def data_source(s: Scenario) -> DataSource | None:
 
 def load_data(s: Scenario) -> TextDataset:
     """The examples the run learns from: data.path read by its fields, else data.name."""
-    own = data_source(s)
-    return load_dataset(s.data.name) if own is None else load_data_file(own, s.model.task)
+    return load_examples(s.data.name, data_source(s), s.model.task)
 
 
 def lora_spec(s: Scenario) -> LoraSpec:

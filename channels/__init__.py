@@ -3,9 +3,9 @@
 from channels.base import ChannelModel, ChannelTrace
 from channels.cell import Cell38901, CellFading
 from channels.fading import SumOfSinusoids
+from channels.fields import ExponentialField
 from channels.link import LinkBudget, shannon_rate
 from channels.pathloss import PathlossChannel, clamped_distances, distances
-from channels.processes import SpatialProcesses
 from channels.rates import PhyAbstraction, RateModel, Shannon
 from channels.sionna_fading import SionnaRayFading
 from channels.tr38901 import CELLS, los_probability, pathloss_db
@@ -17,13 +17,13 @@ __all__ = [
     "CellFading",
     "ChannelModel",
     "ChannelTrace",
+    "ExponentialField",
     "LinkBudget",
     "PathlossChannel",
     "PhyAbstraction",
     "RateModel",
     "Shannon",
     "SionnaRayFading",
-    "SpatialProcesses",
     "SumOfSinusoids",
     "UploadOutcome",
     "clamped_distances",

@@ -1,11 +1,14 @@
 """A 38.901 UMi / UMa / RMa cell: path loss, spatially consistent LoS and shadowing, O2I, fading.
 
-Large scale, per client and continuous along its path (see channels.processes): the LoS state is
-a spatially consistent uniform variable compared with P_LoS (38.901 §7.6.3.3), shadowing is
-σ·g with g an exponentially correlated Gaussian per propagation condition (LoS / NLoS / O2I,
-Table 7.5-6 decorrelation distances). Indoor clients (O2I) and in-car clients are drawn once per
-client from the scenario's ratios and carry a fixed penetration loss (§7.4.3). As in 38.901 and
-Sionna, an indoor link uses the outdoor LoS state for its basic path loss but has no LoS ray.
+Large scale, as random fields over the plane shared by every client of the site (see
+channels.fields): the LoS state is Φ(g_LoS(p)) < P_LoS (a spatially consistent uniform variable,
+38.901 §7.6.3.3, with the LoS-state correlation distance of Table 7.6.3.1-2), shadowing is
+σ·g(p) with one field per propagation condition (LoS / NLoS / O2I, Table 7.5-6 decorrelation
+distances). Two clients at one place see one LoS state and shadowing; a client's values depend
+on its position only, never on when it was evaluated. Indoor clients (O2I) and in-car clients
+are drawn once per client from the scenario's ratios and carry a fixed penetration loss (§7.4.3).
+As in 38.901 and Sionna, an indoor link uses the outdoor LoS state for its basic path loss but
+has no LoS ray.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from channels.base import ChannelTrace
+from channels.fields import ExponentialField
 from channels.pathloss import clamped_distances
-from channels.processes import SpatialProcesses
 from channels.tr38901 import (
     CELLS,
     IN_CAR_MEAN_DB,
@@ -48,10 +51,6 @@ class CellFading(Protocol):
         """Power gains (mean 1) at global ``steps`` [n] for ``clients`` [K]."""
         ...
 
-    def prime(self, positions: np.ndarray, los: np.ndarray, indoor: np.ndarray) -> None:
-        """Draw every client's first small-scale state at its starting position [K, 3]."""
-        ...
-
 
 class Cell38901:
     """Large-scale state of a 38.901 cell, times a small-scale fading component."""
@@ -64,8 +63,6 @@ class Cell38901:
         dt: float,
         num_clients: int,
         rng: RngFactory,
-        window_steps: int,
-        start_positions: np.ndarray,
         indoor_ratio: float,
         in_car_ratio: float,
         o2i_model: str,
@@ -96,24 +93,8 @@ class Cell38901:
         car = g.normal(IN_CAR_MEAN_DB, IN_CAR_STD_DB, k)
         self.penetration_db = np.where(self.indoor, o2i, np.where(self.in_car, car, 0.0))
         corr = [p.los_corr_m, p.sf_corr_los_m, p.sf_corr_nlos_m, p.sf_corr_o2i_m]
-        self.processes = SpatialProcesses(
-            k,
-            np.array(corr),
-            lambda c, b: rng("largescale", c, b),
-            window_steps,
-            start_positions,
-            rng("largescale_start"),
-        )
-        if fading is not None:
-            # every client's rays are drawn up front at its start, in one seeded batch: a
-            # client's channel never depends on when (or with whom) it is first scheduled
-            start = np.asarray(start_positions, dtype=float)
-            _, d2d_e, _ = clamped_distances(start, self.bs_position, p.min_d2d_m)
-            d2d_out = np.maximum(d2d_e - self.d2d_in, 0.0)
-            los = ndtr(self.processes.start_state[:, 0]) < los_probability(
-                p.name, d2d_out, start[:, 2]
-            )
-            fading.prime(start, los & ~self.indoor, self.indoor)
+        # one field per purpose for the whole site: LoS state, shadowing in LoS / NLoS / O2I
+        self.fields = [ExponentialField(d, rng("largescale_field", j)) for j, d in enumerate(corr)]
 
     def trace(
         self, clients: np.ndarray, steps: np.ndarray, positions: np.ndarray, velocities: np.ndarray
@@ -121,19 +102,22 @@ class Cell38901:
         """Every channel part of ``clients`` at the global grid steps ``steps`` (of dt)."""
         clients = np.asarray(clients, dtype=int)
         steps = np.asarray(steps, dtype=np.int64)
-        g = self.processes.sample(clients, steps, positions)
         p = self.params
         h_ut = positions[..., 2]
         d3d, d2d_e, d3d_e = clamped_distances(positions, self.bs_position, p.min_d2d_m)
         indoor = np.broadcast_to(self.indoor[clients][:, None], d3d.shape)
         d2d_out = np.maximum(d2d_e - self.d2d_in[clients][:, None], 0.0)
-        outdoor_los = ndtr(g[..., 0]) < los_probability(p.name, d2d_out, h_ut)
+        outdoor_los = ndtr(self.fields[0](positions)) < los_probability(p.name, d2d_out, h_ut)
         pl = pathloss_db(
             p.name, d2d_e, d3d_e, self.carrier_hz, self.bs_position[2], h_ut, outdoor_los
         )
         los = outdoor_los & ~indoor
         std = shadowing_std_db(p, los, indoor, d2d_e, self.carrier_hz, h_ut)
-        sf = std * np.where(indoor, g[..., 3], np.where(los, g[..., 1], g[..., 2]))
+        unit = np.empty(d3d.shape)
+        for j, where in ((1, los), (2, ~los & ~indoor), (3, indoor)):
+            if where.any():
+                unit[where] = self.fields[j](positions[where])
+        sf = std * unit
         pen = np.broadcast_to(self.penetration_db[clients][:, None], d3d.shape).copy()
         fading = (
             np.ones_like(pl)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.special import exp1, j0
 
-from channels import Cell38901, SpatialProcesses, SumOfSinusoids, los_probability
+from channels import Cell38901, ExponentialField, SumOfSinusoids, los_probability
 from channels.tr38901 import CELLS
 from cosim.world.seeding import SeedBank
 
@@ -19,15 +19,11 @@ def _rng_factory(seed=0):
     return lambda purpose, *keys: bank.rng(purpose, *keys)
 
 
-def _cell(name, k, start, **kw):
+def _cell(name, k, seed=0, **kw):
     args = dict(indoor_ratio=0.0, in_car_ratio=0.0, o2i_model="low", fading=None)
     args.update(kw)
     bs = np.array([0.0, 0.0, CELLS[name].bs_height_m])
-    return Cell38901(name, bs, 3.5e9, 0.1, k, _rng_factory(), 400, start, **args)
-
-
-def _procs(k, corr, rng, start, seed=0):
-    return SpatialProcesses(k, np.array(corr), rng, 100, start, SeedBank(seed).rng("start"))
+    return Cell38901(name, bs, 3.5e9, 0.1, k, _rng_factory(seed), **args)
 
 
 def _ring(k, radius):
@@ -42,102 +38,123 @@ def _line_positions(k, n, step_m, start=None):
     return pos
 
 
-def test_process_is_standard_normal_with_exponential_correlation():
-    k, n, corr = 4000, 60, 13.0
-    pos = _line_positions(k, n, 1.0)
-    proc = _procs(k, [corr], lambda c, b: SeedBank(1).rng("p", c, b), pos[:, 0])
-    g = proc.sample(np.arange(k), np.arange(n), pos)[..., 0]
-    assert abs(g[:, 0].mean()) < Z / np.sqrt(k)
-    assert abs(g[:, -1].std() - 1.0) < Z / np.sqrt(2 * k)
-    for lag in (5, 13, 30):
-        rho = np.mean(g[:, 0] * g[:, lag])
-        expected = np.exp(-lag / corr)
-        print(f"lag {lag} m: correlation {rho:.3f} vs exp(-d/13) = {expected:.3f}")
-        assert abs(rho - expected) < Z * (1 - expected**2 + 0.05) / np.sqrt(k)
+def _static(cell, pos):
+    """A cell's trace of K static clients at positions [K, 3], one step."""
+    k = len(pos)
+    return cell.trace(np.arange(k), np.array([0]), pos[:, None, :], np.zeros((k, 1, 3)))
 
 
-def test_process_windows_overlap_and_gaps_are_consistent():
-    rng = lambda c, b: SeedBank(2).rng("p", c, b)  # noqa: E731
-    pos = _line_positions(3, 200, 0.5)
-    a = _procs(3, [10.0], rng, pos[:, 0])
-    b = _procs(3, [10.0], rng, pos[:, 0])
-    full = a.sample(np.arange(3), np.arange(0, 100), pos[:, :100])
-    first = b.sample(np.arange(3), np.arange(0, 60), pos[:, :60])
-    again = b.sample(np.arange(3), np.arange(40, 100), pos[:, 40:100])
-    np.testing.assert_array_equal(first, full[:, :60])
-    np.testing.assert_array_equal(again[:, :20], full[:, 40:60])  # kept values, as they were
-    # continued process: the closed form over another window split agrees to rounding
-    np.testing.assert_allclose(again[:, 20:], full[:, 60:100], rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="older"):
-        b.sample(np.arange(3), np.arange(-100, -50) + 50, pos[:, :50])
-    # a static client keeps its value over any gap
-    still = np.zeros((1, 5, 3))
-    s = _procs(1, [10.0], rng, still[:, 0])
-    v1 = s.sample(np.array([0]), np.arange(5), still)
-    v2 = s.sample(np.array([0]), np.arange(500, 505), still)
-    assert np.all(v1 == v1[0, 0]) and np.all(v2 == v1[0, 0])
+def _over_seeds(name, seeds, pos, **kw):
+    """Traces of one client per position [P, 3] in cells of ``seeds`` different seeds, each
+    with its own fields (so samples are independent): los, shadowing_db, each [seeds, P]."""
+    out = [_static(_cell(name, len(pos), seed=s, **kw), pos) for s in range(seeds)]
+    return (
+        np.stack([t.los[:, 0] for t in out]),
+        np.stack([t.shadowing_db[:, 0] for t in out]),
+    )
+
+
+def test_field_is_standard_normal_with_exponential_correlation():
+    """Over independent fields (seeds), at random points and directions: mean 0, variance 1 and
+    correlation exp(−d/D) at 5, 13 and 30 m for D = 13 m. Points of one field share its wave
+    vectors, so the unit of the standard error is the seed (per-seed means)."""
+    seeds, points, corr = 1000, 10, 13.0
+    rng = np.random.default_rng(0)
+    lags = (5.0, 13.0, 30.0)
+    first, second, prods = [], [], {lag: [] for lag in lags}
+    for s in range(seeds):
+        field = ExponentialField(corr, np.random.default_rng(s))
+        base = rng.uniform(-5000.0, 5000.0, (points, 2))
+        g = field(base)
+        first.append(g.mean())
+        second.append(np.mean(g**2))
+        for lag in lags:
+            ang = rng.uniform(0.0, 2.0 * np.pi, points)
+            far = base + lag * np.stack([np.cos(ang), np.sin(ang)], 1)
+            prods[lag].append(np.mean(g * field(far)))
+
+    def within(values, expected, what):
+        v = np.asarray(values)
+        est, se = v.mean(), v.std(ddof=1) / np.sqrt(len(v))
+        print(f"{what}: {est:.4f} vs {expected:.4f} (standard error {se:.4f})")
+        assert abs(est - expected) < Z * se
+        return est
+
+    within(first, 0.0, "mean")
+    within(second, 1.0, "variance")
+    for lag in lags:
+        rho = within(prods[lag], np.exp(-lag / corr), f"correlation at {lag:.0f} m")
+        print(f"  fitted decorrelation distance {-lag / np.log(rho):.2f} m (D = 13 m)")
+
+
+def test_field_value_depends_on_the_point_only():
+    field = ExponentialField(10.0, np.random.default_rng(1))
+    pts = np.random.default_rng(2).uniform(-400, 400, (5000, 2))
+    whole = field(pts)
+    order = np.random.default_rng(3).permutation(len(pts))
+    np.testing.assert_array_equal(field(pts[order]), whole[order])
+    np.testing.assert_array_equal(field(pts[17:18]), whole[17:18])
+    np.testing.assert_array_equal(
+        field(pts[:3000].reshape(30, 100, 2)), whole[:3000].reshape(30, 100)
+    )
 
 
 @pytest.mark.parametrize("cell", ["umi", "uma", "rma"])
 def test_los_frequency_matches_38901_probability(cell):
-    k = 3000
-    for d in (40.0, 120.0, 400.0):
-        ch = _cell(cell, k, _ring(k, d))
-        tr = ch.trace(np.arange(k), np.array([0]), _ring(k, d)[:, None, :], np.zeros((k, 1, 3)))
+    seeds = 2000
+    dists = np.array([40.0, 120.0, 400.0])
+    pos = np.stack([dists, np.zeros(3), np.full(3, 1.5)], 1)
+    los, _ = _over_seeds(cell, seeds, pos)
+    for j, d in enumerate(dists):
         p = float(los_probability(cell, np.array([d]))[0])
-        freq = tr.los.mean()
+        freq = los[:, j].mean()
         print(f"{cell} d={d:.0f} m: LoS share {freq:.3f} vs P_LoS {p:.3f}")
-        assert abs(freq - p) < Z * np.sqrt(p * (1 - p) / k) + 1e-9
+        assert abs(freq - p) < Z * np.sqrt(p * (1 - p) / seeds) + 1e-9
 
 
 @pytest.mark.parametrize("cell", ["umi", "uma", "rma"])
 def test_shadowing_std_per_condition(cell):
-    k = 6000
-    ch = _cell(cell, k, _ring(k, 60.0))
-    tr = ch.trace(np.arange(k), np.array([0]), _ring(k, 60.0)[:, None, :], np.zeros((k, 1, 3)))
+    seeds = 4000
+    los, sf = _over_seeds(cell, seeds, np.array([[60.0, 0.0, 1.5]]))
     p = CELLS[cell]
-    for mask, std in ((tr.los[:, 0], p.sf_std_los_db), (~tr.los[:, 0], p.sf_std_nlos_db)):
+    for mask, std in ((los, p.sf_std_los_db), (~los, p.sf_std_nlos_db)):
         n = int(mask.sum())
-        est = tr.shadowing_db[mask, 0].std()
+        est = sf[mask].std()
         print(f"{cell}: σ_SF {est:.2f} dB vs {std} dB over {n}")
         assert abs(est - std) < Z * std / np.sqrt(2 * n)
 
 
 def test_cell_shadowing_decorrelates_over_its_distance():
-    k = 3000
-    start = _ring(k, 300.0)
-    ch = _cell("umi", k, start)
-    tangent = np.stack([-start[:, 1], start[:, 0], np.zeros(k)], 1) / 300.0
-    n = 40
+    seeds, n = 800, 40
+    start = _ring(3, 300.0)  # 520 m apart
+    tangent = np.stack([-start[:, 1], start[:, 0], np.zeros(3)], 1) / 300.0
     pos = start[:, None, :] + tangent[:, None, :] * np.arange(n)[None, :, None]  # 1 m per step
-    tr = ch.trace(np.arange(k), np.arange(n), pos, np.zeros_like(pos))
-    nlos = ~tr.los[:, 0] & ~tr.los[:, 13]
-    x = tr.shadowing_db[nlos, 0] / 7.82
-    y = tr.shadowing_db[nlos, 13] / 7.82
+    xs, ys = [], []
+    for s in range(seeds):
+        tr = _cell("umi", 3, seed=s).trace(np.arange(3), np.arange(n), pos, np.zeros_like(pos))
+        nlos = ~tr.los[:, 0] & ~tr.los[:, 13]
+        xs.append(tr.shadowing_db[nlos, 0] / 7.82)
+        ys.append(tr.shadowing_db[nlos, 13] / 7.82)
+    x, y = np.concatenate(xs), np.concatenate(ys)
     rho = np.mean(x * y)
-    assert abs(rho - np.exp(-1.0)) < Z * (1 - np.exp(-2.0) + 0.05) / np.sqrt(nlos.sum())
+    print(
+        f"UMi NLoS shadowing at 13 m: correlation {rho:.3f} vs e^-1 = {np.exp(-1):.3f} "
+        f"over {len(x)}; fitted decorrelation distance {-13 / np.log(rho):.1f} m (13 m)"
+    )
+    assert abs(rho - np.exp(-1.0)) < Z * (1 - np.exp(-2.0) + 0.05) / np.sqrt(len(x))
 
 
-def test_cell_is_continuous_across_round_windows():
-    k = 50
-    start = _ring(k, 200.0)
-    ch1, ch2 = _cell("uma", k, start), _cell("uma", k, start)
-    pos = _line_positions(k, 300, 0.2, start)  # 2 m/s at 0.1 s steps
-    t = np.arange(300)  # steps of 0.1 s
-    one = ch1.trace(np.arange(k), t, pos, np.zeros_like(pos))
-    a = ch2.trace(np.arange(k), t[:150], pos[:, :150], np.zeros_like(pos[:, :150]))
-    b = ch2.trace(np.arange(k), t[120:], pos[:, 120:], np.zeros_like(pos[:, 120:]))
-    for name in ("los", "pathloss_db", "shadowing_db", "penetration_db"):
-        full = getattr(one, name)
-        np.testing.assert_array_equal(getattr(a, name), full[:, :150])
-        np.testing.assert_array_equal(getattr(b, name)[:, :30], full[:, 120:150])  # kept values
-        # the processes continued over another window split agree to rounding (closed form)
-        np.testing.assert_allclose(getattr(b, name)[:, 30:], full[:, 150:], rtol=0, atol=1e-9)
+def test_two_clients_at_one_place_share_los_and_shadowing():
+    ch = _cell("umi", 6)
+    pos = np.repeat(_ring(3, 120.0), 2, axis=0)  # clients 2j and 2j+1 stand together
+    tr = _static(ch, pos)
+    np.testing.assert_array_equal(tr.los[0::2], tr.los[1::2])
+    np.testing.assert_array_equal(tr.shadowing_db[0::2], tr.shadowing_db[1::2])
 
 
 def test_o2i_and_in_car_shares_and_losses():
     k = 5000
-    ch = _cell("uma", k, _ring(k, 100.0), indoor_ratio=0.8, in_car_ratio=0.2)
+    ch = _cell("uma", k, indoor_ratio=0.8, in_car_ratio=0.2)
     assert abs(ch.indoor.mean() - 0.8) < Z * np.sqrt(0.16 / k)
     assert np.all(ch.indoor | ch.in_car)
     car = ch.penetration_db[ch.in_car]
@@ -198,50 +215,3 @@ def test_static_client_fading_is_constant_and_moving_client_fades():
     assert np.all(g == g[0, 0])
     moving = _line_positions(1, 50, 0.05)
     assert f.gains(np.array([1]), moving).std() > 0.1
-
-
-def test_a_clients_channel_does_not_depend_on_when_it_is_first_asked():
-    """Large scale and Sionna rays are drawn from each client's start, not at its first
-    query: a static client sees the same channel whenever it is first scheduled, and a
-    client's values do not depend on which others were asked with it."""
-    from channels import SionnaRayFading
-
-    k = 6
-    start = _ring(k, 150.0)
-
-    def cell():
-        bank = SeedBank(3)
-        fading = SionnaRayFading(
-            "umi",
-            3.5e9,
-            np.array([0.0, 0.0, 10.0]),
-            k,
-            1,
-            reseed=bank.seed_sionna,
-            phase_rng=lambda d: bank.rng("ray_phases", d),
-            window_steps=400,
-        )
-        return Cell38901(
-            "umi",
-            np.array([0.0, 0.0, 10.0]),
-            3.5e9,
-            0.1,
-            k,
-            bank.rng,
-            400,
-            start,
-            indoor_ratio=0.0,
-            in_car_ratio=0.0,
-            o2i_model="low",
-            fading=fading,
-        )
-
-    still = np.repeat(start[:, None], 3, axis=1)
-    early = cell().trace(np.arange(k), np.arange(3), still, np.zeros_like(still))
-    late_cell = cell()
-    late_cell.trace(np.array([4, 5]), np.arange(3), still[4:], np.zeros_like(still[4:]))
-    late = late_cell.trace(
-        np.array([0, 1]), np.arange(3) + 700, still[:2], np.zeros_like(still[:2])
-    )
-    for name in ("los", "shadowing_db", "fading_gain"):
-        np.testing.assert_array_equal(getattr(late, name), getattr(early, name)[:2])

@@ -20,7 +20,7 @@ from cosim.analysis.figure import (
     read_table,
     save,
 )
-from cosim.outputs.channel_npz import ChannelFile
+from cosim.outputs.channel_npz import ChannelFile, is_trace
 from cosim.outputs.events import Kind
 from cosim.outputs.tables import number
 from cosim.scenario.files import excerpt
@@ -39,6 +39,8 @@ def plot_run(
     if only is not None and only not in FIGURES:
         raise PlotError(f"--only {only!r}: one of {', '.join(FIGURES)}")
     run_dir = Path(run_dir)
+    if is_trace(run_dir):
+        return _plot_trace(run_dir, opts, only)
     missing = [n for n in NEEDED if not (run_dir / n).is_file()]
     if not run_dir.is_dir() or missing:
         raise PlotError(
@@ -70,6 +72,42 @@ def plot_run(
             f"({type(exc).__name__}: {excerpt(exc, 60)}); was the folder edited?"
         ) from None
     return paths
+
+
+def _plot_trace(run_dir: Path, opts: FigureOptions, only: str | None) -> list[Path]:
+    """A `wfl-cosim trace` folder: its positions and SNR figures (there are no rounds)."""
+    if only not in (None, "positions", "snr"):
+        raise PlotError(f"{run_dir}: a channel trace has no {only} figure (positions, snr)")
+    channel = read_npz(run_dir / "channel.npz")
+    draw = {
+        "positions": lambda: _positions(run_dir, channel, opts),
+        "snr": lambda: _trace_snr(run_dir, channel, opts),
+    }
+    with plt.style.context(STYLE):
+        return [f() for name, f in draw.items() if only in (None, name)]
+
+
+def _trace_snr(run_dir: Path, ch: ChannelFile, opts: FigureOptions) -> Path:
+    """A trace's SNR at the full band for its first clients (up to six), one panel each."""
+    a = ch.arrays
+    shown = list(range(min(6, ch.num_clients)))
+    fig, axes = plt.subplots(
+        len(shown),
+        1,
+        figsize=opts.size((10, 1.8 * len(shown)), 1.1 * len(shown)),
+        sharex=True,
+        squeeze=False,
+        constrained_layout=True,
+    )
+    for ax, k in zip(axes[:, 0], shown, strict=True):
+        own = ch.samples(k)
+        ax.plot(own["t"], own["snr_db"], lw=0.6)
+        ax.set_ylabel(f"client {k}\nSNR [dB]")
+        ax.grid(alpha=0.3)
+    fig.supxlabel("simulated time [s]")
+    band = float(a["snr_bandwidth_hz"]) / 1e6
+    opts.titled(fig, f"{run_dir.name}: channel trace, SNR at the full {band:g} MHz band")
+    return save(fig, run_dir, "snr", opts)
 
 
 def _positions(run_dir: Path, ch: ChannelFile, opts: FigureOptions) -> Path:

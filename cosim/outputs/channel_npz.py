@@ -152,3 +152,15 @@ def read_channel(path: str | Path) -> ChannelFile:
             f"format {FORMAT} (per-sample; written since 2026-12)"
         )
     return ChannelFile(arrays)
+
+
+def is_trace(folder: Path) -> bool:
+    """Whether ``folder`` holds a channel trace (channel.npz from `wfl-cosim trace`, no run)."""
+    npz = Path(folder) / "channel.npz"
+    if not npz.is_file() or (Path(folder) / "rounds.csv").is_file():
+        return False
+    try:
+        with np.load(npz, allow_pickle=False) as f:
+            return "source" in f.files and str(f["source"]) == "trace"
+    except (OSError, ValueError):
+        return False  # not readable as a trace: the run-folder checks then say what is missing

@@ -3,9 +3,12 @@ stage 1 when asked, strategy and allocator, learning parts — in this order (se
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from cosim.mobility import place_uniform_disc
+from cosim.mobility.paths import Paths
 from cosim.scenario.schema import Scenario
 from cosim.world.components import build_allocator, build_mobility, build_strategy, check_pair
 from cosim.world.compute import ComputeModel
@@ -18,16 +21,25 @@ from cosim.world.learning import (
     split_data,
     trained_parts,
 )
-from cosim.world.radio import build_radio
+from cosim.world.radio import Radio, build_radio
 from cosim.world.seeding import SeedBank
 from cosim.world.stage1 import run_stage1
 from cosim.world.world import World
 
 
-def build_world(s: Scenario) -> World:
-    """Every component of the run, each seeded from its own named stream. With
-    allocation.stage1 on, TSFA's offline stage first chooses the rank (and λ): the world, and
-    the scenario it carries, use the choice."""
+@dataclass(frozen=True)
+class Air:
+    """What the channel alone needs: seeds, base station, clients' paths and the radio (a
+    run's world has these; `wfl-cosim trace` builds only them)."""
+
+    seeds: SeedBank
+    bs_position: np.ndarray  # [3] m
+    mobility: Paths
+    radio: Radio
+
+
+def build_air(s: Scenario) -> Air:
+    """Placement, mobility and radio of ``s``, each from its own named stream."""
     seeds = SeedBank(s.run.seed)
     bs_position = np.array([0.0, 0.0, s.channel.bs_height_m])
     placement = place_uniform_disc(
@@ -38,8 +50,16 @@ def build_world(s: Scenario) -> World:
         seeds.rng("placement"),
     )
     mobility = build_mobility(s, placement, seeds)
+    return Air(seeds, bs_position, mobility, build_radio(s, seeds, bs_position))
+
+
+def build_world(s: Scenario) -> World:
+    """Every component of the run, each seeded from its own named stream. With
+    allocation.stage1 on, TSFA's offline stage first chooses the rank (and λ): the world, and
+    the scenario it carries, use the choice."""
+    air = build_air(s)
+    seeds, bs_position, mobility, radio = air.seeds, air.bs_position, air.mobility, air.radio
     start = mobility.positions(np.zeros(1))[:, 0]
-    radio = build_radio(s, seeds, bs_position, start)
     compute = ComputeModel.draw(
         s.clients.count, s.compute.min_tflops, s.compute.max_tflops, seeds.rng("compute")
     )

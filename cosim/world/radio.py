@@ -3,7 +3,6 @@ allocators predict with."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,32 +43,26 @@ class Radio:
     rate: RateModel
 
 
-def build_radio(
-    s: Scenario, seeds: SeedBank, bs_position: np.ndarray, start_positions: np.ndarray
-) -> Radio:
+def build_radio(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> Radio:
     """Channel (``channel.model``), link budget and rate model (``channel.link``)."""
-    channel = build_channel(s, seeds, bs_position, start_positions)
+    channel = build_channel(s, seeds, bs_position)
     link = LinkBudget(s.channel.tx_power_dbm, s.channel.noise_figure_db, s.channel.bs_antennas)
     rate = PhyAbstraction(s.channel.bler_target) if s.channel.link == "phy" else Shannon()
     return Radio(channel, link, rate)
 
 
-def build_channel(
-    s: Scenario, seeds: SeedBank, bs_position: np.ndarray, start_positions: np.ndarray
-) -> ChannelModel:
+def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> ChannelModel:
     """The scenario's channel model (``channel.model``)."""
     c, k = s.channel, s.clients.count
     if c.model in ("umi", "uma", "rma"):
-        window = math.ceil((s.deadline.seconds + c.csi_delay_s) / c.dt) + 3
         fading = SionnaRayFading(
             c.model,
             c.carrier_hz,
             bs_position,
-            k,
             c.bs_antennas,
+            s.clients.height_m,
             reseed=seeds.seed_sionna,
-            phase_rng=lambda drop: seeds.rng("ray_phases", drop),
-            window_steps=window,
+            phase_rng=lambda *key: seeds.rng("ray_phases", *key),
         )
         return Cell38901(
             c.model,
@@ -78,8 +71,6 @@ def build_channel(
             c.dt,
             k,
             rng=seeds.rng,
-            window_steps=window,
-            start_positions=start_positions,
             indoor_ratio=c.indoor_ratio,
             in_car_ratio=c.in_car_ratio,
             o2i_model=c.o2i_model,

@@ -63,3 +63,12 @@ class ChannelModel(Protocol):
         linear power gain (mean 1); ``gain_db`` = −(losses) + 10·log10(fading_gain).
         Asked again for an instant it returned before, it returns the same values."""
         ...
+
+    def band_gains(
+        self, clients: np.ndarray, positions: np.ndarray, los: np.ndarray, freqs_hz: np.ndarray
+    ) -> np.ndarray:
+        """Small-scale power gains [K, n, F] (mean 1) at frequency offsets ``freqs_hz`` [K, F]
+        Hz from the carrier, for ``clients`` [K] at ``positions`` [K, n, 3] m in the LoS
+        states ``los`` [K, n] of their trace. At offset 0 it is the trace's ``fading_gain``;
+        path loss, shadowing and penetration are flat over the band."""
+        ...

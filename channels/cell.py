@@ -51,6 +51,17 @@ class CellFading(Protocol):
         """Power gains (mean 1) at global ``steps`` [n] for ``clients`` [K]."""
         ...
 
+    def band_gains(
+        self,
+        clients: np.ndarray,
+        positions: np.ndarray,
+        los: np.ndarray,
+        indoor: np.ndarray,
+        freqs_hz: np.ndarray,
+    ) -> np.ndarray:
+        """Power gains [K, n, F] at frequency offsets ``freqs_hz`` [K, F] from the carrier."""
+        ...
+
 
 class Cell38901:
     """Large-scale state of a 38.901 cell, times a small-scale fading component."""
@@ -133,3 +144,14 @@ class Cell38901:
             penetration_db=pen,
             fading_gain=fading,
         )
+
+    def band_gains(
+        self, clients: np.ndarray, positions: np.ndarray, los: np.ndarray, freqs_hz: np.ndarray
+    ) -> np.ndarray:
+        """Fading power gains [K, n, F] at offsets ``freqs_hz`` [K, F] (1 without fading)."""
+        clients = np.asarray(clients, dtype=int)
+        shape = (*positions.shape[:2], np.shape(freqs_hz)[-1])
+        if self.fading is None:
+            return np.ones(shape)
+        indoor = np.broadcast_to(self.indoor[clients][:, None], shape[:2])
+        return self.fading.band_gains(clients, positions, los, indoor, freqs_hz)

@@ -8,6 +8,9 @@ client that stands still, and its Doppler follows the actual speed: for speed v 
 autocorrelation over a lag τ is J0(2π f_D τ) with f_D = v/λ (averaged over clients). Rician adds
 a line-of-sight ray whose phase follows the true distance to the base station. With several
 receive antennas each has its own independent set of waves (i.i.d. branches, combined by MRC).
+Over frequency, each wave n has a delay τ_n ~ Exp(delay spread) (an exponential power-delay
+profile, the LoS ray at delay 0): h(p, f) adds the phase −2π f τ_n at offset f from the carrier,
+so the frequency correlation of the scattered part is 1 / (1 + j2π Δf·DS).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class SumOfSinusoids:
         num_paths: int = 32,
         k_factor: float = 0.0,
         antennas: int = 1,
+        delay_spread_s: float = 0.0,
     ) -> None:
         if num_paths < 1 or antennas < 1:
             raise ValueError("num_paths and antennas must be >= 1")
@@ -40,6 +44,8 @@ class SumOfSinusoids:
         self.los_phase = 2.0 * np.pi * draws[:, :, num_paths, 0]
         self.k_factor = float(k_factor)
         self.bs = np.asarray(bs_position, dtype=float)
+        # drawn after the waves, so the narrowband channel does not depend on it
+        self.delays = rng.exponential(1.0, (num_clients, antennas, num_paths)) * delay_spread_s
 
     def coefficients(self, clients: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Complex channels h [K, A, n] (one per receive antenna) at positions [K, n, 3]."""
@@ -57,3 +63,22 @@ class SumOfSinusoids:
     def gains(self, clients: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """MRC-combined power gain Σ_a |h_a|² / A [K, n] (mean 1 over the ensemble)."""
         return np.mean(np.abs(self.coefficients(clients, positions)) ** 2, axis=1)
+
+    def band_gains(
+        self, clients: np.ndarray, positions: np.ndarray, freqs_hz: np.ndarray
+    ) -> np.ndarray:
+        """MRC power gains [K, n, F] at frequency offsets ``freqs_hz`` [K, F] (Hz) from the
+        carrier: each wave turned by −2π f τ_n (mean 1 at every frequency)."""
+        clients = np.asarray(clients, dtype=int)
+        freqs = np.asarray(freqs_hz, dtype=float)
+        u, ph, tau = self.u[clients], self.phase[clients], self.delays[clients]
+        arg = self.k * np.einsum("knd,kamd->kanm", positions[..., :2], u) + ph[:, :, None, :]
+        delay = -2.0 * np.pi * np.einsum("kf,kam->kafm", freqs, tau)  # [K, A, F, N]
+        waves = np.exp(1j * arg)[:, :, :, None, :] * np.exp(1j * delay)[:, :, None, :, :]
+        h = waves.sum(axis=-1) / np.sqrt(u.shape[2])  # [K, A, n, F]
+        if self.k_factor > 0:
+            d3d = np.linalg.norm(positions - self.bs, axis=-1)
+            los = np.exp(1j * (self.los_phase[clients][:, :, None] - self.k * d3d[:, None, :]))
+            kf = self.k_factor
+            h = np.sqrt(kf / (kf + 1.0)) * los[..., None] + np.sqrt(1.0 / (kf + 1.0)) * h
+        return np.mean(np.abs(h) ** 2, axis=1)

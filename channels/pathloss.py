@@ -78,3 +78,13 @@ class PathlossChannel:
             penetration_db=zeros,
             fading_gain=fading,
         )
+
+    def band_gains(
+        self, clients: np.ndarray, positions: np.ndarray, los: np.ndarray, freqs_hz: np.ndarray
+    ) -> np.ndarray:
+        """Fading power gains [K, n, F] at offsets ``freqs_hz`` [K, F] (1 without fading)."""
+        del los
+        shape = (*positions.shape[:2], np.shape(freqs_hz)[-1])
+        if self.fading is None:
+            return np.ones(shape)
+        return self.fading.band_gains(np.asarray(clients, dtype=int), positions, freqs_hz)

@@ -85,6 +85,13 @@ def sionna_rays(model: object) -> tuple[object, object]:
     return lsp, sampler(lsp)
 
 
+def _pack(row: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """One int64 key per (row, node): rows < 2^21, lattice indices within ±2^20."""
+    if np.any(np.abs(ix) >= 2**20) or np.any(np.abs(iy) >= 2**20) or np.any(row >= 2**21):
+        raise ValueError("positions beyond the ray lattice's reach (2^20 nodes from the BS)")
+    return (row.astype(np.int64) << 42) | ((ix + 2**20) << 21) | (iy + 2**20)
+
+
 def _unit(zenith: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
     return np.stack(
         [np.sin(zenith) * np.cos(azimuth), np.sin(zenith) * np.sin(azimuth), np.cos(zenith)],
@@ -97,9 +104,9 @@ class RayTile:
     """The rays Sionna drew for the TILE² nodes of one tile in one link state (node-major)."""
 
     node_pos: np.ndarray  # [N, 3] m, where each node's rays were drawn
-    turns: np.ndarray  # [N, R, 3] UT-side unit vectors × k / 2π (cycles per metre)
-    amp_re: np.ndarray  # [N, R, A] float32: sqrt(ray power) × BS steering, real part
-    amp_im: np.ndarray  # [N, R, A] float32, imaginary part
+    turns: np.ndarray  # [N, 3, R] UT-side unit vectors × k / 2π (cycles per metre), by axis
+    amp_re: np.ndarray  # [N, R, A]: sqrt(ray power) × BS steering, real part
+    amp_im: np.ndarray  # [N, R, A], imaginary part
     k_factor: np.ndarray  # [N] linear Rician K (0 unless LoS)
     delays_s: np.ndarray  # [N, R] ray delays (the cluster's)
 
@@ -160,60 +167,107 @@ class SionnaRayFading:
         h = self.coefficients(np.asarray(clients, dtype=int), positions, los, indoor)
         return np.mean(np.abs(h) ** 2, axis=-1)
 
-    def coefficients(
-        self, clients: np.ndarray, positions: np.ndarray, los: np.ndarray, indoor: np.ndarray
+    def band_gains(
+        self,
+        clients: np.ndarray,
+        positions: np.ndarray,
+        los: np.ndarray,
+        indoor: np.ndarray,
+        freqs_hz: np.ndarray,
     ) -> np.ndarray:
-        """Complex narrowband channel [K, n, A] per BS antenna at positions [K, n, 3]."""
+        """MRC power gains [K, n, F] at frequency offsets ``freqs_hz`` [K, F] (Hz) from the
+        carrier: every ray turned by −2π f τ with its cluster's delay τ (the LoS ray's is 0)."""
+        freqs = np.asarray(freqs_hz, dtype=float)
+        h = self.coefficients(np.asarray(clients, dtype=int), positions, los, indoor, freqs)
+        return np.mean(np.abs(h) ** 2, axis=-1)
+
+    def coefficients(
+        self,
+        clients: np.ndarray,
+        positions: np.ndarray,
+        los: np.ndarray,
+        indoor: np.ndarray,
+        freqs_hz: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Complex channel per BS antenna at positions [K, n, 3]: [K, n, A] at the carrier, or
+        [K, n, F, A] at offsets ``freqs_hz`` [K, F] Hz from it."""
         pos = np.asarray(positions, dtype=float)
         state = np.where(indoor, O2I, np.where(los, LOS, NLOS))
-        out = np.zeros((*pos.shape[:2], self.antennas), dtype=np.complex128)
+        extra = () if freqs_hz is None else (np.shape(freqs_hz)[-1],)
+        out = np.zeros((*pos.shape[:2], *extra, self.antennas), dtype=np.complex128)
         los_power = np.zeros(pos.shape[:2])
         for s in np.unique(state):
             nodes, w = node_weights(pos[..., :2], self.spacing[int(s)])
             kk, tt, qq = np.nonzero((state == s)[..., None] & (w > 0.0))
-            key = np.stack([kk, nodes[kk, tt, qq, 0], nodes[kk, tt, qq, 1]], axis=1)
-            groups, inverse = np.unique(key, axis=0, return_inverse=True)
-            order = np.argsort(inverse, kind="stable")
-            bounds = np.searchsorted(inverse[order], np.arange(len(groups) + 1))
-            for g, (k_, ix, iy) in enumerate(groups):
+            key = _pack(kk, nodes[kk, tt, qq, 0], nodes[kk, tt, qq, 1])
+            order = np.argsort(key, kind="stable")
+            starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+            bounds = np.r_[starts, len(key)]
+            for g, first in enumerate(starts):
+                k_, ix, iy = int(kk[order[first]]), *nodes[kk, tt, qq][order[first]]
                 idx = order[bounds[g] : bounds[g + 1]]
                 t, wt = tt[idx], w[k_, tt[idx], qq[idx]]
-                h, kf = self._node_sum(int(clients[k_]), int(s), int(ix), int(iy), pos[k_, t])
-                out[k_, t] += (wt * np.sqrt(1.0 / (kf + 1.0)))[:, None] * h
+                f = None if freqs_hz is None else np.asarray(freqs_hz, dtype=float)[k_]
+                h, kf = self._node_sum(int(clients[k_]), int(s), int(ix), int(iy), pos[k_, t], f)
+                scale = wt * np.sqrt(1.0 / (kf + 1.0))
+                out[k_, t] += scale.reshape(-1, *([1] * (h.ndim - 1))) * h
                 los_power[k_, t] += wt**2 * kf / (kf + 1.0)
         if (state == LOS).any():
             kk, tt = np.nonzero(state == LOS)
-            out[kk, tt] += np.sqrt(los_power[kk, tt])[:, None] * self._los_ray(pos[kk, tt])
+            ray = np.sqrt(los_power[kk, tt])[:, None] * self._los_ray(pos[kk, tt])  # [m, A]
+            out[kk, tt] += ray if freqs_hz is None else ray[:, None, :]  # delay 0: flat
         return out
 
     # ---------------------------------------------------------------- internals
     def _node_sum(
-        self, client: int, state: int, ix: int, iy: int, pos: np.ndarray
+        self,
+        client: int,
+        state: int,
+        ix: int,
+        iy: int,
+        pos: np.ndarray,
+        freqs: np.ndarray | None = None,
     ) -> tuple[np.ndarray, float]:
-        """The scattered ray sum [m, A] of node (ix, iy) for ``client`` at positions [m, 3]
-        (before its K-factor weight), and the node's K-factor."""
+        """The scattered ray sum of node (ix, iy) for ``client`` at positions [m, 3] — [m, A],
+        or [m, F] x A at offsets ``freqs`` [F] Hz — before its K-factor weight, and the node's
+        K-factor."""
         tile = self.tile(state, ix // TILE, iy // TILE)
         n = (ix % TILE) * TILE + iy % TILE
-        r = tile.turns.shape[1]
+        r = tile.turns.shape[2]
         phi = self._phase_rng(client, state, ix + KEY_OFFSET, iy + KEY_OFFSET).random(r)
         rot_c, rot_s = np.cos(2.0 * np.pi * phi), np.sin(2.0 * np.pi * phi)
         re, im = tile.amp_re[n], tile.amp_im[n]  # [R, A]
-        a_re = (re * rot_c[:, None] - im * rot_s[:, None]).astype(np.float32)
-        a_im = (re * rot_s[:, None] + im * rot_c[:, None]).astype(np.float32)
+        a_re = re * rot_c[:, None] - im * rot_s[:, None]  # [R, A] float64
+        a_im = re * rot_s[:, None] + im * rot_c[:, None]
         d = pos - tile.node_pos[n]  # [m, 3]
-        kd = tile.turns[n]  # [R, 3]
-        turns = d[:, 0:1] * kd[:, 0]  # elementwise throughout: no value depends on its batch
-        turns += d[:, 1:2] * kd[:, 1]
-        turns += d[:, 2:3] * kd[:, 2]
-        turns -= np.rint(turns)
-        arg = turns.astype(np.float32)
-        arg *= TWO_PI
-        c, s = np.cos(arg), np.sin(arg)  # [m, R] float32
-        h = np.empty((len(pos), self.antennas), dtype=np.complex128)
-        for a in range(self.antennas):
-            h[:, a].real = (c * a_re[:, a] - s * a_im[:, a]).sum(axis=1, dtype=np.float64)
-            h[:, a].imag = (s * a_re[:, a] + c * a_im[:, a]).sum(axis=1, dtype=np.float64)
+        kd = tile.turns[n]  # [3, R]
+        # the phases elementwise (outer products): no value depends on the batch it is in
+        turns = np.multiply.outer(d[:, 0], kd[0])
+        part = np.multiply.outer(d[:, 1], kd[1])
+        turns += part
+        if np.any(d[:, 2]):  # clients at the nodes' height add exactly nothing here
+            np.multiply.outer(d[:, 2], kd[2], out=part)
+            turns += part
+        if freqs is None:
+            return self._phasor_sum(turns, a_re, a_im), float(tile.k_factor[n])
+        h = np.stack(
+            [self._phasor_sum(turns - f * tile.delays_s[n], a_re, a_im) for f in freqs], axis=1
+        )
         return h, float(tile.k_factor[n])
+
+    @staticmethod
+    def _phasor_sum(turns: np.ndarray, a_re: np.ndarray, a_im: np.ndarray) -> np.ndarray:
+        """Σ_r a_r·exp(j2π·turns_r) per point [m, A] for phases ``turns`` [m, R] in cycles
+        and amplitudes [R, A]. The phase is reduced to half a cycle in float64 and its cosine
+        and sine taken in float32, elementwise (bit-exact whatever the batch); the sums over
+        rays are float64 matrix products (the same to ~1e-16 whatever the batch)."""
+        whole = np.rint(turns)
+        frac = turns - whole
+        arg = frac.astype(np.float32)
+        arg *= TWO_PI
+        c = np.cos(arg).astype(np.float64)
+        s = np.sin(arg).astype(np.float64)
+        return (c @ a_re - s @ a_im) + 1j * (s @ a_re + c @ a_im)
 
     def _los_ray(self, pos: np.ndarray) -> np.ndarray:
         """The LoS ray [m, A] at positions [m, 3] (unit power, BS steering, phase −k·d3D)."""
@@ -267,9 +321,9 @@ class SionnaRayFading:
         amp = np.sqrt(ray_power)[..., None] * steer
         return RayTile(
             node_pos=p,
-            turns=ut_dirs * (self.k / (2.0 * np.pi)),
-            amp_re=amp.real.astype(np.float32),
-            amp_im=amp.imag.astype(np.float32),
+            turns=np.ascontiguousarray((ut_dirs * (self.k / (2.0 * np.pi))).transpose(0, 2, 1)),
+            amp_re=np.ascontiguousarray(amp.real),
+            amp_im=np.ascontiguousarray(amp.imag),
             k_factor=np.where(state == LOS, kf, 0.0),
             delays_s=np.repeat(arr(rays.delays), n_rays, axis=1),
         )

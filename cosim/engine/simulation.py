@@ -13,7 +13,7 @@ from cosim.engine.allocate import Allocating
 from cosim.engine.client import ClientProcess
 from cosim.engine.finish import Finishing, evaluate
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
-from cosim.engine.uplink import SplitPolicy, Uplink, UplinkRadio
+from cosim.engine.uplink import BandResponse, SplitPolicy, Uplink, UplinkRadio
 from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog, Kind
 from cosim.outputs.results import HostTime
@@ -174,7 +174,20 @@ class Simulation:
             UplinkRadio(self.w.link, self.w.rate, self.allocating.efficiency),
             SplitPolicy(a.reallocate, a.realloc_threshold, a.realloc_min_s),
             self.log,
+            self._band(window) if self.s.channel.frequency_selective else None,
         )
+
+    def _band(self, window: RoundWindow) -> BandResponse:
+        """The round's channel over frequency, for channel.frequency_selective."""
+        tr = window.trace
+
+        def gains(rows: np.ndarray, freqs_hz: np.ndarray) -> np.ndarray:
+            return self.w.channel.band_gains(
+                window.clients[rows], window.positions[rows], tr.los[rows], freqs_hz
+            )
+
+        large_db = -(tr.pathloss_db + tr.shadowing_db + tr.penetration_db)
+        return BandResponse(self.s.channel.subbands, large_db, gains)
 
     @property
     def step_flops_round(self) -> float:

@@ -8,6 +8,12 @@ freed so far is re-split among the uploading clients by the min-max rule for the
 bits, at the server's current (stale, noisy) estimate of their channels (`reallocation` event
 with shares before and after). Clients still training keep their planned share. Each upload is
 played out segment by segment on the round's rate trace: a reallocation ends a segment.
+
+With channel.frequency_selective, a client's band is a contiguous piece of the cell's band:
+the pieces of the clients holding band are laid out in row order (scheduled clients by index)
+from the band's lower edge at the allocation and again at every re-split (in between they
+stay, and a released piece leaves a gap); the rate is the mean of b·η(SNR(f)) over
+channel.subbands points of the piece (the midpoints of equal parts of it).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from channels import LinkBudget, RateModel, step_bits, upload_end_time
+from channels import LinkBudget, RateModel, delivery_time, step_bits
 from cosim.engine.csi import CsiEstimator
 from cosim.engine.grid import RoundGrid
 from cosim.outputs.events import EventLog, Kind
@@ -56,6 +62,18 @@ class SplitPolicy:
 
 
 @dataclass(frozen=True)
+class BandResponse:
+    """A round's channel over frequency (channel.frequency_selective): ``subbands`` points per
+    piece, the flat large-scale gain ``large_db`` [K, n] dB (−path loss − shadowing −
+    penetration) and ``gains(rows, freqs_hz [k, F]) -> [k, n, F]``, the small-scale power gain
+    of those rows at offsets from the carrier (Hz)."""
+
+    subbands: int
+    large_db: np.ndarray
+    gains: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
 class UplinkRadio:
     """The link the uploads run on: budget (SNR from gain and band), rate model (bit/s/Hz at
     an SNR in dB) and the allocators' efficiency (at a linear SNR) for re-splits."""
@@ -82,6 +100,7 @@ class Uplink:
         radio: UplinkRadio,
         policy: SplitPolicy,
         log: EventLog,
+        band: BandResponse | None = None,
     ) -> None:
         """Round ``round_``'s band for ``clients`` [K] over ``grid`` with true gains
         ``gain_db`` [K, n] (dB) and the server's estimate ``csi``; ``bandwidth_hz`` [K] as
@@ -103,6 +122,9 @@ class Uplink:
         self.uploads: dict[int, _Upload] = {}
         self.reallocations = 0
         self.peak_assigned_hz = float(self.bw.sum())
+        self.band = band
+        self.lo = np.cumsum(self.bw) - self.bw  # lower edge of each piece [Hz from band edge]
+        self._eta: dict[int, tuple[float, float, np.ndarray]] = {}  # row -> (lo, bw, η [n])
 
     # ------------------------------------------------------------------ client side
     def drop(self, i: int, reason: str) -> None:
@@ -127,10 +149,28 @@ class Uplink:
         return max(self.total_hz - float(self.bw.sum()), 0.0)
 
     # ------------------------------------------------------------------ segments
-    def _snr_rows(self, rows: np.ndarray) -> np.ndarray:
-        """SNR traces [K, n] of ``rows`` over the band each holds now."""
+    def _efficiency_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Spectral efficiency traces [K, n] (bit/s/Hz) of ``rows`` over the band each holds
+        now: η(SNR) at the carrier, or the mean of η(SNR(f)) over its piece's subbands."""
         bw = np.maximum(self.bw[rows], 1e-9)
-        return self.link.snr_db(self.gain_db[rows], bw[:, None])
+        if self.band is None:
+            return self.rate.efficiency(self.link.snr_db(self.gain_db[rows], bw[:, None]))
+        fresh = [
+            j
+            for j, i in enumerate(rows)
+            if self._eta.get(int(i), (None, None))[:2] != (self.lo[i], self.bw[i])
+        ]
+        if fresh:
+            r = rows[fresh]
+            m = self.band.subbands
+            centre = (np.arange(m) + 0.5) / m
+            freqs = self.lo[r][:, None] + centre[None, :] * bw[fresh][:, None] - self.total_hz / 2
+            with np.errstate(divide="ignore"):
+                g_db = self.band.large_db[r][..., None] + 10.0 * np.log10(self.band.gains(r, freqs))
+            eta = self.rate.efficiency(self.link.snr_db(g_db, bw[fresh][:, None, None]))
+            for i, e in zip(r, eta.mean(axis=-1), strict=True):
+                self._eta[int(i)] = (float(self.lo[i]), float(self.bw[i]), e)
+        return np.stack([self._eta[int(i)][2] for i in rows])
 
     def _settle(self, rows: list[int]) -> None:
         """Book the bits of the current segments up to now (one batched call); new segments
@@ -140,15 +180,13 @@ class Uplink:
         if moving:
             r = np.array(moving)
             ups = [self.uploads[i] for i in moving]
-            got = upload_end_time(
+            got = delivery_time(
                 np.array([up.bits - up.sent for up in ups]),
-                self.bw[r],
-                self._snr_rows(r),
+                self.bw[r][:, None] * self._efficiency_rows(r),
                 self.grid_t0,
                 self.dt,
                 np.array([up.seg_t for up in ups]),
                 now,
-                self.rate,
             ).delivered_bits
             for up, g in zip(ups, got, strict=True):
                 up.sent = min(up.bits, up.sent + float(g))
@@ -162,19 +200,17 @@ class Uplink:
         r = np.array(rows)
         ups = [self.uploads[i] for i in rows]
         seg_t = np.array([up.seg_t for up in ups])
-        snr = self._snr_rows(r)
-        out = upload_end_time(
+        eta = self._efficiency_rows(r)
+        out = delivery_time(
             np.array([up.bits - up.sent for up in ups]),
-            self.bw[r],
-            snr,
+            self.bw[r][:, None] * eta,
             self.grid_t0,
             self.dt,
             seg_t,
             self.deadline,
-            self.rate,
         )
         behind = (
-            self._behind_times(r, ups, seg_t, snr, out.t_end)
+            self._behind_times(r, ups, seg_t, eta, out.t_end)
             if self.reallocate_on
             else [None] * len(rows)
         )
@@ -193,7 +229,7 @@ class Uplink:
         rows: np.ndarray,
         ups: list[_Upload],
         seg_t: np.ndarray,
-        snr_db: np.ndarray,
+        eta: np.ndarray,
         t_end: np.ndarray,
     ) -> list[float | None]:
         """Per upload, the first step end t ≥ segment start + min interval (before delivery)
@@ -209,7 +245,7 @@ class Uplink:
         )
         if not check.any():
             return [None] * len(ups)
-        rate = self.bw[rows][:, None] * self.rate.efficiency(snr_db)
+        rate = self.bw[rows][:, None] * eta
         sent = np.cumsum(step_bits(rate, self.grid_t0, self.dt, seg_t, limit)[1], axis=1)
         elapsed = ends[None, :] - seg_t[:, None]
         behind = check & (sent < (1.0 - self.threshold) * ref[:, None] * elapsed)
@@ -253,6 +289,7 @@ class Uplink:
         new_bw, remaining_s = minmax_split(left, np.zeros(len(idx)), x, pool, self.efficiency)
         before = self.bw[idx].copy()
         self.bw[idx] = new_bw
+        self.lo = np.cumsum(self.bw) - self.bw  # the pieces laid out again, in row order
         assigned = float(self.bw.sum())
         self.peak_assigned_hz = max(self.peak_assigned_hz, assigned)
         if assigned > self.total_hz * (1 + 1e-9):

@@ -147,6 +147,13 @@ class ChannelSection(Section):
     o2i_model: Literal["low", "high"] = "low"
     csi_delay_s: Annotated[float, Field(ge=0.0, le=1e3, description="CSI staleness")] = 0.0
     csi_error_db: Annotated[float, Field(ge=0.0, le=30.0, description="CSI error std")] = 0.0
+    frequency_selective: Annotated[
+        bool, Field(description="rate over each client's piece of the band, not at the carrier")
+    ] = False
+    subbands: Annotated[int, Field(ge=1, le=256, description="rate points per piece")] = 8
+    delay_spread_s: Annotated[
+        float, Field(ge=0.0, le=1e-5, description="rayleigh/rician exponential delay profile")
+    ] = 1e-7
 
     @model_validator(mode="before")
     @classmethod

@@ -86,5 +86,6 @@ def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> Chan
             num_paths=c.fading_paths,
             k_factor=10 ** (c.rician_k_db / 10) if c.model == "rician" else 0.0,
             antennas=c.bs_antennas,
+            delay_spread_s=c.delay_spread_s,
         )
     return PathlossChannel(bs_position, c.carrier_hz, k, seeds.rng("los"), fading, c.model)

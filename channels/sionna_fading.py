@@ -199,12 +199,14 @@ class SionnaRayFading:
         for s in np.unique(state):
             nodes, w = node_weights(pos[..., :2], self.spacing[int(s)])
             kk, tt, qq = np.nonzero((state == s)[..., None] & (w > 0.0))
-            key = _pack(kk, nodes[kk, tt, qq, 0], nodes[kk, tt, qq, 1])
+            at = nodes[kk, tt, qq]  # [P, 2]
+            key = _pack(kk, at[:, 0], at[:, 1])
             order = np.argsort(key, kind="stable")
-            starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+            sorted_key = key[order]
+            starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
             bounds = np.r_[starts, len(key)]
-            for g, first in enumerate(starts):
-                k_, ix, iy = int(kk[order[first]]), *nodes[kk, tt, qq][order[first]]
+            for g, first in enumerate(order[starts]):
+                k_, ix, iy = int(kk[first]), int(at[first, 0]), int(at[first, 1])
                 idx = order[bounds[g] : bounds[g + 1]]
                 t, wt = tt[idx], w[k_, tt[idx], qq[idx]]
                 f = None if freqs_hz is None else np.asarray(freqs_hz, dtype=float)[k_]

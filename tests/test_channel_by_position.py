@@ -240,3 +240,21 @@ def test_trace_of_the_textbook_models(tmp_path, model):
     out = trace_channel(s, 1.0, tmp_path / model)
     a = read_channel(out.out_dir / "channel.npz").arrays
     assert np.isfinite(a["snr_db"]).all() and len(a["snr_db"]) == 5 * 200
+
+
+@pytest.mark.parametrize("k_factor", [0.0, 4.0])
+def test_textbook_fading_is_a_function_of_position_too(k_factor):
+    from channels import PathlossChannel
+
+    def channel():
+        bank = SeedBank(5)
+        fading = SumOfSinusoids(8, 3.5e9, bank.rng("fading"), np.zeros(3), k_factor=k_factor)
+        return PathlossChannel(np.array([0, 0, 10.0]), 3.5e9, 8, bank.rng("los"), fading)
+
+    pos = _paths(n=600)
+    whole = channel().trace(np.arange(8), np.arange(600), pos, np.zeros_like(pos))
+    ch = channel()
+    for lo, hi, who in ((300, 600, [1, 5]), (0, 250, [0, 1, 2, 3, 4, 5, 6, 7]), (250, 300, [5])):
+        part = ch.trace(np.array(who), np.arange(lo, hi), pos[who, lo:hi], pos[who, lo:hi] * 0)
+        np.testing.assert_allclose(part.fading_gain, whole.fading_gain[who, lo:hi], rtol=1e-12)
+        np.testing.assert_array_equal(part.los, whole.los[who, lo:hi])

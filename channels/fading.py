@@ -47,15 +47,26 @@ class SumOfSinusoids:
         # drawn after the waves, so the narrowband channel does not depend on it
         self.delays = rng.exponential(1.0, (num_clients, antennas, num_paths)) * delay_spread_s
 
-    def coefficients(self, clients: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """Complex channels h [K, A, n] (one per receive antenna) at positions [K, n, 3]."""
+    def coefficients(
+        self, clients: np.ndarray, positions: np.ndarray, freqs_hz: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Complex channels h [K, A, n] (one per receive antenna) at positions [K, n, 3]; with
+        frequency offsets ``freqs_hz`` [K, F] (Hz) from the carrier, h [K, A, n, F], each wave
+        turned by −2π f τ_n."""
         clients = np.asarray(clients, dtype=int)
         u, ph = self.u[clients], self.phase[clients]
         arg = self.k * np.einsum("knd,kamd->kanm", positions[..., :2], u) + ph[:, :, None, :]
-        h = np.exp(1j * arg).sum(axis=-1) / np.sqrt(u.shape[2])
+        waves = np.exp(1j * arg)
+        if freqs_hz is not None:
+            freqs = np.asarray(freqs_hz, dtype=float)
+            delay = -2.0 * np.pi * np.einsum("kf,kam->kafm", freqs, self.delays[clients])
+            waves = waves[:, :, :, None, :] * np.exp(1j * delay)[:, :, None, :, :]
+        h = waves.sum(axis=-1) / np.sqrt(u.shape[2])
         if self.k_factor > 0:
             d3d = np.linalg.norm(positions - self.bs, axis=-1)
             los = np.exp(1j * (self.los_phase[clients][:, :, None] - self.k * d3d[:, None, :]))
+            if freqs_hz is not None:
+                los = los[..., None]
             kf = self.k_factor
             h = np.sqrt(kf / (kf + 1.0)) * los + np.sqrt(1.0 / (kf + 1.0)) * h
         return h
@@ -68,17 +79,5 @@ class SumOfSinusoids:
         self, clients: np.ndarray, positions: np.ndarray, freqs_hz: np.ndarray
     ) -> np.ndarray:
         """MRC power gains [K, n, F] at frequency offsets ``freqs_hz`` [K, F] (Hz) from the
-        carrier: each wave turned by −2π f τ_n (mean 1 at every frequency)."""
-        clients = np.asarray(clients, dtype=int)
-        freqs = np.asarray(freqs_hz, dtype=float)
-        u, ph, tau = self.u[clients], self.phase[clients], self.delays[clients]
-        arg = self.k * np.einsum("knd,kamd->kanm", positions[..., :2], u) + ph[:, :, None, :]
-        delay = -2.0 * np.pi * np.einsum("kf,kam->kafm", freqs, tau)  # [K, A, F, N]
-        waves = np.exp(1j * arg)[:, :, :, None, :] * np.exp(1j * delay)[:, :, None, :, :]
-        h = waves.sum(axis=-1) / np.sqrt(u.shape[2])  # [K, A, n, F]
-        if self.k_factor > 0:
-            d3d = np.linalg.norm(positions - self.bs, axis=-1)
-            los = np.exp(1j * (self.los_phase[clients][:, :, None] - self.k * d3d[:, None, :]))
-            kf = self.k_factor
-            h = np.sqrt(kf / (kf + 1.0)) * los[..., None] + np.sqrt(1.0 / (kf + 1.0)) * h
-        return np.mean(np.abs(h) ** 2, axis=1)
+        carrier (mean 1 at every frequency)."""
+        return np.mean(np.abs(self.coefficients(clients, positions, freqs_hz)) ** 2, axis=1)

@@ -98,6 +98,11 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
     click.echo(memory.summary())
 
 
+def _with_seed(overrides: tuple[str, ...], seed: int | None) -> list[str]:
+    """The --set overrides, then --seed as run.seed where given (it wins over a --set)."""
+    return [*overrides] + ([f"run.seed={seed}"] if seed is not None else [])
+
+
 @main.command("run")
 @click.argument("scenario", type=click.Path(path_type=Path), required=False)
 @click.option(
@@ -136,7 +141,7 @@ def run_cmd(
         _fail(
             "--resume continues a run as it was: --out, --seed, --set and --overwrite do not apply"
         )
-    sets = [*overrides] + ([f"run.seed={seed}"] if seed is not None else [])
+    sets = _with_seed(overrides, seed)
     try:
         with logging_redirect_tqdm():
             if resume_dir is not None:
@@ -207,7 +212,7 @@ def trace_cmd(
     """The channel of SCENARIO alone (no learning): channel.npz with every client at every
     step, SNR at the full channel.bandwidth_hz; the values any run of it sees."""
     _load(plugins)
-    sets = [*overrides] + ([f"run.seed={seed}"] if seed is not None else [])
+    sets = _with_seed(overrides, seed)
     out = out or Path("traces") / scenario.stem
     try:
         s = load_scenario(scenario, sets)

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from channels import ChannelTrace, distances
+from channels import ChannelTrace
 from cosim.engine.csi import CsiEstimator
 from cosim.engine.grid import RoundGrid
 from cosim.engine.uplink import Uplink
+from cosim.outputs.channel_npz import sample_terms
 from cosim.outputs.events import EventLog, Kind
 from cosim.world.world import World
 
@@ -101,20 +102,13 @@ class Planner:
         speeds and channel terms, and every client's position at the round start."""
         w, trace, grid = self.w, window.trace, window.grid
         own = slice(grid.j0, None)
-        pos = window.positions[:, own]
         return dict(
             steps=grid.steps[own],
             clients=window.clients,
             start_positions=w.mobility.positions(grid.times[own][:1])[:, 0],
-            positions=pos,
-            speed=np.linalg.norm(window.velocities[:, own], axis=-1),
-            distance_3d_m=distances(pos, w.channel.bs_position)[1],
-            pathloss_db=trace.pathloss_db[:, own],
-            shadowing_db=trace.shadowing_db[:, own],
-            penetration_db=trace.penetration_db[:, own],
-            fading_gain=trace.fading_gain[:, own],
-            los=trace.los[:, own].astype(np.int8),
-            snr_db=snr_db[:, own],
+            **sample_terms(
+                window.positions, window.velocities, trace, w.channel.bs_position, snr_db, own
+            ),
         )
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from channels import ChannelTrace, distances
+
 FORMAT = 2
 TERMS = (  # per sample, with the value the dense view has where there is none
     ("positions", np.nan),
@@ -27,6 +29,30 @@ TERMS = (  # per sample, with the value the dense view has where there is none
     ("snr_db", np.nan),
     ("los", -1),
 )
+
+
+def sample_terms(
+    positions: np.ndarray,
+    velocities: np.ndarray,
+    trace: ChannelTrace,
+    bs_position: np.ndarray,
+    snr_db: np.ndarray,
+    cols: slice = slice(None),
+) -> dict[str, np.ndarray]:
+    """channel.npz's terms [K, n(, 3)] for columns ``cols`` of clients' ``positions`` and
+    ``velocities`` [K, N, 3] (m, m/s), the channel's ``trace`` over them and ``snr_db`` [K, N]."""
+    pos = positions[:, cols]
+    return dict(
+        positions=pos,
+        speed=np.linalg.norm(velocities[:, cols], axis=-1),
+        distance_3d_m=distances(pos, bs_position)[1],
+        pathloss_db=trace.pathloss_db[:, cols],
+        shadowing_db=trace.shadowing_db[:, cols],
+        penetration_db=trace.penetration_db[:, cols],
+        fading_gain=trace.fading_gain[:, cols],
+        los=trace.los[:, cols].astype(np.int8),
+        snr_db=snr_db[:, cols],
+    )
 
 
 class ChannelRecorder:

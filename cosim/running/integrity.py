@@ -66,7 +66,8 @@ def check_prefix(path: Path, record: dict[str, Any]) -> None:
         )
 
 
-def _hash_or_missing(path: Path) -> str:
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file, of a saved dataset folder's files, or "missing"."""
     if path.is_dir():  # a saved dataset folder: its files' names and contents
         return data_digest(path)
     return digest(path) if path.is_file() else "missing"
@@ -79,7 +80,7 @@ def inputs(run_dir: Path, files: dict[str, str]) -> dict[str, dict[str, str]]:
     out = {"scenario.toml": {"path": "scenario.toml"}}
     out.update({name: {"path": str(path)} for name, path in files.items()})
     for rec in out.values():
-        rec["sha256"] = _hash_or_missing(run_dir / rec["path"])
+        rec["sha256"] = file_hash(run_dir / rec["path"])
     return out
 
 
@@ -87,9 +88,7 @@ def check_inputs(recorded: dict[str, dict[str, str]], run_dir: Path) -> None:
     """Resume continues the run that was started: every recorded input, read again where it
     was, must hash as it did."""
     changed = [
-        name
-        for name, rec in recorded.items()
-        if _hash_or_missing(run_dir / rec["path"]) != rec["sha256"]
+        name for name, rec in recorded.items() if file_hash(run_dir / rec["path"]) != rec["sha256"]
     ]
     if changed:
         raise IntegrityError(

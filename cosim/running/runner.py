@@ -16,14 +16,13 @@ from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog
 from cosim.outputs.results import RunResult, typed
 from cosim.outputs.tables import CLIENT_COLUMNS, CsvTable, round_columns
-from cosim.plugins import LOADED_FILES
 from cosim.running import checkpoint, integrity
 from cosim.running.folder import OUTPUT_FILES, RunDirError, check_run_dir, writing
 from cosim.running.progress import Progress
 from cosim.scenario import load_scenario, scenario_to_toml
 from cosim.scenario.schema import Scenario
 from cosim.world.build import build_world
-from cosim.world.inputs import as_scenario_error, check_inputs
+from cosim.world.inputs import built, check_inputs, input_files
 from cosim.world.memory import check_memory
 from cosim.world.world import World
 
@@ -88,23 +87,12 @@ def _build_and_play(
     with writing(out):
         if out is not None and saved is None and fresh is not None:
             check_run_dir(out, fresh)
-        world = _build(scenario, source)
+        world = built(build_world, scenario, source)
         try:
             return _play(world, out, observers, progress, wall0, saved)
         finally:
             if world.training is not None:
                 world.training.close()
-
-
-def _build(scenario: Scenario, source: str) -> World:
-    """The run's world; a part the scenario asks for and that cannot be had is ScenarioError."""
-    try:
-        return build_world(scenario)
-    except Exception as exc:
-        err = as_scenario_error(exc, scenario, source)
-        if err is None:
-            raise
-        raise err from None
 
 
 def _parts(world: World, sim: Simulation, recorder: ChannelRecorder | None) -> dict[str, Any]:
@@ -261,18 +249,7 @@ class _Checkpoints:
 def run_inputs(out: Path, scenario: Scenario) -> dict[str, dict[str, str]]:
     """Hashes of what the run in ``out`` depends on: its scenario.toml, the trace and profile
     files it names, the plugin files this process imported."""
-    files = {}
-    if scenario.mobility.model == "trace" and scenario.mobility.trace_file:
-        files["mobility.trace_file"] = scenario.mobility.trace_file
-    if scenario.fl.mode == "surrogate" and scenario.fl.profile:
-        files["fl.profile"] = scenario.fl.profile
-    if scenario.model.path:
-        files["model.path (config.json)"] = str(Path(scenario.model.path) / "config.json")
-    if scenario.data.path:
-        files["data.path"] = scenario.data.path
-    for path in LOADED_FILES:
-        files[f"--plugin {path}"] = str(path)
-    return integrity.inputs(out, files)
+    return integrity.inputs(out, input_files(scenario))
 
 
 def timing(result: RunResult) -> dict[str, Any]:

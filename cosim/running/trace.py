@@ -14,20 +14,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from channels import distances
-from cosim.outputs.channel_npz import FORMAT, TERMS
-from cosim.running.folder import check_run_dir, writing
+from cosim.outputs.channel_npz import FORMAT, TERMS, sample_terms
+from cosim.running.folder import OUTPUT_FILES, check_run_dir, writing
 from cosim.scenario import scenario_to_toml
 from cosim.scenario.errors import ScenarioError
 from cosim.scenario.schema import Scenario
 from cosim.world.build import Air, build_air
-from cosim.world.inputs import as_scenario_error, check_inputs
+from cosim.world.inputs import built, check_inputs
 
 logger = logging.getLogger(__name__)
 
 MAX_SAMPLES = 200_000_000  # clients × steps: about 25 GB of channel.npz terms in memory
 BLOCK_SAMPLES = 250_000  # clients × steps computed at once (bounds the working memory)
-TRACE_FILES = ("scenario.toml", "channel.npz")
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,9 @@ def trace_channel(
     check_inputs(scenario, source)
     with writing(out):
         check_run_dir(out, overwrite)
-        try:
-            air = build_air(scenario)
-        except Exception as exc:
-            err = as_scenario_error(exc, scenario, source)
-            if err is None:
-                raise
-            raise err from None
+        air = built(build_air, scenario, source)
         arrays = _sample(scenario, air, n, progress)
-        for name in (*TRACE_FILES, "events.jsonl", "rounds.csv", "clients.csv", "timing.json"):
+        for name in OUTPUT_FILES:
             (out / name).unlink(missing_ok=True)
         (out / "scenario.toml").write_text(scenario_to_toml(scenario), encoding="utf-8")
         np.savez_compressed(out / "channel.npz", **arrays)
@@ -107,15 +99,9 @@ def _sample(s: Scenario, air: Air, n: int, progress: bool) -> dict[str, np.ndarr
         vel = air.mobility.velocities(t, clients)
         tr = channel.trace(clients, steps, pos, vel)
         where = (slice(c0, c0 + len(clients)), slice(s0, s0 + len(steps)))
-        terms["positions"][where] = pos
-        terms["speed"][where] = np.linalg.norm(vel, axis=-1)
-        terms["distance_3d_m"][where] = distances(pos, air.bs_position)[1]
-        terms["pathloss_db"][where] = tr.pathloss_db
-        terms["shadowing_db"][where] = tr.shadowing_db
-        terms["penetration_db"][where] = tr.penetration_db
-        terms["fading_gain"][where] = tr.fading_gain
-        terms["los"][where] = tr.los
-        terms["snr_db"][where] = link.snr_db(tr.gain_db, s.channel.bandwidth_hz)
+        snr_db = link.snr_db(tr.gain_db, s.channel.bandwidth_hz)
+        for name, values in sample_terms(pos, vel, tr, air.bs_position, snr_db).items():
+            terms[name][where] = values
     return dict(
         format=np.int64(FORMAT),
         source=np.str_("trace"),

@@ -4,9 +4,12 @@ the same way, naming the field."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from cosim.mobility import TraceFileError, read_trace
+from cosim.plugins import LOADED_FILES
 from cosim.scenario.errors import ScenarioError
 from cosim.scenario.files import InputFileError, check_input_file
 from cosim.scenario.registry import ComponentError
@@ -23,6 +26,8 @@ from fl import (
 from fl.backends import BackendUnavailable
 from fl.data import DataFileError, training_size
 from fl.train import DeviceUnavailable, pick_device
+
+T = TypeVar("T")
 
 MAX_DATA_BYTES = 8 << 30  # a data file read whole into memory: 8 GiB at most
 
@@ -47,6 +52,35 @@ def as_scenario_error(exc: Exception, s: Scenario, source: str) -> ScenarioError
     if isinstance(exc, ComponentError | BackendUnavailable):
         return ScenarioError(f"{source}: {exc}")
     return None
+
+
+def built(build: Callable[[Scenario], T], s: Scenario, source: str) -> T:
+    """``build(s)``; a failure that means a part ``s`` asks for cannot be had is re-raised as
+    the ScenarioError naming its field (any other failure propagates as it was)."""
+    try:
+        return build(s)
+    except Exception as exc:
+        err = as_scenario_error(exc, s, source)
+        if err is None:
+            raise
+        raise err from None
+
+
+def input_files(s: Scenario) -> dict[str, str]:
+    """The files a run of ``s`` reads besides its scenario (field or plugin -> path): the trace
+    and profile it names, the model's config.json, the data, the plugin files imported."""
+    files = {}
+    if s.mobility.model == "trace" and s.mobility.trace_file:
+        files["mobility.trace_file"] = s.mobility.trace_file
+    if s.fl.mode == "surrogate" and s.fl.profile:
+        files["fl.profile"] = s.fl.profile
+    if s.model.path:
+        files["model.path (config.json)"] = str(Path(s.model.path) / "config.json")
+    if s.data.path:
+        files["data.path"] = s.data.path
+    for path in LOADED_FILES:
+        files[f"--plugin {path}"] = str(path)
+    return files
 
 
 def check_inputs(s: Scenario, source: str) -> None:

@@ -628,7 +628,7 @@ def test_resume_rereads_a_recorded_plugin_file_where_it_was(tmp_path, monkeypatc
     plugin.write_text("X = 1\n")
     monkeypatch.setattr(plugins, "LOADED_FILES", [])
     plugins.load_plugin(str(plugin))
-    monkeypatch.setattr("cosim.running.runner.LOADED_FILES", plugins.LOADED_FILES)
+    monkeypatch.setattr("cosim.world.inputs.LOADED_FILES", plugins.LOADED_FILES)
     out = _killed(tmp_path)
     plugins.LOADED_FILES.clear()  # a new process: nothing imported
     plugin.write_text("X = 2\n")

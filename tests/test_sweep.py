@@ -1,6 +1,7 @@
 """`wfl-cosim sweep`: the grid's product, one run folder per point, resume, failures kept apart."""
 
 import csv
+import json
 import shutil
 
 from click.testing import CliRunner
@@ -99,3 +100,35 @@ def test_a_sweep_killed_during_a_point_resumes_that_point(tmp_path):
     for name in ("events.jsonl", "rounds.csv", "clients.csv"):
         a, b = out / "run.seed=3" / name, fresh / "run.seed=3" / name
         assert a.read_bytes() == b.read_bytes(), name
+
+
+def test_a_complete_point_of_another_scenario_is_refused_or_rerun_when_asked(tmp_path):
+    out = tmp_path / "sweep"
+    base = ["sweep", str(TINY), "--grid", "allocation.name=equal", *FAST, "--out", str(out)]
+    assert CliRunner().invoke(main, base).exit_code == 0
+    (row,) = _summary(out)
+    assert row["allocation.name"] == "equal" and row["status"] == "ran"  # a column per key
+    events = (out / "allocation.name=equal" / "events.jsonl").read_bytes()
+    res = CliRunner().invoke(main, [*base, "--set", "run.rounds=1"])
+    assert res.exit_code == 2, res.output  # was: "skipped (complete)" with the old results
+    assert "run.rounds = 2 there, 1 asked" in res.output and "--rerun-changed" in res.output
+    assert (out / "allocation.name=equal" / "events.jsonl").read_bytes() == events
+    res = CliRunner().invoke(main, [*base, "--set", "run.rounds=1", "--rerun-changed"])
+    assert res.exit_code == 0, res.output
+    assert _summary(out)[0]["status"] == "ran"
+    assert len((out / "allocation.name=equal" / "rounds.csv").read_text().splitlines()) == 2
+    res = CliRunner().invoke(main, [*base, "--set", "run.rounds=1"])
+    assert res.exit_code == 0 and _summary(out)[0]["status"] == "skipped (complete)"
+
+
+def test_a_changed_input_file_makes_a_point_another_run(tmp_path):
+    profile = tmp_path / "profile.json"
+    body = {"format": "wfl-cosim surrogate profile", "rank_importance": [1.0, 0.5], "spread": 0.3}
+    profile.write_text(json.dumps(body))
+    out = tmp_path / "sweep"
+    base = ["sweep", str(TINY), "--grid", "allocation.name=equal", *FAST, "--out", str(out)]
+    base += ["--set", f"fl.profile={profile}"]
+    assert CliRunner().invoke(main, base).exit_code == 0
+    profile.write_text(profile.read_text() + "\n")
+    res = CliRunner().invoke(main, base)
+    assert res.exit_code == 2 and "fl.profile: the file changed" in res.output, res.output

@@ -16,17 +16,14 @@ from cosim.analysis.figure import (
     read_table,
     save,
 )
-from cosim.outputs.tables import number, summarise_rounds
+from cosim.outputs.summary import RUN_METRICS, summarise_folder
+from cosim.outputs.tables import number
 
 COMPARE_COLUMNS = (
     "run",
     "mode",
     "rounds",
-    "final_accuracy",
-    "time_to_target_s",
-    "mbit_up",
-    "miss_rate",
-    "sim_time_s",
+    *RUN_METRICS,
 )
 
 
@@ -57,14 +54,12 @@ def compare_runs(
             raise PlotError(f"{d}/rounds.csv: no rounds recorded")
         acc = [number(r["accuracy"]) for r in rounds]
         t = [number(r["t_end"]) for r in rounds]
-        reached = next((ti for ti, a in zip(t, acc, strict=True) if a >= target), None)
         rows.append(
             dict(
                 run=str(d),
                 mode=rounds[0].get("mode", "train"),
                 rounds=len(rounds),
-                time_to_target_s=reached if reached is not None else float("nan"),
-                **summarise_rounds(rounds),
+                **summarise_folder(d, target),
             )
         )
         acc_shown, t_shown = evaluated(acc, t)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cosim.outputs.tables import number, read_rows, summarise_rounds
+from cosim.outputs.summary import summarise_run, upload_gaps
+from cosim.outputs.tables import number, read_rows
 from cosim.scenario import load_scenario
 from cosim.scenario.registry import any_name
 from cosim.scenario.schema import Scenario
@@ -47,9 +48,12 @@ class RunTables:
         sched = sum(int(r["scheduled"]) for r in self.rounds)
         return sum(int(r["on_time"]) for r in self.rounds) / sched if sched else 0.0
 
-    def summary(self) -> dict[str, float]:
-        """Final accuracy, Mbit up, miss rate and simulated time (as compare and sweep use)."""
-        return summarise_rounds(self.rounds)
+    def summary(self, target_accuracy: float | None = None) -> dict[str, float]:
+        """The run summary (RUN_METRICS, as compare, sweeps and studies report it); the upload
+        gap needs the run folder's events (NaN for a run that wrote none)."""
+        events = self.out_dir / "events.jsonl" if self.out_dir is not None else None
+        gaps = upload_gaps(events) if events is not None and events.is_file() else None
+        return summarise_run(self.rounds, self.clients, gaps, target_accuracy)
 
     def frame(self, table: str = "rounds"):
         """Table ``rounds`` or ``clients`` as a pandas DataFrame (undefined values as NaN);

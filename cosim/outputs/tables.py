@@ -83,18 +83,6 @@ def number(x: Any) -> float:
     return float(x) if x not in ("", None, "nan", "None") else float("nan")
 
 
-def summarise_rounds(rounds: list[dict[str, Any]]) -> dict[str, float]:
-    """Final accuracy, Mbit sent up, share of scheduled clients that missed, and simulated
-    time of a run, from its round rows (read back, or in memory)."""
-    scheduled = sum(int(r["scheduled"]) for r in rounds)
-    return dict(
-        final_accuracy=number(rounds[-1]["accuracy"]),
-        mbit_up=sum(number(r["bits_up"]) for r in rounds) / 1e6,
-        miss_rate=1.0 - sum(int(r["on_time"]) for r in rounds) / scheduled,
-        sim_time_s=number(rounds[-1]["t_end"]),
-    )
-
-
 class CsvTable:
     """A CSV file written row by row with a fixed header; rows are also kept in memory."""
 

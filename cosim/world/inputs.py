@@ -4,7 +4,7 @@ the same way, naming the field."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -66,9 +66,10 @@ def built(build: Callable[[Scenario], T], s: Scenario, source: str) -> T:
         raise err from None
 
 
-def input_files(s: Scenario) -> dict[str, str]:
+def input_files(s: Scenario, plugin_files: Sequence[Path] | None = None) -> dict[str, str]:
     """The files a run of ``s`` reads besides its scenario (field or plugin -> path): the trace
-    and profile it names, the model's config.json, the data, the plugin files imported."""
+    and profile it names, the model's config.json, the data, and ``plugin_files`` (None: every
+    plugin file this process imported)."""
     files = {}
     if s.mobility.model == "trace" and s.mobility.trace_file:
         files["mobility.trace_file"] = s.mobility.trace_file
@@ -78,7 +79,7 @@ def input_files(s: Scenario) -> dict[str, str]:
         files["model.path (config.json)"] = str(Path(s.model.path) / "config.json")
     if s.data.path:
         files["data.path"] = s.data.path
-    for path in LOADED_FILES:
+    for path in LOADED_FILES if plugin_files is None else plugin_files:
         files[f"--plugin {path}"] = str(path)
     return files
 

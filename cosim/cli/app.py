@@ -1,4 +1,5 @@
-"""The `wfl-cosim` command line: validate, run, trace, plot, compare and sweep scenarios."""
+"""The `wfl-cosim` group and its single-run commands: validate, run, trace, plot, compare (the
+many-point ones, sweep and study, are in cosim.cli.batch)."""
 
 from __future__ import annotations
 
@@ -10,51 +11,26 @@ from pathlib import Path
 import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from cosim.analysis.compare import COMPARE_COLUMNS, compare_runs
+from cosim.analysis.compare import compare_runs
 from cosim.analysis.figure import FORMATS, FigureOptions, PlotError
 from cosim.analysis.plots import FIGURES, plot_run
-from cosim.plugins import load_plugins
+from cosim.analysis.study_plots import is_study, plot_study
+from cosim.cli.batch import study_cmd, sweep_cmd
+from cosim.cli.options import (
+    COMPARE_SHOWN,
+    fail,
+    load,
+    plugin_option,
+    set_option,
+    with_seed,
+)
 from cosim.running.checkpoint import CheckpointError
 from cosim.running.runner import RunDirError, resume, run, timing
-from cosim.running.sweep import SUMMARY, sweep
 from cosim.running.trace import trace_channel
 from cosim.scenario import ScenarioError, load_scenario
-from cosim.scenario.registry import ContractError, RegistryError
+from cosim.scenario.registry import ContractError
 from cosim.world.inputs import check_inputs
 from cosim.world.memory import check_memory
-
-USAGE_ERROR = 2
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(USAGE_ERROR)
-
-
-def set_option(help_text: str):
-    """The repeatable ``--set section.key=value`` option, as every command takes it."""
-    return click.option(
-        "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=help_text
-    )
-
-
-def plugin_option():
-    """The repeatable ``--plugin`` option: modules or .py files registering custom components."""
-    return click.option(
-        "--plugin",
-        "plugins",
-        multiple=True,
-        metavar="MODULE|FILE.py",
-        help="Import this first (repeatable): it registers custom mobility models, "
-        "allocators or strategies (cosim.register_*) that the scenario names.",
-    )
-
-
-def _load(plugins: tuple[str, ...]) -> None:
-    try:
-        load_plugins(plugins)
-    except RegistryError as exc:
-        _fail(str(exc))
 
 
 @click.group()
@@ -83,24 +59,19 @@ def main(log_level: str) -> None:
 @plugin_option()
 def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str, ...]) -> None:
     """Check SCENARIO (and overrides) without running it."""
-    _load(plugins)
+    load(plugins)
     try:
         s = load_scenario(scenario, overrides)
         check_inputs(s, str(scenario))  # the files it names are loaded too (not run)
         memory = check_memory(s, str(scenario))
     except ScenarioError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(
         f"{scenario}: valid ({s.run.rounds} rounds, {s.clients.count} clients, "
         f"{s.clients.per_round} per round, channel {s.channel.model}, "
         f"strategy {s.strategy.name}, deadline {s.deadline.seconds} s)"
     )
     click.echo(memory.summary())
-
-
-def _with_seed(overrides: tuple[str, ...], seed: int | None) -> list[str]:
-    """The --set overrides, then --seed as run.seed where given (it wins over a --set)."""
-    return [*overrides] + ([f"run.seed={seed}"] if seed is not None else [])
 
 
 @main.command("run")
@@ -134,14 +105,14 @@ def run_cmd(
     plugins: tuple[str, ...],
 ) -> None:
     """Run SCENARIO and write its run folder, or continue one with --resume RUN_DIR."""
-    _load(plugins)
+    load(plugins)
     if (scenario is None) == (resume_dir is None):
-        _fail("give a SCENARIO to run, or --resume RUN_DIR to continue a run (not both)")
+        fail("give a SCENARIO to run, or --resume RUN_DIR to continue a run (not both)")
     if resume_dir is not None and (out or seed is not None or overrides or overwrite):
-        _fail(
+        fail(
             "--resume continues a run as it was: --out, --seed, --set and --overwrite do not apply"
         )
-    sets = _with_seed(overrides, seed)
+    sets = with_seed(overrides, seed)
     try:
         with logging_redirect_tqdm():
             if resume_dir is not None:
@@ -152,15 +123,15 @@ def run_cmd(
                 s = load_scenario(scenario, sets)
                 result = run(s, out, overwrite=overwrite, progress=not quiet, source=str(scenario))
     except (ScenarioError, RunDirError, CheckpointError, ContractError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:  # a full disk, a folder made read-only mid-run, ...
         where = exc.filename or out
-        _fail(
+        fail(
             f"{where}: {exc.strerror or exc}; the files written so far are intact; once the "
             f"cause is fixed, `wfl-cosim run --resume {out}` continues from the last checkpoint"
         )
     except SystemExit as exc:  # not click's: something the run called (a plugin) exited
-        _fail(f"the run was ended by sys.exit({exc.code!r}) from a plugin; nothing is complete")
+        fail(f"the run was ended by sys.exit({exc.code!r}) from a plugin; nothing is complete")
     s = result.scenario
     t = timing(result)
     last = result.rounds[-1]
@@ -211,16 +182,16 @@ def trace_cmd(
 ) -> None:
     """The channel of SCENARIO alone (no learning): channel.npz with every client at every
     step, SNR at the full channel.bandwidth_hz; the values any run of it sees."""
-    _load(plugins)
-    sets = _with_seed(overrides, seed)
+    load(plugins)
+    sets = with_seed(overrides, seed)
     out = out or Path("traces") / scenario.stem
     try:
         s = load_scenario(scenario, sets)
         result = trace_channel(s, seconds, out, overwrite, progress=not quiet, source=str(scenario))
     except (ScenarioError, RunDirError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"{exc.filename or out}: {exc.strerror or exc}")
+        fail(f"{exc.filename or out}: {exc.strerror or exc}")
     click.echo(
         f"traced {result.clients} clients x {result.steps} steps of {s.channel.dt} s "
         f"({s.channel.model}, seed {s.run.seed}) in {result.wall_s:.1f} s host time\n"
@@ -230,7 +201,7 @@ def trace_cmd(
 
 
 @main.command("plot")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUN_DIR|STUDY_DIR")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True)
 @click.option(
     "--width",
@@ -243,14 +214,24 @@ def trace_cmd(
 def plot_cmd(
     run_dir: Path, fmt: str, width: float | None, no_title: bool, only: str | None
 ) -> None:
-    """Draw the figures of RUN_DIR (written into it, in --format at --width)."""
+    """Draw the figures of RUN_DIR, a trace folder or a study folder (written into it, in
+    --format at --width)."""
+    skipped: list[str] = []
     try:
-        paths = plot_run(run_dir, FigureOptions(fmt, width, not no_title), only)
+        opts = FigureOptions(fmt, width, not no_title)
+        if is_study(run_dir):
+            if only is not None:
+                fail(f"--only {only}: a study folder's figures are one per metric")
+            paths, skipped = plot_study(run_dir, opts)
+        else:
+            paths = plot_run(run_dir, opts, only)
     except PlotError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"{exc.filename or run_dir}: cannot write the figures ({exc.strerror})")
+        fail(f"{exc.filename or run_dir}: cannot write the figures ({exc.strerror})")
     click.echo("wrote " + " ".join(str(p) for p in paths))
+    if skipped:
+        click.echo(f"no figure for {', '.join(skipped)}: no run has a value (learning-free?)")
 
 
 @main.command("compare")
@@ -270,23 +251,24 @@ def plot_cmd(
     help="CSV table; the overlaid curves go beside it (.png).",
 )
 def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
-    """One table and overlaid accuracy curves of several RUN_DIRS."""
+    """One table (on screen the main columns; the CSV has every run metric) and overlaid
+    accuracy curves of several RUN_DIRS."""
     if not math.isfinite(target) or not 0.0 <= target <= 1.0:
-        _fail(f"--target {target}: an accuracy in [0, 1]")
+        fail(f"--target {target}: an accuracy in [0, 1]")
     if out.is_dir():
-        _fail(f"--out {out}: is a folder; give the CSV file to write (e.g. {out}/compare.csv)")
+        fail(f"--out {out}: is a folder; give the CSV file to write (e.g. {out}/compare.csv)")
     try:
         rows, figure = compare_runs(list(run_dirs), target, out)
     except PlotError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"{exc.filename or out}: cannot write the comparison ({exc.strerror})")
+        fail(f"{exc.filename or out}: cannot write the comparison ({exc.strerror})")
     cells = [
-        [f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in COMPARE_COLUMNS]
+        [f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in COMPARE_SHOWN]
         for r in rows
     ]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COMPARE_COLUMNS)]
-    for row in [list(COMPARE_COLUMNS), *cells]:
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COMPARE_SHOWN)]
+    for row in [list(COMPARE_SHOWN), *cells]:
         click.echo(
             "  ".join(
                 v.ljust(w) if i == 0 else v.rjust(w)
@@ -296,46 +278,5 @@ def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
     click.echo(f"wrote {out} {figure}")
 
 
-@main.command("sweep")
-@click.argument("scenario", type=click.Path(path_type=Path))
-@click.option(
-    "--grid",
-    "grid",
-    multiple=True,
-    required=True,
-    metavar="SECTION.KEY=V1,V2",
-    help="A field and its values (repeatable): the sweep is the product of all grids.",
-)
-@set_option("Override a field for every point (repeatable); validated like the file.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
-@plugin_option()
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Sweep folder (default: runs/sweep-<scenario name>); one run folder per point.",
-)
-def sweep_cmd(
-    scenario: Path,
-    grid: tuple[str, ...],
-    overrides: tuple[str, ...],
-    workers: int,
-    plugins: tuple[str, ...],
-    out: Path | None,
-) -> None:
-    """Run SCENARIO at every point of the grid; points already complete are skipped."""
-    _load(plugins)
-    out = out or Path("runs") / f"sweep-{scenario.stem}"
-    try:
-        rows = sweep(scenario, grid, out, workers, overrides, plugins)
-    except ScenarioError as exc:
-        _fail(str(exc))
-    for r in rows:
-        figures = "  ".join(f"{k}={r[k]:.3f}" for k in SUMMARY[2:6] if isinstance(r.get(k), float))
-        click.echo(f"{r['status']:>18}  {r['point']}  {figures}  {r.get('error', '')}")
-    failed = [r for r in rows if r["status"] == "failed"]
-    click.echo(
-        f"summary: {out / 'summary.csv'}" + (f"; {len(failed)} point(s) failed" if failed else "")
-    )
-    if failed:
-        sys.exit(1)
+main.add_command(sweep_cmd)
+main.add_command(study_cmd)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fl import STRATEGIES, FedAvgLoRA, FFALoRA, RandomRank, Soft, SVDTruncated, TopK
+from fl import STRATEGIES, FedAvgLoRA, FFALoRA, RandomRank, Soft, SoftDelta, SVDTruncated, TopK
 from fl.lora_ops import (
     importances,
     index_bits,
@@ -14,6 +14,7 @@ from fl.lora_ops import (
     relative_error,
     separate_aggregation_error,
 )
+from fl.strategies.rank import delta_norms2
 
 R, D_IN, D_OUT = 8, 12, 10
 A, B = "l0.lora_A.weight", "l0.lora_B.weight"
@@ -47,11 +48,35 @@ def test_importances_are_singular_values_and_soft_topk_is_eckart_young():
     assert torch.allclose(torch.sort(imp, descending=True).values, sv, atol=1e-10)
     soft = Soft(32, orth_lambda=0.0)
     for k in (1, 3, 5):
-        idx = soft.choose(a, b, k, np.random.default_rng(0))
+        idx = soft.choose(a, b, k, np.random.default_rng(0), a, b)
         approx = b[:, idx] @ a[idx, :]
         err = torch.linalg.matrix_norm(b @ a - approx)
         optimum = torch.sqrt((sv[k:] ** 2).sum())  # Eckart–Young: the dropped singular values
         assert err == pytest.approx(float(optimum), rel=1e-10)
+
+
+def test_soft_delta_sends_the_slots_that_changed_from_the_global_ones():
+    ga, gb, _ = _orthogonal_factors()
+    a, b = ga.clone(), gb.clone()
+    a[1] += 0.8 * a[2]  # the small slots 1 and 3 move; the large ones (0, 5) stay as they were
+    b[:, 3] *= 6.0
+    direct = torch.stack(
+        [
+            torch.linalg.matrix_norm(torch.outer(b[:, i], a[i]) - torch.outer(gb[:, i], ga[i])) ** 2
+            for i in range(R)
+        ]
+    )
+    assert torch.allclose(delta_norms2(a, b, ga, gb), direct, atol=1e-12)
+    rng = np.random.default_rng(0)
+    assert sorted(SoftDelta(32, 0.0).choose(a, b, 2, rng, ga, gb).tolist()) == [1, 3]
+    assert sorted(Soft(32, 0.0).choose(a, b, 2, rng, ga, gb).tolist()) == [0, 5]
+    update, glob = {A: a, B: b}, {A: ga, B: gb}
+    errors = {}
+    for strategy in (Soft(32, 0.0), SoftDelta(32, 0.0)):
+        sent = strategy.reconstruct(strategy.compress(update, glob, 2 / R, rng), glob)
+        got = sent[B] @ sent[A]
+        errors[strategy.name] = float(torch.linalg.matrix_norm(got - b @ a))
+    assert errors["soft-delta"] < 1e-5 and errors["soft"] > 0.1  # float32 on the air only
 
 
 class _Lora(torch.nn.Module):
@@ -172,7 +197,7 @@ def test_payload_bits_by_hand():
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_every_strategy_round_trips_with_the_right_shapes(name):
     cls = STRATEGIES[name]
-    s = cls(32, 0.01) if name == "soft" else cls(32)
+    s = cls(32, 0.01) if name in ("soft", "soft-delta") else cls(32)
     budget = 1.0 if s.dense_only else 0.5
     g = {**_state(0), B: torch.zeros(D_OUT, R), B2: torch.zeros(D_OUT, R)}  # as in round 1
     clients = [_state(1), _state(2), _state(3)]

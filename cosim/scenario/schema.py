@@ -77,7 +77,7 @@ class Scenario(Section):
                 f"allocation.stage1 is TSFA's offline stage: it needs allocation.name = 'tsfa' "
                 f"(got {a.name!r})"
             )
-        if a.stage1_lambdas and st.name != "soft":
+        if a.stage1_lambdas and st.name not in ("soft", "soft-delta"):
             raise ValueError(
                 f"allocation.stage1_lambdas tunes SOFT's penalty; strategy.name is {st.name!r}"
             )

@@ -214,7 +214,7 @@ class AllocationSection(Section):
     ] = (2, 4, 8, 16)
     stage1_lambdas: Annotated[
         tuple[Annotated[float, Field(ge=0.0, le=100.0)], ...],
-        Field(max_length=16, strict=False, description="soft only; () keeps orth_lambda"),
+        Field(max_length=16, strict=False, description="soft and soft-delta; () keeps orth_lambda"),
     ] = ()
     stage1_pilot_clients: Annotated[int, Field(ge=1, le=1_000)] = 3
     reallocate: bool = True
@@ -246,7 +246,7 @@ class StrategySection(Section):
 
     name: Annotated[str, AfterValidator(known("strategy"))] = "fedavg-lora"
     budget: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    orth_lambda: Annotated[float, Field(ge=0.0, le=100.0, description="soft only")] = 0.01
+    orth_lambda: Annotated[float, Field(ge=0.0, le=100.0, description="soft and soft-delta")] = 0.01
     bits_per_value: Literal[16, 32] = 32
     options: Annotated[Options, Field(description="knobs of a registered strategy")] = {}
 

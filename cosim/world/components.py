@@ -25,6 +25,7 @@ from fl import (
     MinMax,
     Oracle,
     Soft,
+    SoftDelta,
     Strategy,
 )
 
@@ -85,6 +86,7 @@ STRATEGY_FACTORIES = {
         for name, cls in STRATEGIES.items()
     },
     "soft": lambda s: Soft(s.strategy.bits_per_value, s.strategy.orth_lambda),
+    "soft-delta": lambda s: SoftDelta(s.strategy.bits_per_value, s.strategy.orth_lambda),
 }
 
 register_builtin("mobility", MOBILITY)

@@ -1,14 +1,14 @@
 """Federated strategies behind one interface: FedAvg-LoRA, FFA-LoRA, top-k, SVD, random-rank,
-SOFT."""
+SOFT, SOFT-delta."""
 
 from fl.strategies.base import ExtraLoss, Payload, Strategy
 from fl.strategies.dense import FedAvgLoRA, FFALoRA
-from fl.strategies.rank import RandomRank, RankSlotStrategy, Soft
+from fl.strategies.rank import RandomRank, RankSlotStrategy, Soft, SoftDelta
 from fl.strategies.svd import SVDTruncated
 from fl.strategies.topk import TopK
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (FedAvgLoRA, FFALoRA, TopK, SVDTruncated, RandomRank, Soft)
+    s.name: s for s in (FedAvgLoRA, FFALoRA, TopK, SVDTruncated, RandomRank, Soft, SoftDelta)
 }
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "RankSlotStrategy",
     "SVDTruncated",
     "Soft",
+    "SoftDelta",
     "Strategy",
     "TopK",
 ]

@@ -1,10 +1,12 @@
 """Rank-slot strategies: send whole rank-one components (column i of B with row i of A).
 
 SOFT keeps the components with the largest importance ‖b_i‖·‖a_i‖ and trains with an
-orthogonality penalty so that these importances are the singular values of B·A; random-rank
-keeps components drawn uniformly. Both share one mask per layer for A and B, and the server
-averages every rank slot over the clients that sent it (weighted by data size); a slot nobody
-sent keeps its global value. This is our reading of the paper (docs/METHOD.md).
+orthogonality penalty so that these importances are the singular values of B·A; SOFT-delta
+(ours) trains the same way but keeps the components that changed most from the global ones,
+‖b_i a_iᵀ − b_i⁰ a_i⁰ᵀ‖; random-rank keeps components drawn uniformly. All share one mask per
+layer for A and B, and the server averages every rank slot over the clients that sent it
+(weighted by data size); a slot nobody sent keeps its global value. This is our reading of
+the paper (docs/METHOD.md).
 """
 
 from __future__ import annotations
@@ -49,9 +51,16 @@ class RankSlotStrategy(Strategy):
     """Sends k rank-one components per layer with their slot indices."""
 
     def choose(
-        self, a: torch.Tensor, b: torch.Tensor, k: int, rng: np.random.Generator
+        self,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        k: int,
+        rng: np.random.Generator,
+        ga: torch.Tensor,
+        gb: torch.Tensor,
     ) -> torch.Tensor:
-        """Indices of the k slots to send."""
+        """Indices of the k slots to send, from the client's factors A [r, d_in], B [d_out, r]
+        and the global ones ``ga``, ``gb`` it started from."""
         raise NotImplementedError
 
     def _k(self, state: State, layer, budget: float) -> int:
@@ -93,7 +102,8 @@ class RankSlotStrategy(Strategy):
         for layer in lora_layers(update):
             a, b = update[layer.a], update[layer.b]
             k = self._k(update, layer, budget)
-            idx = self.choose(a, b, k, rng).sort().values
+            ga, gb = global_state[layer.a], global_state[layer.b]
+            idx = self.choose(a, b, k, rng, ga, gb).sort().values
             tensors[layer.a] = self.quantise(a[idx, :])
             tensors[layer.b] = self.quantise(b[:, idx])
             meta[layer.a] = idx
@@ -160,7 +170,7 @@ class Soft(RankSlotStrategy):
             total += 3 * 2 * r * r * (d_in + d_out)
         return total
 
-    def choose(self, a, b, k, rng):
+    def choose(self, a, b, k, rng, ga, gb):
         """The k largest importances."""
         return torch.topk(importances(a, b), k).indices
 
@@ -169,12 +179,38 @@ class Soft(RankSlotStrategy):
         return top_slots(importance, k)
 
 
+class SoftDelta(Soft):
+    """SOFT's training, but the k slots whose rank-one term changed most from the global one,
+    ‖b_i a_iᵀ − b_i⁰ a_i⁰ᵀ‖_F: the error the aggregate suffers from an unsent slot is that
+    change, not the slot's size (ours). Learning-free runs pick as SOFT (a profile has no
+    global component to differ from)."""
+
+    name = "soft-delta"
+
+    def choose(self, a, b, k, rng, ga, gb):
+        """The k largest ‖u vᵀ − p qᵀ‖² = ‖u‖²‖v‖² + ‖p‖²‖q‖² − 2(u·p)(v·q), with u, p the
+        columns of B, B⁰ and v, q the rows of A, A⁰ (float64)."""
+        return torch.topk(delta_norms2(a, b, ga, gb), k).indices
+
+
+def delta_norms2(
+    a: torch.Tensor, b: torch.Tensor, ga: torch.Tensor, gb: torch.Tensor
+) -> torch.Tensor:
+    """‖b_i a_iᵀ − gb_i ga_iᵀ‖²_F per rank slot i [r] (float64, clamped at 0 against
+    rounding)."""
+    a, b, ga, gb = a.double(), b.double(), ga.double(), gb.double()
+    own = (b * b).sum(0) * (a * a).sum(1)
+    glob = (gb * gb).sum(0) * (ga * ga).sum(1)
+    cross = (b * gb).sum(0) * (a * ga).sum(1)
+    return torch.clamp(own + glob - 2.0 * cross, min=0.0)
+
+
 class RandomRank(RankSlotStrategy):
     """Drops rank components uniformly at random at the same budget."""
 
     name = "random-rank"
 
-    def choose(self, a, b, k, rng):
+    def choose(self, a, b, k, rng, ga, gb):
         """k slots drawn without replacement from the client's seeded stream."""
         return torch.as_tensor(rng.choice(a.shape[0], k, replace=False), dtype=torch.long)
 

@@ -18,7 +18,8 @@ Narrowband: the gain is the ray sum at the carrier, averaged over the BS antenna
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,6 +38,9 @@ TILE = 8  # nodes per tile side: one Sionna topology of TILE² UTs (set_topology
 LOS, NLOS, O2I = 0, 1, 2  # link states, in the order of RAY_CORRELATION_M
 KEY_OFFSET = 2**31  # lattice indices are signed; seed keys are not
 TWO_PI = np.float32(2.0 * np.pi)
+SHARED_TILE_BYTES = 256 << 20  # the process-wide tile store (runs of one seed share tiles)
+_SHARED: OrderedDict[Hashable, RayTile] = OrderedDict()  # least recently used first
+_SHARED_BYTES = [0]  # what the store holds now
 
 
 def panel_array(carrier_hz: float, columns: int = 1) -> object:
@@ -124,7 +128,12 @@ class SionnaRayFading:
         reseed: Callable[..., None],
         phase_rng: Callable[..., np.random.Generator],
         min_d2d_m: float = 10.0,
+        shared_key: Hashable | None = None,
     ) -> None:
+        """``shared_key`` (e.g. the run's seed): when given, tiles go through a store that
+        every model in this process with the same key and cell shares, so that the runs of a
+        study with one seed draw each tile once (a tile is a pure function of the seed, the
+        cell and its own key); None keeps them in this model alone."""
         import torch
 
         self._torch = torch
@@ -150,6 +159,11 @@ class SionnaRayFading:
         self.ant_pos = np.asarray(self._bs_array.ant_pos.detach().cpu(), dtype=float)  # [A, 3]
         # tiles are a pure function of (seed, state, tile): a cache, rebuilt after a resume
         self.tile = lru_cache(maxsize=None)(self._draw_tile)
+        if shared_key is not None:
+            cell_key = (cell, float(carrier_hz), tuple(self.bs), self.antennas)
+            cell_key += (self.ut_height_m, self.min_d2d_m)
+            self._shared_key = (shared_key, cell_key)
+            self.tile = lru_cache(maxsize=None)(self._shared_tile)
 
     # ---------------------------------------------------------------- public
     def gains(
@@ -289,6 +303,20 @@ class SionnaRayFading:
         xy = np.where((d > 0)[:, None], xy * far[:, None], [self.min_d2d_m, 0.0])
         return np.column_stack([xy + self.bs[:2], np.full(len(xy), self.ut_height_m)])
 
+    def _shared_tile(self, state: int, tx: int, ty: int) -> RayTile:
+        """The tile from the process-wide store, drawn into it when missing (the store keeps
+        the most recently used tiles up to SHARED_TILE_BYTES)."""
+        key = (self._shared_key, state, tx, ty)
+        tile = _SHARED.get(key)
+        if tile is None:
+            tile = _SHARED[key] = self._draw_tile(state, tx, ty)
+            _SHARED_BYTES[0] += _nbytes(tile)
+            while _SHARED_BYTES[0] > SHARED_TILE_BYTES and len(_SHARED) > 1:
+                _SHARED_BYTES[0] -= _nbytes(_SHARED.popitem(last=False)[1])
+        else:
+            _SHARED.move_to_end(key)
+        return tile
+
     def _draw_tile(self, state: int, tx: int, ty: int) -> RayTile:
         """Sionna's rays for the nodes of tile (tx, ty) in ``state``, seeded by that key."""
         torch = self._torch
@@ -329,3 +357,19 @@ class SionnaRayFading:
             k_factor=np.where(state == LOS, kf, 0.0),
             delays_s=np.repeat(arr(rays.delays), n_rays, axis=1),
         )
+
+
+def _nbytes(t: RayTile) -> int:
+    arrays = (t.node_pos, t.turns, t.amp_re, t.amp_im, t.k_factor, t.delays_s)
+    return sum(a.nbytes for a in arrays)
+
+
+def shared_tiles() -> int:
+    """How many tiles the process-wide store holds."""
+    return len(_SHARED)
+
+
+def clear_shared_tiles() -> None:
+    """Empty the process-wide tile store (tests; a long-lived process between studies)."""
+    _SHARED.clear()
+    _SHARED_BYTES[0] = 0

@@ -124,3 +124,36 @@ def test_other_cells_draw_rays(cell):
     f = _fading(50, cell=cell)
     g = _gains(f, 50, np.arange(3), _walk(50, 3, 0.1, radius=300.0))
     assert np.all(np.isfinite(g)) and np.all(g > 0)
+
+
+def test_runs_of_one_seed_in_one_process_share_tiles_and_give_the_same_bytes(
+    tmp_path, monkeypatch
+):
+    """A study's worker runs many points of one seed: the second run takes the first one's
+    tiles from the process-wide store, and writes what a run that drew them itself writes."""
+    from conftest import ROOT
+
+    from channels.sionna_fading import clear_shared_tiles
+    from cosim import load_scenario, run
+
+    draws = []
+    real = SionnaRayFading._draw_tile
+    monkeypatch.setattr(
+        SionnaRayFading, "_draw_tile", lambda self, *key: draws.append(key) or real(self, *key)
+    )
+
+    def scenario(allocator):
+        sets = ["fl.mode=surrogate", "run.rounds=3", f"allocation.name={allocator}"]
+        return load_scenario(ROOT / "scenarios" / "default.toml", sets)
+
+    clear_shared_tiles()
+    run(scenario("equal"), tmp_path / "first", progress=False)
+    first = len(draws)
+    run(scenario("minmax"), tmp_path / "shared", progress=False)
+    second = len(draws) - first
+    clear_shared_tiles()
+    run(scenario("minmax"), tmp_path / "fresh", progress=False)
+    assert second < first / 2 < len(draws) - first - second  # the shared run reused tiles
+    for name in ("events.jsonl", "rounds.csv", "clients.csv", "channel.npz"):
+        shared, fresh = tmp_path / "shared" / name, tmp_path / "fresh" / name
+        assert shared.read_bytes() == fresh.read_bytes(), name

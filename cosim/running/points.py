@@ -199,8 +199,11 @@ def run_points(
         if on_row:
             on_row(rows[p.name])
     t = target_accuracy
-    jobs = [(p.name, scenario_path, p.overrides, str(p.folder), a, t) for p, a in todo.run]
-    jobs += [(p.name, scenario_path, p.overrides, str(p.folder), None, t) for p in todo.resume]
+    work = [(p, a) for p, a in todo.run] + [(p, None) for p in todo.resume]
+    # seed-major: a worker's consecutive points share the seed, so its channel tiles are drawn
+    # once per seed (channels.sionna_fading's process-wide store); rows come back by name
+    work.sort(key=lambda pa: pa[0].scenario.run.seed)
+    jobs = [(p.name, scenario_path, p.overrides, str(p.folder), a, t) for p, a in work]
     for row in _pool(jobs, workers, plugins):
         rows[row["point"]] = row
         if on_row:

@@ -63,6 +63,7 @@ def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> Chan
             s.clients.height_m,
             reseed=seeds.seed_sionna,
             phase_rng=lambda *key: seeds.rng("ray_phases", *key),
+            shared_key=("seed", seeds.seed),
         )
         return Cell38901(
             c.model,

@@ -126,9 +126,7 @@ def test_other_cells_draw_rays(cell):
     assert np.all(np.isfinite(g)) and np.all(g > 0)
 
 
-def test_runs_of_one_seed_in_one_process_share_tiles_and_give_the_same_bytes(
-    tmp_path, monkeypatch
-):
+def test_runs_of_one_seed_in_one_process_share_tiles_and_give_the_same_bytes(tmp_path, monkeypatch):
     """A study's worker runs many points of one seed: the second run takes the first one's
     tiles from the process-wide store, and writes what a run that drew them itself writes."""
     from conftest import ROOT

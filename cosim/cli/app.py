@@ -21,6 +21,7 @@ from cosim.cli.options import (
     fail,
     load,
     plugin_option,
+    seed_option,
     set_option,
     with_seed,
 )
@@ -82,7 +83,7 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
     default=None,
     help="Run folder (default: runs/<scenario name>).",
 )
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override run.seed.")
+@seed_option()
 @set_option("Override a field (repeatable); validated like the file.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in an existing run folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -165,7 +166,7 @@ def run_cmd(
     default=None,
     help="Trace folder (default: traces/<scenario name>).",
 )
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override run.seed.")
+@seed_option()
 @set_option("Override a field (repeatable); validated like the file.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in an existing folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

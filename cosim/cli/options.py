@@ -18,6 +18,13 @@ def fail(message: str) -> None:
     sys.exit(USAGE_ERROR)
 
 
+def seed_option():
+    """``--seed N``: run.seed for this invocation."""
+    return click.option(
+        "--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override run.seed."
+    )
+
+
 def set_option(help_text: str):
     """The repeatable ``--set section.key=value`` option, as every command takes it."""
     return click.option(

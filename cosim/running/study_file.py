@@ -6,7 +6,6 @@ an axis point runs the same seeds."""
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +17,7 @@ from cosim.outputs.summary import RUN_METRICS
 from cosim.running.points import Point
 from cosim.running.sweep import point_name
 from cosim.scenario import ScenarioError, load_scenario
-from cosim.scenario.io import RELATIVE_PATHS
+from cosim.scenario.io import RELATIVE_PATHS, toml_tables
 from cosim.world.inputs import check_inputs
 from cosim.world.memory import check_memory
 
@@ -169,14 +168,10 @@ def _axes(raw: dict[str, Any], path: Path) -> tuple[Axis, ...]:
 
 
 def _read(path: Path) -> _File:
-    if not path.is_file():
-        raise StudyFileError(f"{path}: study file not found")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyFileError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise StudyFileError(f"{path}: not UTF-8 text: {exc}") from None
+        raw = toml_tables(path, "study")
+    except ScenarioError as exc:
+        raise StudyFileError(str(exc)) from None
     try:
         return _File.model_validate(raw)
     except ValidationError as exc:

@@ -24,16 +24,22 @@ RELATIVE_PATHS = (
 )
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """The tables of scenario file ``path``, its relative file paths made absolute."""
+def toml_tables(path: Path, kind: str = "scenario") -> dict[str, Any]:
+    """The tables of the TOML file ``path`` (a ``kind`` file: scenario, study); ScenarioError
+    when it is missing, not TOML or not UTF-8."""
     if not path.is_file():
-        raise ScenarioError(f"{path}: scenario file not found")
+        raise ScenarioError(f"{path}: {kind} file not found")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tables of scenario file ``path``, its relative file paths made absolute."""
+    raw = toml_tables(path)
     for section, key in RELATIVE_PATHS:
         value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
         if isinstance(value, str) and value:

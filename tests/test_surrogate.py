@@ -121,7 +121,7 @@ def test_template_carries_the_profile_and_bits_match_the_real_strategy():
     expected = float((imp[k:] ** 2).sum() / (imp**2).sum())
     assert soft.predicted_error(template, 0.25) == pytest.approx(expected, rel=1e-5)
     for name, cls in STRATEGIES.items():
-        strat = Soft(32, 0.0) if name == "soft" else cls(32)
+        strat = cls(32, 0.0) if issubclass(cls, Soft) else cls(32)
         budgets = (1.0,) if strat.dense_only else (0.25, 1.0)
         for b in budgets:
             payload = strat.compress(template, template, b, np.random.default_rng(1))

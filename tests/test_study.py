@@ -109,6 +109,9 @@ def test_study_runs_paired_points_writes_tables_and_resumes_a_removed_point(tmp_
     assert res.exit_code == 0, res.output
     assert (out / "study_miss_rate.pdf").is_file() and (out / "study_miss_rate_diff.pdf").is_file()
     assert "no figure for final_accuracy" in res.output  # learning-free: no empty axes
+    grid = ["--x", "deadline.seconds", "--y", "miss_rate", "--hue", "variant"]
+    res = CliRunner().invoke(main, ["plot", str(out), *grid])  # from points.csv, seeds banded
+    assert res.exit_code == 0 and (out / "miss_rate_vs_deadline.seconds_by_variant.png").is_file()
     before = (out / points[4]["point"] / "events.jsonl").read_bytes()
     shutil.rmtree(out / points[0]["point"])
     res = CliRunner().invoke(main, args)

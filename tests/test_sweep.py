@@ -43,6 +43,14 @@ def test_sweep_runs_the_product_and_resumes_after_a_point_is_removed(tmp_path):
     assert status[names[0]] == "ran"
     assert all(status[n] == "skipped (complete)" for n in names[1:])
     assert (out / names[1] / "events.jsonl").read_bytes() == events_before  # untouched
+    res = CliRunner().invoke(main, ["plot", str(out)])  # a sweep folder plots its metrics
+    assert res.exit_code == 0, res.output
+    assert (out / "miss_rate_vs_deadline.seconds_by_allocation.name.png").is_file()
+    assert "no figure for final_accuracy" in res.output  # learning-free: no empty axes
+    res = CliRunner().invoke(main, ["plot", str(out), "--x", "run.seed", "--y", "miss_rate"])
+    assert res.exit_code == 2 and "not a column" in res.output and "deadline.seconds" in res.output
+    res = CliRunner().invoke(main, ["plot", str(out / names[1]), "--x", "a", "--y", "mbit_up"])
+    assert res.exit_code == 2 and "not a sweep or study folder" in res.output
     res = CliRunner().invoke(main, ["compare", str(out), "--out", str(tmp_path / "c.csv")])
     assert res.exit_code == 0, res.output  # a sweep folder compares its points
     runs = [r["run"] for r in csv.DictReader((tmp_path / "c.csv").open())]

@@ -13,6 +13,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from cosim.analysis.compare import compare_runs
 from cosim.analysis.figure import FORMATS, FigureOptions, PlotError
+from cosim.analysis.grid_plots import grid_table, plot_grid, plot_sweep
 from cosim.analysis.plots import FIGURES, plot_run
 from cosim.analysis.study_plots import is_study, plot_study
 from cosim.cli.batch import study_cmd, sweep_cmd
@@ -202,7 +203,7 @@ def trace_cmd(
 
 
 @main.command("plot")
-@click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUN_DIR|STUDY_DIR")
+@click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUN_DIR|SWEEP_DIR|STUDY_DIR")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True)
 @click.option(
     "--width",
@@ -212,18 +213,38 @@ def trace_cmd(
 )
 @click.option("--no-title", is_flag=True, help="No titles (captions belong to the paper).")
 @click.option("--only", type=click.Choice(FIGURES), default=None, help="Draw one figure.")
+@click.option("--x", "x", default=None, help="Sweep/study: the grid key on the x axis.")
+@click.option("--y", "y", default=None, help="Sweep/study: the run metric drawn (with --x).")
+@click.option("--hue", default=None, help="Sweep/study: one line per value of this key.")
 def plot_cmd(
-    run_dir: Path, fmt: str, width: float | None, no_title: bool, only: str | None
+    run_dir: Path,
+    fmt: str,
+    width: float | None,
+    no_title: bool,
+    only: str | None,
+    x: str | None,
+    y: str | None,
+    hue: str | None,
 ) -> None:
-    """Draw the figures of RUN_DIR, a trace folder or a study folder (written into it, in
-    --format at --width)."""
+    """Draw the figures of RUN_DIR, a trace folder, a sweep or a study folder (written into
+    it, in --format at --width); --x KEY --y METRIC [--hue KEY] draws one metric of a sweep or
+    study against a grid key."""
     skipped: list[str] = []
     try:
         opts = FigureOptions(fmt, width, not no_title)
-        if is_study(run_dir):
-            if only is not None:
-                fail(f"--only {only}: a study folder's figures are one per metric")
+        grid = grid_table(run_dir) is not None
+        if (x is None) != (y is None) or (hue is not None and x is None):
+            fail("--x KEY and --y METRIC go together (and --hue with them)")
+        if x is not None and not grid:
+            fail(f"--x/--y: {run_dir} is not a sweep or study folder")
+        if only is not None and grid:
+            fail(f"--only {only}: a run folder's figure; a sweep or study folder has its own")
+        if x is not None:
+            paths = [plot_grid(run_dir, x, y, hue, opts)]
+        elif is_study(run_dir):
             paths, skipped = plot_study(run_dir, opts)
+        elif grid:
+            paths, skipped = plot_sweep(run_dir, opts)
         else:
             paths = plot_run(run_dir, opts, only)
     except PlotError as exc:

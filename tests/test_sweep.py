@@ -31,6 +31,7 @@ def test_sweep_runs_the_product_and_resumes_after_a_point_is_removed(tmp_path):
         "deadline.seconds=1.0__allocation.name=minmax",
     ]
     assert all(r["status"] == "ran" for r in rows)
+    assert all(r["final_accuracy"] == "" and float(r["mbit_up"]) > 0 for r in rows)  # not nan
     for name in names:
         assert (out / name / "timing.json").is_file()
     text = (out / names[3] / "scenario.toml").read_text()
@@ -53,7 +54,9 @@ def test_sweep_runs_the_product_and_resumes_after_a_point_is_removed(tmp_path):
     assert res.exit_code == 2 and "not a sweep or study folder" in res.output
     res = CliRunner().invoke(main, ["compare", str(out), "--out", str(tmp_path / "c.csv")])
     assert res.exit_code == 0, res.output  # a sweep folder compares its points
-    runs = [r["run"] for r in csv.DictReader((tmp_path / "c.csv").open())]
+    compared = list(csv.DictReader((tmp_path / "c.csv").open()))
+    assert all(r["final_accuracy"] == "" and r["best_accuracy"] == "" for r in compared)
+    runs = [r["run"] for r in compared]
     assert runs == [str(out / n) for n in sorted(names)]
 
 

@@ -16,7 +16,7 @@ from cosim.analysis.figure import (
     read_table,
     save,
 )
-from cosim.outputs.summary import RUN_METRICS, summarise_folder
+from cosim.outputs.summary import RUN_METRICS, cell, summarise_folder
 from cosim.outputs.tables import number
 
 COMPARE_COLUMNS = (
@@ -70,7 +70,7 @@ def compare_runs(
         with out_csv.open("w", encoding="utf-8", newline="") as f:
             w = csv.DictWriter(f, fieldnames=COMPARE_COLUMNS)
             w.writeheader()
-            w.writerows(rows)
+            w.writerows({k: cell(v) for k, v in r.items()} for r in rows)
         opts = FigureOptions()
         with plt.style.context(STYLE):
             fig, ax = plt.subplots(figsize=opts.size((8, 4.5)), constrained_layout=True)

@@ -26,6 +26,12 @@ RUN_METRICS = (
 NOT_STARTED = ("train", "rejected")  # clients.csv `miss` of clients that never began an upload
 
 
+def cell(value: Any) -> Any:
+    """A table cell: a value not defined (NaN: accuracy of a learning-free run, a target never
+    reached) is written empty, never as 0 or "nan"."""
+    return "" if isinstance(value, float) and math.isnan(value) else value
+
+
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 

@@ -16,7 +16,7 @@ from typing import Any
 from tqdm import tqdm
 
 from cosim.analysis.study_stats import STAT_COLUMNS, excludes_zero, summarise_study
-from cosim.outputs.summary import RUN_METRICS
+from cosim.outputs.summary import RUN_METRICS, cell
 from cosim.running.points import run_points
 from cosim.running.study_file import Study, load_study, points
 
@@ -105,11 +105,7 @@ def _write_csv(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]) -
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         for r in rows:
-            w.writerow({k: _cell(r.get(k, "")) for k in columns})
-
-
-def _cell(v: Any) -> Any:
-    return "" if isinstance(v, float) and math.isnan(v) else v
+            w.writerow({k: cell(r.get(k, "")) for k in columns})
 
 
 def _fmt(v: Any) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cosim.outputs.summary import RUN_METRICS
+from cosim.outputs.summary import RUN_METRICS, cell
 from cosim.running.points import Point, run_points
 from cosim.scenario import ScenarioError, load_scenario
 from cosim.world.inputs import check_inputs
@@ -90,5 +90,5 @@ def sweep(
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         for r in ordered:
-            w.writerow({k: r.get(k, "") for k in columns})
+            w.writerow({k: cell(r.get(k, "")) for k in columns})
     return ordered

@@ -113,3 +113,30 @@ def test_vector_figures_are_the_same_bytes_every_time(tiny_run, tmp_path):
         opts = FigureOptions(fmt, 3.5, title=False)  # a title would name the folder
         for pa, pb in zip(plot_run(a, opts), plot_run(b, opts), strict=True):
             assert pa.read_bytes() == pb.read_bytes(), pa.name
+
+
+def test_misses_are_counts_of_the_scheduled_clients(tiny_run, tmp_path, monkeypatch):
+    """misses.png stacks counts (on time, upload cut, training late, rejected) that add up to
+    the clients scheduled in each round, with rounds.csv's on-time count at the bottom."""
+    import csv
+    import shutil
+
+    import cosim.analysis.plots as plots
+
+    run_dir, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    figures = []
+    monkeypatch.setattr(plots, "save", lambda fig, folder, name, opts: figures.append(fig))
+    plots.plot_run(copy, only="misses")
+    (ax,) = figures[0].axes
+    rows = list(csv.DictReader((copy / "rounds.csv").open()))
+    totals = {}
+    for bars in ax.containers:
+        for rect in bars:
+            key = round(rect.get_x() + rect.get_width() / 2)
+            totals[key] = totals.get(key, 0) + rect.get_height()
+    assert totals == {int(r["round"]): int(r["scheduled"]) for r in rows}
+    on_time = [rect.get_height() for rect in ax.containers[0]]
+    assert on_time == [int(r["on_time"]) for r in rows]
+    assert ax.get_ylabel() == "scheduled clients"

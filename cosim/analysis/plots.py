@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from channels import Shannon
 from cosim.analysis.figure import (
@@ -288,7 +289,8 @@ def _timeline(run_dir: Path, events: list[dict], opts: FigureOptions) -> Path:
 
 
 def _misses(run_dir: Path, rounds: list[dict], events: list[dict], opts: FigureOptions) -> Path:
-    """Share of the scheduled clients on time, missing in training, missing in upload."""
+    """Per round, how many scheduled clients were on time, cut in upload, late in training,
+    or rejected: counts (the honest unit for a handful of clients), every round labelled."""
     per = defaultdict(lambda: {"train": 0, "upload": 0, "rejected": 0})
     for e in events:
         if e["kind"] == Kind.DEADLINE_MISS:
@@ -296,24 +298,26 @@ def _misses(run_dir: Path, rounds: list[dict], events: list[dict], opts: FigureO
         elif e["kind"] == Kind.UPDATE_REJECTED:
             per[e["round"]]["rejected"] += 1
     r = [int(x["round"]) for x in rounds]
-    sched = [int(x["scheduled"]) for x in rounds]
-    on = [int(x["on_time"]) / s for x, s in zip(rounds, sched, strict=True)]
-    tr = [per[k]["train"] / s for k, s in zip(r, sched, strict=True)]
-    up = [per[k]["upload"] / s for k, s in zip(r, sched, strict=True)]
-    rej = [per[k]["rejected"] / s for k, s in zip(r, sched, strict=True)]
+    parts = [
+        ([int(x["on_time"]) for x in rounds], "on time", "#009E73"),
+        ([per[k]["upload"] for k in r], "upload cut by the deadline", "#E69F00"),
+        ([per[k]["train"] for k in r], "training past the deadline", "#CC79A7"),
+        ([per[k]["rejected"] for k in r], "rejected (non-finite or diverging update)", "#D55E00"),
+    ]
     fig, ax = plt.subplots(figsize=opts.size((10, 4), 1.8), constrained_layout=True)
-    ax.bar(r, on, color="tab:green", label="on time")
-    ax.bar(r, up, bottom=on, color="tab:orange", label="upload missed")
-    bottom = [a + b for a, b in zip(on, up, strict=True)]
-    ax.bar(r, tr, bottom=bottom, color="tab:blue", label="training missed")
-    bottom = [a + b for a, b in zip(bottom, tr, strict=True)]
-    ax.bar(r, rej, bottom=bottom, color="tab:red", label="update rejected")
+    bottom = [0] * len(r)
+    for counts, label, colour in parts:
+        if any(counts) or label == "on time":
+            ax.bar(r, counts, bottom=bottom, color=colour, label=label)
+            bottom = [a + c for a, c in zip(bottom, counts, strict=True)]
     ax.set_xlabel("round")
-    ax.set_ylabel("share of clients")
-    if len(r) <= 25:  # every round labelled (more would overlap)
-        ax.set_xticks(r)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("scheduled clients")
+    step = max(1, -(-len(r) // 25))  # every round labelled, or every k-th beyond 25 rounds
+    ax.set_xticks(r[::step])
+    ax.set_xticks(r, minor=True)  # a tick at every round, a label at every step-th
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(int(x["scheduled"]) for x in rounds) + 0.5)
     wide = fig.get_size_inches()[0] > 6
     fig.legend(loc="outside lower center", ncol=4 if wide else 2)
-    opts.titled(ax, f"{run_dir.name}: deadline misses per round")
+    opts.titled(ax, f"{run_dir.name}: what became of the scheduled clients, per round")
     return save(fig, run_dir, "misses", opts)

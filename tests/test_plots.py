@@ -140,3 +140,23 @@ def test_misses_are_counts_of_the_scheduled_clients(tiny_run, tmp_path, monkeypa
     on_time = [rect.get_height() for rect in ax.containers[0]]
     assert on_time == [int(r["on_time"]) for r in rows]
     assert ax.get_ylabel() == "scheduled clients"
+
+
+def test_positions_name_every_client_and_draw_the_cell_edge(tiny_run, tmp_path, monkeypatch):
+    import shutil
+
+    import matplotlib.patches
+
+    import cosim.analysis.plots as plots
+
+    run_dir, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    figures = []
+    monkeypatch.setattr(plots, "save", lambda fig, folder, name, opts: figures.append(fig))
+    plots.plot_run(copy, only="positions")
+    (ax,) = figures[0].axes
+    labels = {t.get_text() for t in ax.texts}
+    assert {"0", "1", "2", "3"} <= labels  # tiny.toml's four clients, each named
+    circles = [p for p in ax.patches if isinstance(p, matplotlib.patches.Circle)]
+    assert [c.get_radius() for c in circles] == [600.0]  # tiny.toml's clients.area_radius_m

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
@@ -112,28 +113,59 @@ def _trace_snr(run_dir: Path, ch: ChannelFile, opts: FigureOptions) -> Path:
 
 
 def _positions(run_dir: Path, ch: ChannelFile, opts: FigureOptions) -> Path:
-    """Client trajectories around the base station (top view): every client's position at
-    each round start, joined with its positions while on air."""
+    """Client paths around the base station (top view): every client's position at each
+    round start joined with its positions while on air, its id and direction at the end, the
+    samples on air in LoS marked, and the edge of the clients' area."""
     a = ch.arrays
     bs, dt = a["bs_position"], float(a["dt"])
     fig, ax = plt.subplots(figsize=opts.size((7, 7)), constrained_layout=True)
+    colours = plt.get_cmap("tab20").colors  # 20 distinct, so 20 clients are told apart
     for k in range(ch.num_clients):
         on_air = ch.samples(k)
         t = np.concatenate([a["round_t"], on_air["t"]])
         xy = np.concatenate([a["round_positions"][:, k, :2], on_air["positions"][:, :2]])
         xy = xy[np.argsort(t, kind="stable")]
-        ax.plot(xy[:, 0], xy[:, 1], lw=1)
+        colour = colours[k % len(colours)]
+        ax.plot(xy[:, 0], xy[:, 1], lw=1, color=colour)
+        los = on_air["positions"][on_air["los"] == 1]
+        ax.plot(los[:, 0], los[:, 1], "+", ms=3, mew=0.6, color="black")
         if len(xy):
             ax.plot(xy[0, 0], xy[0, 1], "o", ms=3, color="black")
+            _direction(ax, xy, colour)
+            ax.annotate(str(k), xy[-1], xytext=(3, 3), textcoords="offset points", fontsize=7)
+    radius = _area_radius(run_dir)
+    if radius is not None:
+        edge = plt.Circle(bs[:2], radius, fill=False, ls="--", lw=0.8, color="grey")
+        ax.add_patch(edge)
+        ax.plot([], [], ls="--", lw=0.8, color="grey", label=f"clients' area ({radius:g} m)")
     ax.plot(bs[0], bs[1], "^", ms=12, color="red", label="base station")
-    ax.plot([], [], "o", ms=3, color="black", label="client at t = 0")
+    ax.plot([], [], "o", ms=3, color="black", label="client at t = 0 (id at its last position)")
+    ax.plot([], [], "+", ms=4, mew=0.6, color="black", label="on air in LoS")
     ax.set_aspect("equal")
     ax.set_xlabel("x [m]")
     ax.set_ylabel("y [m]")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.08), ncol=2)
     opts.titled(ax, f"{run_dir.name}: client paths over {len(a['t']) * dt:.1f} s")
     return save(fig, run_dir, "positions", opts)
+
+
+def _direction(ax, xy: np.ndarray, colour) -> None:
+    """An arrow head on the last leg of a path that moved (the direction of travel)."""
+    moved = np.nonzero(np.linalg.norm(xy - xy[-1], axis=1) > 1e-6)[0]
+    if len(moved):
+        ax.annotate(
+            "", xy[-1], xytext=xy[moved[-1]], arrowprops=dict(arrowstyle="->", color=colour, lw=1)
+        )
+
+
+def _area_radius(run_dir: Path) -> float | None:
+    """clients.area_radius_m from the folder's resolved scenario (None if unreadable)."""
+    try:
+        data = tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8"))
+        return float(data["clients"]["area_radius_m"])
+    except (OSError, KeyError, TypeError, ValueError, tomllib.TOMLDecodeError):
+        return None
 
 
 def _band_shares(events: list[dict]) -> tuple[dict, dict, float]:

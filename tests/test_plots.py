@@ -115,21 +115,27 @@ def test_vector_figures_are_the_same_bytes_every_time(tiny_run, tmp_path):
             assert pa.read_bytes() == pb.read_bytes(), pa.name
 
 
-def test_misses_are_counts_of_the_scheduled_clients(tiny_run, tmp_path, monkeypatch):
-    """misses.png stacks counts (on time, upload cut, training late, rejected) that add up to
-    the clients scheduled in each round, with rounds.csv's on-time count at the bottom."""
-    import csv
+def _figure(tiny_run, tmp_path, monkeypatch, only):
+    """The one figure ``only`` of a copy of the tiny run, as drawn (before it is saved)."""
     import shutil
 
     import cosim.analysis.plots as plots
 
-    run_dir, _ = tiny_run
     copy = tmp_path / "run"
-    shutil.copytree(run_dir, copy)
+    shutil.copytree(tiny_run[0], copy)
     figures = []
     monkeypatch.setattr(plots, "save", lambda fig, folder, name, opts: figures.append(fig))
-    plots.plot_run(copy, only="misses")
-    (ax,) = figures[0].axes
+    plots.plot_run(copy, only=only)
+    return copy, figures[0]
+
+
+def test_misses_are_counts_of_the_scheduled_clients(tiny_run, tmp_path, monkeypatch):
+    """misses.png stacks counts (on time, upload cut, training late, rejected) that add up to
+    the clients scheduled in each round, with rounds.csv's on-time count at the bottom."""
+    import csv
+
+    copy, fig = _figure(tiny_run, tmp_path, monkeypatch, "misses")
+    (ax,) = fig.axes
     rows = list(csv.DictReader((copy / "rounds.csv").open()))
     totals = {}
     for bars in ax.containers:
@@ -143,19 +149,10 @@ def test_misses_are_counts_of_the_scheduled_clients(tiny_run, tmp_path, monkeypa
 
 
 def test_positions_name_every_client_and_draw_the_cell_edge(tiny_run, tmp_path, monkeypatch):
-    import shutil
-
     import matplotlib.patches
 
-    import cosim.analysis.plots as plots
-
-    run_dir, _ = tiny_run
-    copy = tmp_path / "run"
-    shutil.copytree(run_dir, copy)
-    figures = []
-    monkeypatch.setattr(plots, "save", lambda fig, folder, name, opts: figures.append(fig))
-    plots.plot_run(copy, only="positions")
-    (ax,) = figures[0].axes
+    _, fig = _figure(tiny_run, tmp_path, monkeypatch, "positions")
+    (ax,) = fig.axes
     labels = {t.get_text() for t in ax.texts}
     assert {"0", "1", "2", "3"} <= labels  # tiny.toml's four clients, each named
     circles = [p for p in ax.patches if isinstance(p, matplotlib.patches.Circle)]

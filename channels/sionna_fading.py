@@ -39,8 +39,6 @@ LOS, NLOS, O2I = 0, 1, 2  # link states, in the order of RAY_CORRELATION_M
 KEY_OFFSET = 2**31  # lattice indices are signed; seed keys are not
 TWO_PI = np.float32(2.0 * np.pi)
 SHARED_TILE_BYTES = 256 << 20  # the process-wide tile store (runs of one seed share tiles)
-_SHARED: OrderedDict[Hashable, RayTile] = OrderedDict()  # least recently used first
-_SHARED_BYTES = [0]  # what the store holds now
 
 
 def panel_array(carrier_hz: float, columns: int = 1) -> object:
@@ -158,12 +156,10 @@ class SionnaRayFading:
         self._sionna.return_rays = True
         self.ant_pos = np.asarray(self._bs_array.ant_pos.detach().cpu(), dtype=float)  # [A, 3]
         # tiles are a pure function of (seed, state, tile): a cache, rebuilt after a resume
-        self.tile = lru_cache(maxsize=None)(self._draw_tile)
-        if shared_key is not None:
-            cell_key = (cell, float(carrier_hz), tuple(self.bs), self.antennas)
-            cell_key += (self.ut_height_m, self.min_d2d_m)
-            self._shared_key = (shared_key, cell_key)
-            self.tile = lru_cache(maxsize=None)(self._shared_tile)
+        cell_key = (cell, float(carrier_hz), tuple(self.bs), self.antennas)
+        self._shared_key = (shared_key, cell_key, self.ut_height_m, self.min_d2d_m)
+        draw = self._draw_tile if shared_key is None else self._shared_tile
+        self.tile = lru_cache(maxsize=None)(draw)
 
     # ---------------------------------------------------------------- public
     def gains(
@@ -304,18 +300,9 @@ class SionnaRayFading:
         return np.column_stack([xy + self.bs[:2], np.full(len(xy), self.ut_height_m)])
 
     def _shared_tile(self, state: int, tx: int, ty: int) -> RayTile:
-        """The tile from the process-wide store, drawn into it when missing (the store keeps
-        the most recently used tiles up to SHARED_TILE_BYTES)."""
+        """The tile from the process-wide store, drawn into it when missing."""
         key = (self._shared_key, state, tx, ty)
-        tile = _SHARED.get(key)
-        if tile is None:
-            tile = _SHARED[key] = self._draw_tile(state, tx, ty)
-            _SHARED_BYTES[0] += _nbytes(tile)
-            while _SHARED_BYTES[0] > SHARED_TILE_BYTES and len(_SHARED) > 1:
-                _SHARED_BYTES[0] -= _nbytes(_SHARED.popitem(last=False)[1])
-        else:
-            _SHARED.move_to_end(key)
-        return tile
+        return _STORE.get(key, lambda: self._draw_tile(state, tx, ty))
 
     def _draw_tile(self, state: int, tx: int, ty: int) -> RayTile:
         """Sionna's rays for the nodes of tile (tx, ty) in ``state``, seeded by that key."""
@@ -359,17 +346,45 @@ class SionnaRayFading:
         )
 
 
+class _TileStore:
+    """Tiles shared by every model of this process, the most recently used kept up to
+    ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.tiles: OrderedDict[Hashable, RayTile] = OrderedDict()  # least recent first
+        self.bytes = 0
+
+    def get(self, key: Hashable, draw: Callable[[], RayTile]) -> RayTile:
+        """The tile under ``key``, drawn with ``draw`` when missing."""
+        tile = self.tiles.get(key)
+        if tile is not None:
+            self.tiles.move_to_end(key)
+            return tile
+        tile = self.tiles[key] = draw()
+        self.bytes += _nbytes(tile)
+        while self.bytes > self.limit and len(self.tiles) > 1:
+            self.bytes -= _nbytes(self.tiles.popitem(last=False)[1])
+        return tile
+
+    def clear(self) -> None:
+        self.tiles.clear()
+        self.bytes = 0
+
+
 def _nbytes(t: RayTile) -> int:
     arrays = (t.node_pos, t.turns, t.amp_re, t.amp_im, t.k_factor, t.delays_s)
     return sum(a.nbytes for a in arrays)
 
 
+_STORE = _TileStore(SHARED_TILE_BYTES)
+
+
 def shared_tiles() -> int:
     """How many tiles the process-wide store holds."""
-    return len(_SHARED)
+    return len(_STORE.tiles)
 
 
 def clear_shared_tiles() -> None:
     """Empty the process-wide tile store (tests; a long-lived process between studies)."""
-    _SHARED.clear()
-    _SHARED_BYTES[0] = 0
+    _STORE.clear()

@@ -75,6 +75,16 @@ def _metadata(fmt: str) -> dict | None:
     return None
 
 
+def axis_positions(values: list[str]) -> tuple[dict[str, float], list[str] | None]:
+    """x positions of the distinct ``values`` of a grid key: the numbers themselves, or
+    0, 1, ... in order of appearance with the values as tick labels when not all are numbers."""
+    distinct = list(dict.fromkeys(values))
+    try:
+        return {v: float(v) for v in distinct}, None
+    except ValueError:
+        return {v: float(i) for i, v in enumerate(distinct)}, distinct
+
+
 def evaluated(y: list[float], *xs: list[float]) -> tuple[list[float], ...]:
     """``y`` and the ``xs`` beside it without the points where ``y`` is NaN (rounds that were
     not evaluated)."""

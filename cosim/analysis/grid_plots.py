@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cosim.analysis.figure import STYLE, FigureOptions, PlotError, save
+from cosim.analysis.figure import STYLE, FigureOptions, PlotError, axis_positions, save
 from cosim.analysis.study_stats import t_interval
 from cosim.outputs.summary import RUN_METRICS
 from cosim.outputs.tables import number
@@ -20,27 +20,26 @@ TABLES = ("summary.csv", "points.csv")  # a sweep's, a study's
 NOT_KEYS = {"point", "status", "seconds", "error", *RUN_METRICS}
 
 
-def grid_table(folder: Path) -> tuple[Path, list[dict[str, str]], list[str]] | None:
+Table = tuple[Path, list[dict[str, str]], list[str]]  # (file, rows, keys for x or hue)
+
+
+def grid_file(folder: Path) -> Path | None:
+    """The table of a sweep or study folder (summary.csv, points.csv); None for neither."""
+    if (Path(folder) / "rounds.csv").is_file():
+        return None  # a run folder
+    return next((Path(folder) / n for n in TABLES if (Path(folder) / n).is_file()), None)
+
+
+def grid_table(folder: Path) -> Table | None:
     """(table, rows, the keys a figure can use as x or hue) of a sweep or study folder;
     None when ``folder`` is neither."""
-    for name in TABLES:
-        path = Path(folder) / name
-        if path.is_file() and not (Path(folder) / "rounds.csv").is_file():
-            with path.open(encoding="utf-8", newline="") as f:
-                reader = csv.DictReader(f)
-                rows = list(reader)
-            keys = [c for c in reader.fieldnames or [] if c not in NOT_KEYS]
-            return path, rows, keys
-    return None
-
-
-def _position(values: list[str]) -> tuple[dict[str, float], list[str] | None]:
-    """x positions of the distinct values (numbers as such; otherwise 0, 1, ... labelled)."""
-    distinct = list(dict.fromkeys(values))
-    try:
-        return {v: float(v) for v in distinct}, None
-    except ValueError:
-        return {v: float(i) for i, v in enumerate(distinct)}, distinct
+    path = grid_file(folder)
+    if path is None:
+        return None
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    return path, rows, [c for c in reader.fieldnames or [] if c not in NOT_KEYS]
 
 
 def plot_grid(
@@ -51,10 +50,13 @@ def plot_grid(
     opts: FigureOptions | None = None,
 ) -> Path:
     """Write <y>_vs_<x>[_by_<hue>] into ``folder``; PlotError names what is not there."""
-    opts, folder = opts or FigureOptions(), Path(folder)
-    found = grid_table(folder)
+    found = grid_table(Path(folder))
     if found is None:
         raise PlotError(f"{folder}: not a sweep or study folder (no {' or '.join(TABLES)})")
+    return _draw(Path(folder), found, x, y, hue, opts or FigureOptions())
+
+
+def _draw(folder: Path, found: Table, x: str, y: str, hue: str | None, opts: FigureOptions) -> Path:
     table, rows, keys = found
     for flag, key, allowed in (("--x", x, keys), ("--hue", hue, keys), ("--y", y, RUN_METRICS)):
         if key is not None and key not in allowed:
@@ -62,7 +64,7 @@ def plot_grid(
     done = [r for r in rows if r.get("status") != "failed" and not math.isnan(number(r[y]))]
     if not done:
         raise PlotError(f"{table}: no run has a value of {y} (learning-free runs have no accuracy)")
-    pos, labels = _position([r[x] for r in rows])
+    pos, labels = axis_positions([r[x] for r in rows])
     with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=opts.size((6.0, 3.8)), constrained_layout=True)
         for h in dict.fromkeys(r[hue] for r in rows) if hue else [None]:
@@ -107,5 +109,6 @@ def plot_sweep(
         if all(math.isnan(number(r[y])) for r in rows):
             skipped.append(y)
             continue
-        paths.append(plot_grid(folder, keys[0], y, keys[1] if len(keys) > 1 else None, opts))
+        hue = keys[1] if len(keys) > 1 else None
+        paths.append(_draw(Path(folder), found, keys[0], y, hue, opts or FigureOptions()))
     return paths, skipped

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from cosim.analysis.figure import STYLE, FigureOptions, PlotError, save
+from cosim.analysis.figure import STYLE, FigureOptions, PlotError, axis_positions, save
 from cosim.outputs.tables import number
 
 NEEDED = ("study.csv", "study.toml")
@@ -19,15 +19,6 @@ NEEDED = ("study.csv", "study.toml")
 def is_study(folder: Path) -> bool:
     """Whether ``folder`` is a study folder (study.csv beside the resolved study.toml)."""
     return all((Path(folder) / n).is_file() for n in NEEDED)
-
-
-def _x(values: list[str]) -> tuple[list[float], list[str] | None]:
-    """Positions of axis values: the numbers themselves, or 0, 1, ... with the values as
-    tick labels when they are not all numbers."""
-    try:
-        return [float(v) for v in values], None
-    except ValueError:
-        return list(range(len(values))), values
 
 
 def plot_study(
@@ -89,11 +80,12 @@ def _figure(folder, name, rows, axes, reference, metric, diff, opts) -> Path:
                 err += [[b - m for m, b in zip(mean, hi, strict=True)]]
                 ax.errorbar([i], mean, yerr=err, fmt="o", capsize=3, label=v)
                 continue
-            xs, labels = _x([r[x_key] for r in pts])
+            pos, labels = axis_positions([r[x_key] for r in pts])
+            xs = [pos[r[x_key]] for r in pts]
             ax.plot(xs, mean, marker="o", label=v)
             ax.fill_between(xs, lo, hi, alpha=0.2)
             if labels:
-                ax.set_xticks(xs, labels)
+                ax.set_xticks(range(len(labels)), labels)
         if x_key is None:
             ax.set_xticks(range(len(variants)), variants)
         else:

@@ -13,7 +13,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from cosim.analysis.compare import compare_runs
 from cosim.analysis.figure import FORMATS, FigureOptions, PlotError
-from cosim.analysis.grid_plots import grid_table, plot_grid, plot_sweep
+from cosim.analysis.grid_plots import grid_file, plot_grid, plot_sweep
 from cosim.analysis.plots import FIGURES, plot_run
 from cosim.analysis.study_plots import is_study, plot_study
 from cosim.cli.batch import study_cmd, sweep_cmd
@@ -232,7 +232,7 @@ def plot_cmd(
     skipped: list[str] = []
     try:
         opts = FigureOptions(fmt, width, not no_title)
-        grid = grid_table(run_dir) is not None
+        grid = grid_file(run_dir) is not None
         if (x is None) != (y is None) or (hue is not None and x is None):
             fail("--x KEY and --y METRIC go together (and --hue with them)")
         if x is not None and not grid:

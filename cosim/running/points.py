@@ -91,11 +91,8 @@ def differences(point: Point, asked: dict[str, Any]) -> list[str]:
         for key in sorted(set(theirs) | set(ours))
         if theirs.get(key) != ours.get(key)
     ]
-    marker = folder / POINT
-    try:
-        recorded = json.loads(marker.read_text(encoding="utf-8")).get("inputs")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
+    marker = _marker(folder)
+    recorded = marker.get("inputs") if isinstance(marker, dict) else None
     if isinstance(recorded, dict):
         for name in sorted(set(recorded) | set(asked["inputs"])):
             if recorded.get(name) != asked["inputs"].get(name):
@@ -129,7 +126,7 @@ def plan(
         elif holds and not diff and complete(p.folder):
             done.append(p)
         elif diff and not rerun_changed:
-            changed.append(f"  {p.folder}: " + "; ".join(diff or ["another run"]))
+            changed.append(f"  {p.folder}: " + "; ".join(diff))
         else:
             run.append((p, asked))
     if changed:

@@ -259,9 +259,13 @@ def override(key: str, value: Any) -> str:
     return f"{key}={tomli_w.dumps({'v': value})[4:].strip()}"
 
 
-def _load(study: Study, sets: dict[str, Any], where: str) -> Any:
+def _overrides(sets: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(override(k, v) for k, v in sets.items())
+
+
+def _load(study: Study, overrides: tuple[str, ...], where: str) -> Any:
     try:
-        return load_scenario(study.scenario, [override(k, v) for k, v in sets.items()])
+        return load_scenario(study.scenario, overrides)
     except ScenarioError as exc:
         msg = str(exc).replace("(from --set)", "(from the study)")
         raise StudyFileError(f"{study.path}: {where}: {msg}") from None
@@ -273,32 +277,30 @@ def points(study: Study, out: Path) -> list[Point]:
     study file and the field whose value does not validate."""
     if not study.scenario.is_file():
         raise StudyFileError(f"{study.path}: study.scenario: {study.scenario}: file not found")
-    _load(study, study.overrides, "study.set")
+    _load(study, _overrides(study.overrides), "study.set")
     for v, sets in study.variants.items():
-        _load(study, {**study.overrides, **sets}, f"variants.{v}.set")
+        _load(study, _overrides({**study.overrides, **sets}), f"variants.{v}.set")
     for axis in study.axes:
         for vals in axis.values:
             where = f"axes.{axis.name} = {vals[0] if len(vals) == 1 else list(vals)!r}"
-            _load(study, {**study.overrides, **dict(zip(axis.keys, vals, strict=True))}, where)
+            sets = {**study.overrides, **dict(zip(axis.keys, vals, strict=True))}
+            _load(study, _overrides(sets), where)
     out_points = []
     for v, sets in study.variants.items():
         for ax in study.axis_points():
             base = {**study.overrides, **sets, **ax}
             where = f"variants.{v}.set with axes {ax}" if ax else f"variants.{v}.set"
-            checked = False
             axis_part = point_name([f"{a.name}={ax[a.name]}" for a in study.axes])
             for seed in study.seeds:
-                full = {**base, "run.seed": seed}
-                s = _load(study, full, where)
-                if not checked:  # files and memory do not depend on the seed
+                overrides = _overrides({**base, "run.seed": seed})
+                s = _load(study, overrides, where)
+                if seed == study.seeds[0]:  # files and memory do not depend on the seed
                     try:
                         check_inputs(s, str(study.scenario))
                         check_memory(s, str(study.scenario))
                     except ScenarioError as exc:
                         raise StudyFileError(f"{study.path}: {where}: {exc}") from None
-                    checked = True
                 folder = out / v / (f"{axis_part}__seed={seed}" if axis_part else f"seed={seed}")
                 labels = dict(variant=v, **{a.name: ax[a.name] for a in study.axes}, seed=seed)
-                overrides = tuple(override(k, x) for k, x in full.items())
                 out_points.append(Point(f"{v}/{folder.name}", overrides, folder, s, labels))
     return out_points

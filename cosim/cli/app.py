@@ -21,6 +21,7 @@ from cosim.cli.options import (
     COMPARE_SHOWN,
     fail,
     load,
+    out_option,
     plugin_option,
     seed_option,
     set_option,
@@ -78,12 +79,7 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
 
 @main.command("run")
 @click.argument("scenario", type=click.Path(path_type=Path), required=False)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Run folder (default: runs/<scenario name>).",
-)
+@out_option("Run folder (default: runs/<scenario name>).")
 @seed_option()
 @set_option("Override a field (repeatable); validated like the file.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in an existing run folder.")
@@ -161,12 +157,7 @@ def run_cmd(
     required=True,
     help="Simulated seconds to trace: every client, every channel.dt step of [0, S).",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Trace folder (default: traces/<scenario name>).",
-)
+@out_option("Trace folder (default: traces/<scenario name>).")
 @seed_option()
 @set_option("Override a field (repeatable); validated like the file.")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs in an existing folder.")

@@ -13,6 +13,7 @@ from cosim.cli.options import (
     SHOWN,
     fail,
     load,
+    out_option,
     plugin_option,
     rerun_changed_option,
     set_option,
@@ -35,12 +36,7 @@ from cosim.scenario import ScenarioError
 @set_option("Override a field for every point (repeatable); validated like the file.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
 @plugin_option()
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Sweep folder (default: runs/sweep-<scenario name>); one run folder per point.",
-)
+@out_option("Sweep folder (default: runs/sweep-<scenario name>); one run folder per point.")
 @rerun_changed_option()
 @click.option(
     "--target",
@@ -82,12 +78,7 @@ def sweep_cmd(
 @click.command("study")
 @click.argument("study_file", type=click.Path(path_type=Path))
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Study folder (default: runs/study-<study name>); one run folder per point.",
-)
+@out_option("Study folder (default: runs/study-<study name>); one run folder per point.")
 @click.option("--quiet", is_flag=True, help="No progress lines or bar.")
 @rerun_changed_option()
 @plugin_option()

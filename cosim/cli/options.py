@@ -4,6 +4,7 @@ exit (code 2) and the plugin loading."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -23,6 +24,11 @@ def seed_option():
     return click.option(
         "--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override run.seed."
     )
+
+
+def out_option(help_text: str):
+    """``--out DIR``: the folder a command writes (None: the command's default)."""
+    return click.option("--out", type=click.Path(path_type=Path), default=None, help=help_text)
 
 
 def set_option(help_text: str):

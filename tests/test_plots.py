@@ -1,5 +1,6 @@
 """`wfl-cosim plot`: figures of a run folder, and a clear error for anything else."""
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -53,43 +54,6 @@ def lf_run(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("kind", ["trained", "learning-free"])
-@pytest.mark.parametrize("fmt", ["png", "pdf", "svg"])
-def test_every_figure_at_column_width_keeps_its_text_at_7_pt(
-    tiny_run, lf_run, tmp_path, monkeypatch, kind, fmt
-):
-    """At 3.5 in (one IEEE column) every text of every figure is 7 pt or more — read from the
-    figures' own artists — and each is written in the format asked for, fonts embedded."""
-    from matplotlib.text import Text
-
-    import cosim.analysis.plots as plots
-    from cosim.analysis.figure import FigureOptions
-
-    src = tiny_run[0] if kind == "trained" else lf_run
-    out = _copy_run(src, tmp_path / "run")
-    seen = {}
-    real_save = plots.save
-
-    def checking_save(fig, folder, name, opts):
-        assert fig.get_size_inches()[0] == pytest.approx(3.5)
-        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-        seen[name] = min(t.get_fontsize() for t in texts)
-        return real_save(fig, folder, name, opts)
-
-    monkeypatch.setattr(plots, "save", checking_save)
-    paths = plot_run(out, FigureOptions(fmt, 3.5, title=False))
-    assert [p.name for p in paths] == [f"{n}.{fmt}" for n in plots.FIGURES]
-    assert all(size >= 7.0 for size in seen.values()), seen
-    for p in paths:
-        data = p.read_bytes()
-        if fmt == "pdf":
-            assert data[:5] == b"%PDF-" and b"/FontFile2" in data  # TrueType embedded
-        elif fmt == "svg":
-            assert b"<svg" in data[:500] and b"<text" not in data  # glyphs as paths
-        else:
-            assert data[:8] == b"\x89PNG\r\n\x1a\n"
-
-
 def test_plot_options_on_the_command_line(tiny_run, tmp_path):
     out = _copy_run(tiny_run[0], tmp_path / "run")
     res = CliRunner().invoke(
@@ -115,7 +79,7 @@ def test_vector_figures_are_the_same_bytes_every_time(tiny_run, tmp_path):
             assert pa.read_bytes() == pb.read_bytes(), pa.name
 
 
-def _figure(tiny_run, tmp_path, monkeypatch, only):
+def _figure(tiny_run, tmp_path, monkeypatch, only, opts=None):
     """The one figure ``only`` of a copy of the tiny run, as drawn (before it is saved)."""
     import shutil
 
@@ -125,7 +89,7 @@ def _figure(tiny_run, tmp_path, monkeypatch, only):
     shutil.copytree(tiny_run[0], copy)
     figures = []
     monkeypatch.setattr(plots, "save", lambda fig, folder, name, opts: figures.append(fig))
-    plots.plot_run(copy, only=only)
+    plots.plot_run(copy, opts, only=only)
     return copy, figures[0]
 
 
@@ -157,3 +121,124 @@ def test_positions_name_every_client_and_draw_the_cell_edge(tiny_run, tmp_path, 
     assert {"0", "1", "2", "3"} <= labels  # tiny.toml's four clients, each named
     circles = [p for p in ax.patches if isinstance(p, matplotlib.patches.Circle)]
     assert [c.get_radius() for c in circles] == [600.0]  # tiny.toml's clients.area_radius_m
+
+
+def test_timeline_cuts_an_upload_at_0_hz_from_the_upload_with_band():
+    """An upload TSFA started at 0 Hz is drawn as waiting until a re-split gives it band; a
+    training miss and an upload miss are told apart; round starts and deadlines are read."""
+    from cosim.analysis.timeline import ran_to_deadline, read_activity
+
+    ev = [
+        {"t": 0.0, "kind": "round_start", "round": 1, "deadline": 2.0},
+        {"t": 0.0, "kind": "allocation", "round": 1, "client": 3, "share": 0.0},
+        {"t": 0.0, "kind": "allocation", "round": 1, "client": 4, "share": 1.0},
+        {"t": 0.0, "kind": "allocation", "round": 1, "client": 5, "share": 0.0},
+        {"t": 0.0, "kind": "train_start", "round": 1, "client": 3},
+        {"t": 0.0, "kind": "train_start", "round": 1, "client": 4},
+        {"t": 0.0, "kind": "train_start", "round": 1, "client": 5},
+        {"t": 0.5, "kind": "train_end", "round": 1, "client": 3},
+        {"t": 0.5, "kind": "upload_start", "round": 1, "client": 3},
+        {"t": 0.6, "kind": "train_end", "round": 1, "client": 4},
+        {"t": 0.6, "kind": "upload_start", "round": 1, "client": 4},
+        {"t": 1.0, "kind": "upload_end", "round": 1, "client": 4},
+        {"t": 1.0, "kind": "reallocation", "round": 1, "client": 4, "clients": [3],
+         "after_share": [1.0]},
+        {"t": 2.0, "kind": "deadline_miss", "round": 1, "client": 3, "phase": "upload"},
+        {"t": 2.0, "kind": "deadline_miss", "round": 1, "client": 5, "phase": "train"},
+    ]  # fmt: skip
+    act = read_activity(ev, (1, 1))
+    assert act.bars[3] == [(0.0, 0.5, "train"), (0.5, 1.0, "no band"), (1.0, 2.0, "upload")]
+    assert act.bars[4] == [(0.0, 0.6, "train"), (0.6, 1.0, "upload")]
+    assert act.bars[5] == [(0.0, 2.0, "train")]
+    assert act.marks[3] == [(2.0, "upload")] and act.marks[5] == [(2.0, "train")]
+    assert act.starts == {1: 0.0} and ran_to_deadline(act, 1)
+    assert read_activity(ev, (2, 3)).bars == {}  # a window without the round
+
+
+def test_timeline_numbers_the_rounds_and_shows_the_window_asked_for(
+    tiny_run, tmp_path, monkeypatch
+):
+    from cosim.analysis.figure import FigureOptions
+
+    _, fig = _figure(tiny_run, tmp_path, monkeypatch, "timeline")
+    ax = fig.axes[0]
+    (top,) = ax.child_axes  # the round numbers on the top axis
+    assert [t.get_text() for t in top.get_xticklabels()] == ["1", "2"]
+    assert ax.get_xlabel() == "simulated time [s]"
+    _, fig = _figure(
+        tiny_run, tmp_path / "w", monkeypatch, "timeline", FigureOptions(rounds=(2, 2))
+    )
+    (top,) = fig.axes[0].child_axes
+    assert [t.get_text() for t in top.get_xticklabels()] == ["2"]
+    assert "rounds 2–2 of 2" in fig.axes[0].get_xlabel()
+    res = CliRunner().invoke(main, ["plot", str(tiny_run[0]), "--rounds", "1:9"])
+    assert res.exit_code == 2 and "--rounds 1:9: the run has 2 rounds" in res.output
+
+
+def test_snr_top_panel_is_the_channel_whatever_the_allocator(tmp_path, monkeypatch):
+    """The top panel of snr.png is the SNR at the full band: two runs that differ only in
+    their allocator draw the same values (1e-9) wherever both had the client on air, while
+    the band shares below them differ."""
+    from conftest import TINY
+
+    import cosim.analysis.plots as plots
+    from cosim import load_scenario, run
+
+    panels = {}
+    for name in ("equal", "minmax"):
+        out = tmp_path / name
+        run(load_scenario(TINY, [f"allocation.name={name}"]), out)
+        drawn = []
+        monkeypatch.setattr(plots, "save", lambda fig, folder, n, opts, d=drawn: d.append(fig))
+        plots.plot_run(out, only="snr")
+        snr_ax, share_ax, _ = drawn[0].axes
+        panels[name] = (
+            {ln.get_label(): ln.get_ydata() for ln in snr_ax.lines if ln.get_label()[0] != "_"},
+            [ln.get_ydata() for ln in share_ax.lines if len(ln.get_ydata()) > 2],  # not the lines
+        )
+    (snr_a, share_a), (snr_b, share_b) = panels["equal"], panels["minmax"]
+    common = set(snr_a) & set(snr_b)
+    assert common
+    compared = 0
+    for label in common:  # both on the grid of steps from t = 0, as long as each run lasted
+        n = min(len(snr_a[label]), len(snr_b[label]))
+        a, b = snr_a[label][:n], snr_b[label][:n]
+        both = np.isfinite(a) & np.isfinite(b)
+        compared += both.sum()
+        np.testing.assert_allclose(a[both], b[both], rtol=1e-9)
+    assert compared > 10 and share_a and share_b
+    assert any(
+        not np.array_equal(a, b, equal_nan=True) for a, b in zip(share_a, share_b, strict=False)
+    )
+
+
+def test_accuracy_band_is_the_wilson_interval_of_the_evaluation(tiny_run, tmp_path, monkeypatch):
+    from conftest import read_events
+    from scipy.stats import binomtest
+
+    copy, fig = _figure(tiny_run, tmp_path, monkeypatch, "accuracy")
+    ax = fig.axes[0]
+    evals = [e for e in read_events(copy) if e["kind"] == "eval"]
+    (line,) = ax.lines
+    assert line.get_xdata()[0] == 0.0 and len(line.get_xdata()) == len(evals)
+    (band,) = ax.collections
+    low = band.get_paths()[0].vertices[1 : 1 + len(evals), 1]
+    for e, lo in zip(evals, low, strict=True):
+        ci = binomtest(round(e["accuracy"] * e["samples"]), e["samples"]).proportion_ci(
+            method="wilson"
+        )
+        assert lo == pytest.approx(ci.low)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert f"95 % binomial interval ({evals[0]['samples']} held-out samples)" in labels
+    assert "partial uploads" in fig.axes[1].get_xlabel()
+
+
+def test_compare_labels_runs_by_what_differs_and_starts_at_round_0(tiny_run, lf_run, tmp_path):
+    from cosim.analysis.compare import run_labels
+
+    assert run_labels([tiny_run[0], lf_run]) == ["fl.mode=train", "fl.mode=surrogate"]
+    assert run_labels([tiny_run[0], tiny_run[0]]) == [str(tiny_run[0])] * 2
+    res = CliRunner().invoke(
+        main, ["compare", str(tiny_run[0]), str(lf_run), "--out", str(tmp_path / "c.csv")]
+    )
+    assert res.exit_code == 0, res.output

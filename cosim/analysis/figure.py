@@ -25,24 +25,74 @@ STYLE = Path(__file__).with_name("wfl.mplstyle")  # the one style sheet of every
 FORMATS = ("png", "pdf", "svg")
 
 
+# Colours that mean the same in every figure: a client keeps its colour (positions, snr), a
+# phase and an outcome theirs (timeline, misses), a variant its own (study, sweep, compare).
+_TAB20 = plt.get_cmap("tab20").colors
+CLIENT_COLOURS = _TAB20[0::2] + _TAB20[1::2]  # 20 distinct: the 10 dark ones first
+PHASE_COLOURS = {"train": "#0072B2", "upload": "#56B4E9", "no band": "#BBBBBB"}
+OUTCOME_COLOURS = {
+    "on time": "#009E73",
+    "upload": "#E69F00",  # upload cut by the deadline
+    "train": "#CC79A7",  # training past the deadline
+    "rejected": "#D55E00",  # non-finite or diverging update
+}
+VARIANT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
+
+
+def client_colour(k: int) -> tuple[float, float, float]:
+    """Client ``k``'s colour, the same in every figure."""
+    return CLIENT_COLOURS[k % len(CLIENT_COLOURS)]
+
+
+def variant_colours(names: list[str]) -> dict[str, str]:
+    """A colour per variant (or hue value, or run) in the order given: the same name keeps its
+    colour across the figures of one folder, whichever subset a figure draws."""
+    return {n: VARIANT_COLOURS[i % len(VARIANT_COLOURS)] for i, n in enumerate(names)}
+
+
 class PlotError(ValueError):
     """The folder is not a complete run folder."""
+
+
+ROUNDS_FORM = "A:B, the rounds A to B (1 <= A <= B), e.g. 1:10"
+
+
+def parse_rounds(text: str | None) -> tuple[int, int] | None:
+    """``--rounds A:B`` as (A, B); PlotError saying the form for anything else."""
+    if text is None:
+        return None
+    first, sep, last = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        window = int(first), int(last)
+    except ValueError:
+        raise PlotError(f"--rounds {excerpt(text)}: {ROUNDS_FORM}") from None
+    if not 1 <= window[0] <= window[1]:
+        raise PlotError(f"--rounds {excerpt(text)}: {ROUNDS_FORM}")
+    return window
 
 
 @dataclass(frozen=True)
 class FigureOptions:
     """How figures are written: ``fmt`` png | pdf | svg, ``width_in`` inches (None: each
-    figure's screen width; 3.5 = one IEEE column, 7.16 = two), ``title`` drawn or not."""
+    figure's screen width; 3.5 = one IEEE column, 7.16 = two), ``title`` drawn or not,
+    ``rounds`` (first, last) the window the timeline and snr figures show (None: every round,
+    or the first 20 of a longer run), ``prefix`` put before every title (the folder's name)."""
 
     fmt: str = "png"
     width_in: float | None = None
     title: bool = True
+    rounds: tuple[int, int] | None = None
+    prefix: str = ""
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
             raise PlotError(f"--format {self.fmt!r}: one of {', '.join(FORMATS)}")
         if self.width_in is not None and not 1.0 <= self.width_in <= 40.0:
             raise PlotError(f"--width {self.width_in}: inches between 1 and 40")
+        if self.rounds is not None and not 1 <= self.rounds[0] <= self.rounds[1]:
+            raise PlotError(f"--rounds {self.rounds[0]}:{self.rounds[1]}: {ROUNDS_FORM}")
 
     def size(self, screen: tuple[float, float], min_height: float = 0.0) -> tuple[float, float]:
         """(width, height) in inches: the screen size, or the width asked for with the same
@@ -55,6 +105,7 @@ class FigureOptions:
     def titled(self, target, text: str) -> None:
         """Give an axes (or, for a figure, a suptitle) its title unless titles are off."""
         if self.title:
+            text = f"{self.prefix}: {text}" if self.prefix else text
             (target.set_title if hasattr(target, "set_title") else target.suptitle)(text)
 
 

@@ -11,7 +11,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cosim.analysis.figure import STYLE, FigureOptions, PlotError, axis_positions, save
+from cosim.analysis.figure import (
+    STYLE,
+    FigureOptions,
+    PlotError,
+    axis_positions,
+    save,
+    variant_colours,
+)
 from cosim.analysis.study_stats import t_interval
 from cosim.outputs.summary import RUN_METRICS
 from cosim.outputs.tables import number
@@ -67,17 +74,20 @@ def _draw(folder: Path, found: Table, x: str, y: str, hue: str | None, opts: Fig
     pos, labels = axis_positions([r[x] for r in rows])
     with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=opts.size((6.0, 3.8)), constrained_layout=True)
-        for h in dict.fromkeys(r[hue] for r in rows) if hue else [None]:
+        hues = list(dict.fromkeys(r[hue] for r in rows)) if hue else [None]
+        colour = variant_colours(hues)
+        for h in hues:
             mine = [r for r in done if hue is None or r[hue] == h]
             xs = sorted({pos[r[x]] for r in mine})
             stats = [
                 t_interval(np.array([number(r[y]) for r in mine if pos[r[x]] == v])) for v in xs
             ]
             mean = [s[0] for s in stats]
-            line = ax.plot(xs, mean, marker="o", label=f"{hue} = {h}" if hue else None)[0]
+            label = f"{hue} = {h}" if hue else None
+            line = ax.plot(xs, mean, marker="o", label=label, color=colour[h])[0]
             lo, hi = [s[2] for s in stats], [s[3] for s in stats]
             if any(not math.isnan(v) for v in lo):  # seeds repeat: a 95 % band
-                ax.fill_between(xs, lo, hi, alpha=0.2, color=line.get_color())
+                ax.fill_between(xs, lo, hi, alpha=0.2, color=line.get_color(), lw=0)
         if labels:
             ax.set_xticks(range(len(labels)), labels)
         ax.set_xlabel(x)

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from cosim.analysis.figure import STYLE, FigureOptions, PlotError, axis_positions, save
+from cosim.analysis.figure import (
+    STYLE,
+    FigureOptions,
+    PlotError,
+    axis_positions,
+    save,
+    variant_colours,
+)
 from cosim.outputs.tables import number
 
 NEEDED = ("study.csv", "study.toml")
@@ -66,9 +73,9 @@ def _figure(folder, name, rows, axes, reference, metric, diff, opts) -> Path:
         sharey=True,
         constrained_layout=True,
     )
-    variants = [
-        v for v in dict.fromkeys(r["variant"] for r in rows) if not (diff and v == reference)
-    ]
+    every = list(dict.fromkeys(r["variant"] for r in rows))
+    colour = variant_colours(every)  # the same in the means and the differences figures
+    variants = [v for v in every if not (diff and v == reference)]
     col = ("diff_mean", "diff_ci_low", "diff_ci_high") if diff else ("mean", "ci_low", "ci_high")
     for ax, panel in zip(grid[0], panels, strict=True):
         here = [r for r in rows if tuple(r[k] for k in others) == panel]
@@ -78,12 +85,12 @@ def _figure(folder, name, rows, axes, reference, metric, diff, opts) -> Path:
             if x_key is None:
                 err = [[m - a for m, a in zip(mean, lo, strict=True)]]
                 err += [[b - m for m, b in zip(mean, hi, strict=True)]]
-                ax.errorbar([i], mean, yerr=err, fmt="o", capsize=3, label=v)
+                ax.errorbar([i], mean, yerr=err, fmt="o", capsize=3, label=v, color=colour[v])
                 continue
             pos, labels = axis_positions([r[x_key] for r in pts])
             xs = [pos[r[x_key]] for r in pts]
-            ax.plot(xs, mean, marker="o", label=v)
-            ax.fill_between(xs, lo, hi, alpha=0.2)
+            ax.plot(xs, mean, marker="o", label=v, color=colour[v])
+            ax.fill_between(xs, lo, hi, alpha=0.2, color=colour[v], lw=0)
             if labels:
                 ax.set_xticks(range(len(labels)), labels)
         if x_key is None:

@@ -12,7 +12,7 @@ import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from cosim.analysis.compare import compare_runs
-from cosim.analysis.figure import FORMATS, FigureOptions, PlotError
+from cosim.analysis.figure import FigureOptions, PlotError, parse_rounds
 from cosim.analysis.grid_plots import grid_file, plot_grid, plot_sweep
 from cosim.analysis.plots import FIGURES, plot_run
 from cosim.analysis.study_plots import is_study, plot_study
@@ -20,6 +20,7 @@ from cosim.cli.batch import study_cmd, sweep_cmd
 from cosim.cli.options import (
     COMPARE_SHOWN,
     fail,
+    figure_options,
     load,
     out_option,
     plugin_option,
@@ -195,15 +196,15 @@ def trace_cmd(
 
 @main.command("plot")
 @click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUN_DIR|SWEEP_DIR|STUDY_DIR")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True)
-@click.option(
-    "--width",
-    type=float,
-    default=None,
-    help="Figure width in inches (3.5 = one IEEE column, 7.16 = two); default: screen size.",
-)
-@click.option("--no-title", is_flag=True, help="No titles (captions belong to the paper).")
+@figure_options
 @click.option("--only", type=click.Choice(FIGURES), default=None, help="Draw one figure.")
+@click.option(
+    "--rounds",
+    "window",
+    default=None,
+    metavar="A:B",
+    help="Timeline and snr: rounds A to B (default: all, or the first 20 of a longer run).",
+)
 @click.option("--x", "x", default=None, help="Sweep/study: the grid key on the x axis.")
 @click.option("--y", "y", default=None, help="Sweep/study: the run metric drawn (with --x).")
 @click.option("--hue", default=None, help="Sweep/study: one line per value of this key.")
@@ -213,6 +214,7 @@ def plot_cmd(
     width: float | None,
     no_title: bool,
     only: str | None,
+    window: str | None,
     x: str | None,
     y: str | None,
     hue: str | None,
@@ -222,14 +224,15 @@ def plot_cmd(
     study against a grid key."""
     skipped: list[str] = []
     try:
-        opts = FigureOptions(fmt, width, not no_title)
+        opts = FigureOptions(fmt, width, not no_title, parse_rounds(window))
         grid = grid_file(run_dir) is not None
         if (x is None) != (y is None) or (hue is not None and x is None):
             fail("--x KEY and --y METRIC go together (and --hue with them)")
         if x is not None and not grid:
             fail(f"--x/--y: {run_dir} is not a sweep or study folder")
-        if only is not None and grid:
-            fail(f"--only {only}: a run folder's figure; a sweep or study folder has its own")
+        if (only is not None or window is not None) and grid:
+            flag = f"--only {only}" if only is not None else f"--rounds {window}"
+            fail(f"{flag}: for a run folder's figures; a sweep or study folder has its own")
         if x is not None:
             paths = [plot_grid(run_dir, x, y, hue, opts)]
         elif is_study(run_dir):
@@ -261,9 +264,17 @@ def plot_cmd(
     type=click.Path(path_type=Path),
     default=Path("compare.csv"),
     show_default=True,
-    help="CSV table; the overlaid curves go beside it (.png).",
+    help="CSV table; the overlaid curves go beside it (compare.<format>).",
 )
-def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
+@figure_options
+def compare_cmd(
+    run_dirs: tuple[Path, ...],
+    target: float,
+    out: Path,
+    fmt: str,
+    width: float | None,
+    no_title: bool,
+) -> None:
     """One table (on screen the main columns; the CSV has every run metric) and overlaid
     accuracy curves of several RUN_DIRS."""
     if not math.isfinite(target) or not 0.0 <= target <= 1.0:
@@ -271,7 +282,8 @@ def compare_cmd(run_dirs: tuple[Path, ...], target: float, out: Path) -> None:
     if out.is_dir():
         fail(f"--out {out}: is a folder; give the CSV file to write (e.g. {out}/compare.csv)")
     try:
-        rows, figure = compare_runs(list(run_dirs), target, out)
+        opts = FigureOptions(fmt, width, not no_title)
+        rows, figure = compare_runs(list(run_dirs), target, out, opts)
     except PlotError as exc:
         fail(str(exc))
     except OSError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cosim.analysis.figure import FORMATS
 from cosim.plugins import load_plugins
 from cosim.scenario.registry import RegistryError
 
@@ -29,6 +30,29 @@ def seed_option():
 def out_option(help_text: str):
     """``--out DIR``: the folder a command writes (None: the command's default)."""
     return click.option("--out", type=click.Path(path_type=Path), default=None, help=help_text)
+
+
+def figure_options(command):
+    """``--format``, ``--width`` and ``--no-title``, as plot and compare take them."""
+    for option in reversed(
+        [
+            click.option(
+                "--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True
+            ),
+            click.option(
+                "--width",
+                type=float,
+                default=None,
+                help="Figure width in inches (3.5 = one IEEE column, 7.16 = two); "
+                "default: screen size.",
+            ),
+            click.option(
+                "--no-title", is_flag=True, help="No titles (captions belong to the paper)."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 def set_option(help_text: str):

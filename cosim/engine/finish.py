@@ -30,12 +30,15 @@ from fl import (
 NAN = float("nan")
 
 
-def evaluate(world: World, host: HostTime, state: State) -> tuple[float, float]:
-    """Held-out (accuracy, loss) of ``state``; the host time it took is counted, never
-    simulated."""
+def evaluate(
+    world: World, host: HostTime, log: EventLog, state: State, now: float, round_: int
+) -> tuple[float, float]:
+    """Held-out (accuracy, loss) of ``state``, logged as an ``eval`` event with the number of
+    samples it was measured on; the host time it took is counted, never simulated."""
     start = time.perf_counter()
     acc, loss = world.trainer.evaluate(state, world.eval_indices)
     host.eval_s += time.perf_counter() - start
+    log.emit(now, Kind.EVAL, round_, accuracy=acc, loss=loss, samples=len(world.eval_indices))
     return acc, loss
 
 
@@ -96,8 +99,7 @@ class Finishing:
             )
             self.log.emit(now, Kind.AGGREGATE, r, clients=arrived, weights=weights, **terms)
             if r % w.scenario.server.eval_every == 0 or r == w.scenario.run.rounds:
-                acc, loss = evaluate(w, self.host, global_state)
-                self.log.emit(now, Kind.EVAL, r, accuracy=acc, loss=loss)
+                acc, loss = evaluate(w, self.host, self.log, global_state, now, r)
         row = RoundRow(
             mode=w.scenario.fl.mode,
             round=r,

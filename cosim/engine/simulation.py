@@ -105,8 +105,7 @@ class Simulation:
                 latency_target_s=s.allocation.latency_target_s,
             )
         if not w.learning_free:
-            acc, loss = evaluate(w, self.host, self.global_state)
-            self.log.emit(now, Kind.EVAL, 0, accuracy=acc, loss=loss)
+            evaluate(w, self.host, self.log, self.global_state, now, 0)
 
     def _round(self, r: int):
         """One round: plan -> allocate -> broadcast -> clients -> finish; its row."""

@@ -7,7 +7,6 @@ import hashlib
 import json
 import multiprocessing
 import time
-import tomllib
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -20,6 +19,7 @@ from cosim.plugins import load_plugins
 from cosim.running.checkpoint import NAME as CHECKPOINT
 from cosim.running.integrity import file_hash
 from cosim.scenario import Scenario, ScenarioError, scenario_to_toml
+from cosim.scenario.io import flat_fields
 from cosim.world.inputs import input_files
 
 POINT = "point.json"  # in a point's folder: what it runs (resolved scenario and input hashes)
@@ -63,20 +63,6 @@ def complete(folder: Path) -> bool:
     return (folder / "timing.json").is_file()
 
 
-def _flat(text: str) -> dict[str, Any]:
-    """A resolved scenario's fields as ``section.key`` -> value."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return {}
-    return {
-        f"{s}.{k}": v
-        for s, table in data.items()
-        if isinstance(table, dict)
-        for k, v in table.items()
-    }
-
-
 def differences(point: Point, asked: dict[str, Any]) -> list[str]:
     """How ``point``'s folder differs from what is asked: fields whose values differ (the
     folder's scenario.toml against the resolved scenario) and input files whose hashes do;
@@ -85,7 +71,8 @@ def differences(point: Point, asked: dict[str, Any]) -> list[str]:
     toml = folder / "scenario.toml"
     if not toml.is_file():
         return ["no scenario.toml (not a run folder)"]
-    theirs, ours = _flat(toml.read_text(encoding="utf-8")), _flat(scenario_to_toml(point.scenario))
+    theirs = flat_fields(toml.read_text(encoding="utf-8"))
+    ours = flat_fields(scenario_to_toml(point.scenario))
     out = [
         f"{key} = {theirs.get(key, '(absent)')!r} there, {ours.get(key, '(absent)')!r} asked"
         for key in sorted(set(theirs) | set(ours))

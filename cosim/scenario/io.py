@@ -37,6 +37,20 @@ def toml_tables(path: Path, kind: str = "scenario") -> dict[str, Any]:
         raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
 
 
+def flat_fields(text: str) -> dict[str, Any]:
+    """A resolved scenario's fields as ``section.key`` -> value ({} when it is not TOML)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return {}
+    return {
+        f"{s}.{k}": v
+        for s, table in data.items()
+        if isinstance(table, dict)
+        for k, v in table.items()
+    }
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """The tables of scenario file ``path``, its relative file paths made absolute."""
     raw = toml_tables(path)

@@ -4,6 +4,11 @@ their outputs (events.jsonl, rounds.csv, clients.csv, channel.npz) with saved di
     .venv/bin/python benchmarks/digests.py            # check against benchmarks/digests.json
     .venv/bin/python benchmarks/digests.py --save     # record the digests of this code
     .venv/bin/python benchmarks/digests.py --only tiny-trained default-trained
+    .venv/bin/python benchmarks/digests.py --file /tmp/base.json --save   # this machine's baseline
+
+The digests depend on the machine (BLAS and CPU change the last bits of float64 matrix
+products and of training): check a refactor against a baseline saved with ``--file`` from the
+parent commit on the same machine.
 
 Every scenario in scenarios/ runs learning-free (full length), plus variants that reach the
 other allocators, channels, link models and mobility models, plus trained runs of tiny.toml
@@ -32,6 +37,7 @@ LF = ["fl.mode=surrogate"]
 # name -> (scenario file, --set overrides)
 CASES: dict[str, tuple[str, list[str]]] = {
     "default-lf": ("default.toml", LF),
+    "first_k-lf": ("first_k.toml", LF),
     "rma_rural-lf": ("rma_rural.toml", LF),
     "static_pathloss-lf": ("static_pathloss.toml", LF),
     "tiny-lf": ("tiny.toml", LF),
@@ -111,6 +117,7 @@ def main() -> int:
     p.add_argument("--save", action="store_true", help="record digests instead of checking")
     p.add_argument("--only", nargs="*", default=None, help="case names (default: all)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--file", type=Path, default=SAVED, help="digests file (default: committed)")
     a = p.parse_args()
     names = a.only or list(CASES)
     unknown = sorted(set(names) - set(CASES))
@@ -124,12 +131,12 @@ def main() -> int:
     if a.save:
         if failed:
             return 1
-        saved = json.loads(SAVED.read_text()) if SAVED.is_file() else {}
+        saved = json.loads(a.file.read_text()) if a.file.is_file() else {}
         saved.update(got)
-        SAVED.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
-        print(f"saved {len(got)} cases to {SAVED}")
+        a.file.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
+        print(f"saved {len(got)} cases to {a.file}")
         return 0
-    saved = json.loads(SAVED.read_text())
+    saved = json.loads(a.file.read_text())
     bad = 0
     for n in names:
         if n in failed:

@@ -49,6 +49,11 @@ class TrainingBackend(Protocol):
         """The finished training of ``key`` (waits for it)."""
         ...
 
+    def discard(self, key: tuple[int, int]) -> None:
+        """Forget the job of ``key`` (its client was stopped before its training ended); a
+        key with no job is ignored."""
+        ...
+
     def close(self) -> None:
         """Release workers."""
         ...
@@ -83,6 +88,10 @@ class LocalTraining:
         result = train_seeded(self.trainer, self.strategy, self.settings, self._jobs.pop(key))
         self.busy_s += time.perf_counter() - start
         return result
+
+    def discard(self, key: tuple[int, int]) -> None:
+        """Drop the job unrun."""
+        self._jobs.pop(key, None)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -153,6 +162,11 @@ class RayTraining:
         result = self.ray.get(self._pending.pop(key))
         self.busy_s += time.perf_counter() - start
         return result
+
+    def discard(self, key: tuple[int, int]) -> None:
+        """Drop the job's result: the actor still runs it (host time only; cancelling a
+        sync actor's task is not reliable across Ray versions), nobody reads it."""
+        self._pending.pop(key, None)
 
     def close(self) -> None:
         """Stop the actors, and Ray itself when this run started it."""

@@ -53,8 +53,19 @@ def _same_files(a, b):
             "mobility.preset": "vehicular",
             "allocation.name": "minmax",
         },
+        # learning-free first-k (3 scheduled, the first 2 taken) ending at a simulated time
+        {
+            "run.rounds": 40,
+            "run.max_time_s": 7.3,
+            "fl.mode": "surrogate",
+            "clients.per_round": 3,
+            "server.protocol": "first-k",
+            "server.aggregate_k": 2,
+            "channel.model": "rayleigh",
+            "mobility.preset": "vehicular",
+        },
     ],
-    ids=["trained-tsfa-umi", "learning-free-rayleigh"],
+    ids=["trained-tsfa-umi", "learning-free-rayleigh", "first-k-max-time"],
 )
 def test_a_stopped_run_resumes_to_the_uninterrupted_outputs(changes, tmp_path):
     s = Scenario.load(TINY).updated({**changes, "output.checkpoint_min_s": 0.0})

@@ -30,12 +30,16 @@ def test_validate_broken_files_exit_2_without_traceback(tmp_path):
     for name, (text, needle) in cases.items():
         f = tmp_path / name
         f.write_text(text)
-        res = _cli("validate", str(f))
-        assert res.returncode == 2, name
+        res = CliRunner().invoke(main, ["validate", str(f)])
+        assert res.exit_code == 2, name
         assert str(f) in res.stderr and needle in res.stderr, res.stderr
-        assert "Traceback" not in res.stderr
-    res = _cli("validate", str(tmp_path / "missing.toml"))
-    assert res.returncode == 2 and "not found" in res.stderr
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+    # one real process: the exit code and the message a shell sees, no traceback
+    res = _cli("validate", str(tmp_path / "syntax.toml"))
+    assert res.returncode == 2 and "not valid TOML" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = CliRunner().invoke(main, ["validate", str(tmp_path / "missing.toml")])
+    assert res.exit_code == 2 and "not found" in res.stderr
 
 
 def test_run_refuses_non_empty_folder_and_keeps_its_files(tmp_path):

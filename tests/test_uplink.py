@@ -150,3 +150,55 @@ def test_reallocation_in_a_moving_run_never_exceeds_the_band_and_can_be_switched
     off = run(load_scenario(TINY, [*sets, "allocation.reallocate=false"]), tmp_path / "off")
     assert not [e for e in read_events(tmp_path / "off") if e["kind"] == "reallocation"]
     assert all(r["reallocations"] == 0 for r in off.rounds)
+
+
+def test_a_sole_uploader_behind_plan_is_not_counted_as_a_re_split():
+    """Alone on the band, an upload that falls behind its plan cannot get more band: no
+    `reallocation` event, no count, and it ends when its own segment would have."""
+    env = simpy.Environment()
+    gain = np.full((1, 1000), -100.0)
+    gain[0, 20:] = -130.0  # 30 dB worse at 0.2 s: far behind plan
+    events = []
+    up = _uplink(env, gain, [TOTAL], events=events)
+    bits = 3e6
+    result = {}
+
+    def client():
+        result["r"] = yield up.start(0, bits, predicted_s=bits / _rate(-100.0, TOTAL))
+
+    env.process(client())
+    env.run()
+    assert events == [] and up.reallocations == 0
+    sent_early = _rate(-100.0, TOTAL) * 0.2
+    expected = 0.2 + (bits - sent_early) / _rate(-130.0, TOTAL)
+    assert result["r"].delivered == (expected <= 10.0)
+    if result["r"].delivered:
+        assert result["r"].t_end == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("reallocate", [True, False])
+def test_a_client_left_out_at_0_hz_waits_and_freed_band_rescues_it(reallocate):
+    """A client the allocator left out (TSFA's admission) still trains and waits at 0 Hz: band
+    freed by a finished upload rescues it when reallocation is on; otherwise it sends nothing
+    and misses at the deadline."""
+    env = simpy.Environment()
+    gain = np.full((2, 1000), -100.0)
+    events = []
+    up = _uplink(env, gain, [TOTAL, 0.0], reallocate=reallocate, events=events)
+    results = {}
+
+    def client(i, bits, predicted_s):
+        results[i] = yield up.start(i, bits, predicted_s=predicted_s)
+
+    env.process(client(0, 1e6, 1e6 / _rate(-100.0, TOTAL)))
+    env.process(client(1, 1e6, float("inf")))
+    env.run()
+    t0 = 1e6 / _rate(-100.0, TOTAL)
+    assert results[0].delivered and results[0].t_end == pytest.approx(t0)
+    if reallocate:
+        assert [e["reason"] for e in events] == ["upload finished"]
+        assert events[0]["clients"] == [1] and events[0]["before_share"][0] == 0.0
+        assert results[1].delivered and results[1].t_end == pytest.approx(2 * t0)
+    else:
+        assert events == [] and not results[1].delivered
+        assert results[1].bits == 0.0 and results[1].t_end == pytest.approx(10.0)

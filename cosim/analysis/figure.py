@@ -35,6 +35,7 @@ OUTCOME_COLOURS = {
     "upload": "#E69F00",  # upload cut by the deadline
     "train": "#CC79A7",  # training past the deadline
     "rejected": "#D55E00",  # non-finite or diverging update
+    "stopped": "#666666",  # first-k had its updates: the round stopped this client
 }
 VARIANT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
 

@@ -79,19 +79,23 @@ def draw_accuracy(rounds: list[dict], events: list[dict], opts: FigureOptions):
 
 def draw_misses(rounds: list[dict], events: list[dict], opts: FigureOptions):
     """Per round, how many scheduled clients were on time, cut in upload, late in training,
-    or rejected: counts (the honest unit for a handful of clients), every round labelled."""
-    per = defaultdict(lambda: {"train": 0, "upload": 0, "rejected": 0})
+    rejected, or stopped (first-k): counts (the honest unit for a handful of clients), every
+    round labelled."""
+    per = defaultdict(lambda: {"train": 0, "upload": 0, "rejected": 0, "stopped": 0})
     for e in events:
         if e["kind"] == Kind.DEADLINE_MISS:
             per[e["round"]][e["phase"]] += 1
         elif e["kind"] == Kind.UPDATE_REJECTED:
             per[e["round"]]["rejected"] += 1
+        elif e["kind"] == Kind.STOPPED:
+            per[e["round"]]["stopped"] += 1
     r = [int(x["round"]) for x in rounds]
     parts = [
         ([int(x["on_time"]) for x in rounds], "on time", "on time"),
         ([per[k]["upload"] for k in r], "upload cut by the deadline", "upload"),
         ([per[k]["train"] for k in r], "training past the deadline", "train"),
         ([per[k]["rejected"] for k in r], "rejected (non-finite or diverging update)", "rejected"),
+        ([per[k]["stopped"] for k in r], "stopped: first-k had its updates", "stopped"),
     ]
     fig, ax = plt.subplots(figsize=opts.size((10, 4), 2.0), constrained_layout=True)
     bottom = [0] * len(r)

@@ -17,11 +17,12 @@ from cosim.analysis.figure import (
 from cosim.outputs.events import Kind
 
 TIMELINE_ROUNDS = 20  # a longer run shows its first 20 rounds unless --rounds says which
-MARKERS = {"train": "v", "upload": "X", "rejected": "s"}
+MARKERS = {"train": "v", "upload": "X", "rejected": "s", "stopped": "D"}
 MISS_LABELS = {
     "train": "training past the deadline",
     "upload": "upload cut by the deadline",
     "rejected": "update rejected (non-finite or diverging)",
+    "stopped": "stopped: first-k had its updates",
 }
 
 
@@ -53,7 +54,8 @@ def ran_to_deadline(act: Activity, r: int) -> bool:
 @dataclass
 class Activity:
     """Per client its bars (start, end, phase: train | upload | no band) and marks (t,
-    outcome: train | upload | rejected); per round its start, deadline and last event."""
+    outcome: train | upload | rejected | stopped); per round its start, deadline and last
+    event."""
 
     bars: dict[int, list[tuple[float, float, str]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -86,7 +88,7 @@ def read_activity(events: list[dict], shown: tuple[int, int]) -> Activity:
         elif kind == Kind.REALLOCATION:
             for c, after in zip(e["clients"], e["after_share"], strict=True):
                 _reshare(act, began, share, (r, c), after or 0.0, t)
-        elif kind in (Kind.TRAIN_END, Kind.UPLOAD_END, Kind.DEADLINE_MISS):
+        elif kind in (Kind.TRAIN_END, Kind.UPLOAD_END, Kind.DEADLINE_MISS, Kind.STOPPED):
             phase = {Kind.TRAIN_END: "train", Kind.UPLOAD_END: "upload"}.get(kind) or e["phase"]
             start = began.pop((*key, phase), None)
             if start is not None:
@@ -94,6 +96,8 @@ def read_activity(events: list[dict], shown: tuple[int, int]) -> Activity:
                 act.bars[key[1]].append((start, t, phase if held else "no band"))
             if kind == Kind.DEADLINE_MISS:
                 act.marks[key[1]].append((t, phase))
+            elif kind == Kind.STOPPED:
+                act.marks[key[1]].append((t, "stopped"))
         elif kind == Kind.UPDATE_REJECTED:
             act.marks[key[1]].append((t, "rejected"))
     return act

@@ -70,9 +70,11 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
         memory = check_memory(s, str(scenario))
     except ScenarioError as exc:
         fail(str(exc))
+    until = f" or {s.run.max_time_s:g} s simulated" if s.run.max_time_s else ""
+    protocol = "" if s.server.protocol == "sync" else f", {s.server.protocol} k={s.aggregate_k}"
     click.echo(
-        f"{scenario}: valid ({s.run.rounds} rounds, {s.clients.count} clients, "
-        f"{s.clients.per_round} per round, channel {s.channel.model}, "
+        f"{scenario}: valid ({s.run.rounds} rounds{until}, {s.clients.count} clients, "
+        f"{s.clients.per_round} per round{protocol}, channel {s.channel.model}, "
         f"strategy {s.strategy.name}, deadline {s.deadline.seconds} s)"
     )
     click.echo(memory.summary())
@@ -140,7 +142,7 @@ def run_cmd(
         else f"final accuracy {result.final_accuracy:.3f}"
     )
     click.echo(
-        f"done: {s.run.rounds} rounds in {last['t_end']:.2f} s simulated; {quality}; "
+        f"done: {len(result.rounds)} rounds in {last['t_end']:.2f} s simulated; {quality}; "
         f"on-time uploads {result.on_time_share:.0%}; {result.event_count} events\n"
         f"host wall time {t['wall_s']:.1f} s (setup {t['build_s']:.1f}, training "
         f"{t['train_s']:.1f}, evaluation {t['eval_s']:.1f}, engine+I/O "

@@ -20,6 +20,7 @@ from fl import LocalResult, State
 from fl.strategies import Payload
 
 MISS_TRAIN, MISS_UPLOAD, MISS_REJECTED = "train", "upload", "rejected"  # clients.csv `miss`
+MISS_STOPPED = "stopped"  # first-k: the round took its updates before this client's arrived
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ClientOutcome:
     payload: Payload | None = None  # what arrived (on time only)
     update: State | None = None  # the trained adapter (trained runs)
     surrogate_error: float | None = None  # learning-free: the share the payload drops
+    upload_t0: float | None = None  # when its upload began (None: it never began one)
 
 
 @dataclass
@@ -66,14 +68,40 @@ class ClientProcess:
             train_s=train_s,
             host_trained=fits and not w.learning_free,
         )
-        out = ClientOutcome(train_s=train_s)
-        if not fits:
-            yield from self._cut_off(plan, i, out)
-        elif w.surrogate is not None:
-            yield from self._draw(plan, i, out)
-        else:
-            yield from self._train(plan, i, out, global_state)
+        out, t_start = ClientOutcome(train_s=train_s), env.now
+        try:
+            if not fits:
+                yield from self._cut_off(plan, i, out)
+            elif w.surrogate is not None:
+                yield from self._draw(plan, i, out)
+            else:
+                yield from self._train(plan, i, out, global_state)
+        except simpy.Interrupt:
+            self._stopped(plan, i, out, t_start)
         return out
+
+    def _stopped(self, plan: RoundPlan, i: int, out: ClientOutcome, t_start: float) -> None:
+        """first-k's quorum ended the round before this client's update arrived: training
+        is abandoned (its host job dropped) or the upload stops; its band is freed."""
+        w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
+        if w.training is not None:
+            w.training.discard((r, k))
+        bits, held = plan.uplink.stop(i)
+        uploading = out.upload_t0 is not None
+        out.upload_s = env.now - out.upload_t0 if uploading else 0.0
+        out.bits, out.miss, out.on_time, out.payload = bits, MISS_STOPPED, False, None
+        out.energy_j = self._energy(min(env.now - t_start, out.train_s), out.upload_s)
+        self.log.emit(
+            env.now,
+            Kind.STOPPED,
+            r,
+            k,
+            phase="upload" if uploading else "train",
+            bits=bits,
+            payload_bits=plan.payload_bits[i],
+            bandwidth_hz=held,
+            energy_j=out.energy_j,
+        )
 
     def _cut_off(self, plan: RoundPlan, i: int, out: ClientOutcome):
         """Its update could not arrive in time: the simulated device trains until the deadline
@@ -149,7 +177,7 @@ class ClientProcess:
     ):
         """upload_start -> upload_end | deadline_miss, on the round's rate trace."""
         env, r, k = self.env, plan.round, int(plan.clients[i])
-        t_up = env.now
+        t_up = out.upload_t0 = env.now
         j = plan.grid.column_from(t_up)
         self.log.emit(
             t_up,

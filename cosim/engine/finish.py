@@ -98,7 +98,7 @@ class Finishing:
                 global_state,
             )
             self.log.emit(now, Kind.AGGREGATE, r, clients=arrived, weights=weights, **terms)
-            if r % w.scenario.server.eval_every == 0 or r == w.scenario.run.rounds:
+            if r % w.scenario.server.eval_every == 0 or is_last(w.scenario, r, now):
                 acc, loss = evaluate(w, self.host, self.log, global_state, now, r)
         row = RoundRow(
             mode=w.scenario.fl.mode,
@@ -200,6 +200,12 @@ def surrogate_terms(outcomes: list[ClientOutcome]) -> dict[str, float]:
         orth_defect_a=NAN,
         orth_defect_b=NAN,
     )
+
+
+def is_last(s: Scenario, r: int, now: float) -> bool:
+    """Whether round ``r``, ending at ``now``, is the run's last: run.rounds reached, or the
+    clock at run.max_time_s."""
+    return r == s.run.rounds or bool(s.run.max_time_s and now >= s.run.max_time_s)
 
 
 def perplexity(s: Scenario, loss: float | None) -> float | None:

@@ -25,6 +25,7 @@ class RoundWindow:
     round: int
     t0: float
     deadline: float
+    span_s: float  # deadline − t0 as set (deadline.seconds, or less where run.max_time_s cuts)
     clients: np.ndarray
     grid: RoundGrid
     positions: np.ndarray  # [K, n, 3] m
@@ -62,7 +63,10 @@ class Planner:
         """round_start and csi events; the round's channel, one batched call for the
         scheduled clients from the CSI instant t0 − csi_delay_s to the deadline."""
         s, w = self.w.scenario, self.w
-        deadline = now + s.deadline.seconds
+        span = s.deadline.seconds
+        if s.run.max_time_s and now + span > s.run.max_time_s:
+            span = s.run.max_time_s - now  # the run ends there: so does this round
+        deadline = now + span
         self.log.emit(now, Kind.ROUND_START, r, deadline=deadline)
         clients = np.sort(
             w.seeds.rng("schedule", r).choice(s.clients.count, s.clients.per_round, replace=False)
@@ -74,7 +78,7 @@ class Planner:
         vel = w.mobility.velocities(t, clients)
         trace = w.channel.trace(clients, grid.steps, pos, vel)
         csi = CsiEstimator(w, r, trace.gain_db, grid)
-        window = RoundWindow(r, now, deadline, clients, grid, pos, vel, trace, csi)
+        window = RoundWindow(r, now, deadline, span, clients, grid, pos, vel, trace, csi)
         self._csi_events(window, now - t_csi)
         return window
 

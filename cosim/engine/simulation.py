@@ -1,5 +1,6 @@
 """The SimPy engine: the run's clock, and each round as a story — plan, allocate, broadcast,
-clients, finish — played as one process; ``rounds()`` yields each round's row as it ends."""
+clients, finish — played as one process (server.protocol sync, or first-k: the round ends at
+the k-th arrival and stops the rest); ``rounds()`` yields each round's row as it ends."""
 
 from __future__ import annotations
 
@@ -66,10 +67,18 @@ class Simulation:
         if self.first_round == 1:
             self._start()
         for r in range(self.first_round, self.s.run.rounds + 1):
+            if self.out_of_time:
+                return  # run.max_time_s reached
             proc = self.env.process(self._round(r))
             self.env.run(until=proc)
             self.first_round = r + 1  # what a checkpoint written now resumes
             yield proc.value
+
+    @property
+    def out_of_time(self) -> bool:
+        """Whether the clock has reached run.max_time_s (never, when it is 0)."""
+        limit = self.s.run.max_time_s
+        return bool(limit) and self.env.now >= limit
 
     def run(self) -> None:
         """Run every round (from ``first_round``) to the end."""
@@ -137,7 +146,12 @@ class Simulation:
             env.process(clients.run(plan, i, self.global_state, flops))
             for i in range(len(plan.clients))
         ]
-        yield env.all_of(procs)
+        if plan.uplink.quorum:  # first-k: the round ends at the k-th arrival
+            yield env.all_of(procs) | plan.uplink.quorum_reached
+            for p in procs:
+                if p.is_alive:
+                    p.interrupt("first-k quorum")
+        yield env.all_of(procs)  # (a fresh condition: a triggered one drops its callbacks)
         outcomes = {int(k): p.value for k, p in zip(plan.clients, procs, strict=True)}
         row, self.global_state = self.finishing.finish(
             plan, outcomes, self.global_state, env.now, chunk
@@ -174,6 +188,7 @@ class Simulation:
             SplitPolicy(a.reallocate, a.realloc_threshold, a.realloc_min_s),
             self.log,
             self._band(window) if self.s.channel.frequency_selective else None,
+            quorum=self.s.aggregate_k if self.s.server.protocol == "first-k" else 0,
         )
 
     def _band(self, window: RoundWindow) -> BandResponse:

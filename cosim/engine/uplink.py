@@ -6,8 +6,10 @@ uploading client whose realised rate falls behind its plan by more than a thresh
 help. Then, if reallocation is on, the band held by the clients still uploading plus the band
 freed so far is re-split among the uploading clients by the min-max rule for their *remaining*
 bits, at the server's current (stale, noisy) estimate of their channels (`reallocation` event
-with shares before and after). Clients still training keep their planned share. Each upload is
-played out segment by segment on the round's rate trace: a reallocation ends a segment.
+with shares before and after; a split that would change no share is not made). Clients still
+training keep their planned share. Each upload is played out segment by segment on the round's
+rate trace: a reallocation ends a segment. Under first-k the band closes at the k-th delivery:
+nothing more is delivered or re-split, and the round stops the others (``stop``).
 
 With channel.frequency_selective, a client's band is a contiguous piece of the cell's band:
 the pieces of the clients holding band are laid out in row order (scheduled clients by index)
@@ -101,10 +103,13 @@ class Uplink:
         policy: SplitPolicy,
         log: EventLog,
         band: BandResponse | None = None,
+        quorum: int = 0,
     ) -> None:
         """Round ``round_``'s band for ``clients`` [K] over ``grid`` with true gains
         ``gain_db`` [K, n] (dB) and the server's estimate ``csi``; ``bandwidth_hz`` [K] as
-        allocated, of ``total_hz``; uploads end by ``deadline`` [s]."""
+        allocated, of ``total_hz``; uploads end by ``deadline`` [s]. With ``quorum`` k > 0
+        (first-k), the band closes at the k-th delivery: ``quorum_reached`` fires then, and
+        nothing more is delivered or re-split."""
         self.env, self.round = env, round_
         self.grid, self.gain_db, self.deadline = grid, gain_db, deadline
         self.grid_t0, self.dt = grid.t0, grid.dt
@@ -125,6 +130,8 @@ class Uplink:
         self.band = band
         self.lo = np.cumsum(self.bw) - self.bw  # lower edge of each piece [Hz from band edge]
         self._eta: dict[int, tuple[float, float, np.ndarray]] = {}  # row -> (lo, bw, η [n])
+        self.quorum, self.arrivals, self.closed = quorum, 0, False
+        self.quorum_reached = env.event()
 
     # ------------------------------------------------------------------ client side
     def drop(self, i: int, reason: str) -> None:
@@ -142,6 +149,18 @@ class Uplink:
             return self.uploads[i].done
         self._schedule([i])
         return self.uploads[i].done
+
+    def stop(self, i: int) -> tuple[float, float]:
+        """The round is over for client ``i`` (first-k took its updates): (bits it delivered
+        so far, band [Hz] it held, now freed)."""
+        sent = 0.0
+        if self.state[i] == UPLOADING:
+            self._settle([i])
+            sent = self.uploads[i].sent
+        held = float(self.bw[i])
+        self.state[i], self.bw[i] = DONE, 0.0
+        self.version[i] += 1
+        return sent, held
 
     @property
     def free_hz(self) -> float:
@@ -172,14 +191,22 @@ class Uplink:
                 self._eta[int(i)] = (float(self.lo[i]), float(self.bw[i]), e)
         return np.stack([self._eta[int(i)][2] for i in rows])
 
-    def _settle(self, rows: list[int]) -> None:
-        """Book the bits of the current segments up to now (one batched call); new segments
-        start now."""
+    def _settle(self, rows: list[int], sent: np.ndarray | None = None) -> None:
+        """Book the bits of the current segments up to now (``sent``: ``_sent_by_now(rows)``
+        when already known); new segments start now."""
+        sent = self._sent_by_now(rows) if sent is None else sent
+        for i, bits in zip(rows, sent, strict=True):
+            self.uploads[i].sent, self.uploads[i].seg_t = float(bits), self.env.now
+
+    def _sent_by_now(self, rows: list[int]) -> np.ndarray:
+        """Bits [len(rows)] each upload will have sent by now (one batched call), without
+        booking them: the current segments go on."""
         now = self.env.now
-        moving = [i for i in rows if now > self.uploads[i].seg_t]
+        sent = np.array([self.uploads[i].sent for i in rows], dtype=float)
+        moving = [j for j, i in enumerate(rows) if now > self.uploads[i].seg_t]
         if moving:
-            r = np.array(moving)
-            ups = [self.uploads[i] for i in moving]
+            r = np.array([rows[j] for j in moving])
+            ups = [self.uploads[i] for i in r]
             got = delivery_time(
                 np.array([up.bits - up.sent for up in ups]),
                 self.bw[r][:, None] * self._efficiency_rows(r),
@@ -188,10 +215,9 @@ class Uplink:
                 np.array([up.seg_t for up in ups]),
                 now,
             ).delivered_bits
-            for up, g in zip(ups, got, strict=True):
-                up.sent = min(up.bits, up.sent + float(g))
-        for i in rows:
-            self.uploads[i].seg_t = now
+            for j, up, g in zip(moving, ups, got, strict=True):
+                sent[j] = min(up.bits, up.sent + float(g))
+        return sent
 
     def _schedule(self, rows: list[int]) -> None:
         """Timers for the current segments (one batched call): delivery (or the deadline) and,
@@ -254,8 +280,8 @@ class Uplink:
 
     def _timer(self, i: int, version: int, t: float, kind: str):
         yield self.env.timeout(max(t - self.env.now, 0.0))
-        if self.version[i] != version or self.state[i] != UPLOADING:
-            return  # superseded by a reallocation
+        if self.version[i] != version or self.state[i] != UPLOADING or self.closed:
+            return  # superseded by a reallocation, or the quorum closed the band
         up = self.uploads[i]
         if kind == "behind":
             self._reallocate("behind plan", i)
@@ -267,27 +293,41 @@ class Uplink:
         self.version[i] += 1
         up.done.succeed(UploadResult(delivered, self.env.now, up.bits if delivered else up.sent))
         if delivered:
+            self.arrivals += 1
+            if self.quorum and self.arrivals >= self.quorum:
+                self.closed = True  # the round has its updates: nothing more to split
+                self.quorum_reached.succeed(self.env.now)
+                return
             self._reallocate("upload finished", i)
 
     # ------------------------------------------------------------------ reallocation
     def _reallocate(self, reason: str, trigger: int) -> bool:
         """Re-split the uploading clients' band plus the free band among them, min-max on
-        their remaining bits at the estimated channel; False when nothing was re-split."""
+        their remaining bits at the estimated channel; False when nothing was re-split (off,
+        nobody uploading, past the deadline, or a split that would change no share: that is
+        neither counted nor logged, and the uploads keep their plans)."""
         now = self.env.now
         active = [i for i, st in enumerate(self.state) if st == UPLOADING]
-        if not self.reallocate_on or not active or now >= self.deadline:
+        if not self.reallocate_on or not active or now >= self.deadline or self.closed:
             return False
-        self._settle(active)
+        sent = self._sent_by_now(active)
         # uploads with under one bit left finish at this instant anyway: they keep their band
-        active = [i for i in active if self.uploads[i].bits - self.uploads[i].sent >= 1.0]
-        if not active:
+        keep = [j for j, i in enumerate(active) if self.uploads[i].bits - sent[j] >= 1.0]
+        if not keep:
+            self._settle(active, sent)
             return False
-        idx = np.array(active)
+        idx = np.array([active[j] for j in keep])
         pool = float(self.bw[idx].sum()) + self.free_hz
-        left = np.array([self.uploads[i].bits - self.uploads[i].sent for i in active])
+        left = np.array([self.uploads[active[j]].bits - sent[j] for j in keep])
         x = self.estimate(idx, now)
         new_bw, remaining_s = minmax_split(left, np.zeros(len(idx)), x, pool, self.efficiency)
         before = self.bw[idx].copy()
+        if self.free_hz <= 1e-9 * self.total_hz and np.all(
+            np.abs(new_bw - before) <= 1e-9 * self.total_hz
+        ):
+            return False  # no share would change (a sole uploader behind plan): no re-split
+        self._settle(active, sent)
+        active = idx.tolist()
         self.bw[idx] = new_bw
         self.lo = np.cumsum(self.bw) - self.bw  # the pieces laid out again, in row order
         assigned = float(self.bw.sum())

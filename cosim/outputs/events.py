@@ -60,6 +60,7 @@ class Kind:
     UPLOAD_START = "upload_start"
     UPLOAD_END = "upload_end"
     DEADLINE_MISS = "deadline_miss"
+    STOPPED = "stopped"  # first-k: the round took its updates; this client was stopped
     REALLOCATION = "reallocation"
     AGGREGATE = "aggregate"
 

@@ -18,12 +18,13 @@ RUN_METRICS = (
     "mbit_up",  # bits sent up by every client, partial uploads of late ones included [Mbit]
     "miss_rate",  # share of scheduled clients not aggregated (late for any reason, rejected)
     "train_miss_rate",  # share of scheduled clients whose training missed the deadline
-    "upload_miss_rate",  # share of started uploads that missed the deadline
+    "upload_miss_rate",  # share of started uploads that missed the deadline (stopped: not missed)
     "upload_gap_s",  # mean realised − predicted time of delivered uploads with a prediction [s]
     "energy_per_client_j",  # mean energy a scheduled client spends in a round [J]
     "sim_time_s",  # simulated time at the end of the last round [s]
 )
 NOT_STARTED = ("train", "rejected")  # clients.csv `miss` of clients that never began an upload
+STOPPED = "stopped"  # first-k stopped it: it began an upload when its upload_s > 0
 
 
 def cell(value: Any) -> Any:
@@ -51,7 +52,12 @@ def summarise_run(
     scheduled = sum(int(r["scheduled"]) for r in rounds)
     on_time = sum(int(r["on_time"]) for r in rounds)
     misses = [str(c["miss"]) for c in clients]
-    started = [m for m in misses if m not in NOT_STARTED]
+    started = [
+        str(c["miss"])
+        for c in clients
+        if c["miss"] not in NOT_STARTED
+        and not (c["miss"] == STOPPED and number(c["upload_s"]) == 0.0)
+    ]
     reached = math.nan
     if target_accuracy is not None:
         reached = next(

@@ -233,6 +233,8 @@ class _Checkpoints:
         due = self.every and r % self.every == 0 and now - self.last >= self.min_s
         if self.out is None or not due or r >= self.world.scenario.run.rounds:
             return
+        if self.sim.out_of_time:  # that was the last round
+            return
         self.last = now
         offsets = {
             "events.jsonl": self.log.offset(),

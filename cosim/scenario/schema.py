@@ -15,6 +15,7 @@ from cosim.scenario.errors import ScenarioError
 from cosim.scenario.io import apply_overrides, read_toml, toml_text
 from cosim.scenario.rules import builtin_problem
 from cosim.scenario.sections import (
+    OVERCOMMIT,
     AllocationSection,
     ChannelSection,
     ClientsSection,
@@ -62,6 +63,13 @@ class Scenario(Section):
         ScenarioError naming the field and what is allowed)."""
         return scenario_from_dict(self.model_dump(mode="json"), "<Scenario.updated>", changes)
 
+    @property
+    def aggregate_k(self) -> int:
+        """The updates a first-k round aggregates: server.aggregate_k, or per_round / 1.3
+        (FedScale's over-commitment) rounded down, at least 1, when it is 0."""
+        k = self.server.aggregate_k
+        return k if k else max(1, int(self.clients.per_round / OVERCOMMIT))
+
     def to_toml(self) -> str:
         """The whole scenario as TOML, defaults included (what a run folder keeps)."""
         return toml_text(self.model_dump(mode="json"))
@@ -85,6 +93,11 @@ class Scenario(Section):
             raise ValueError(
                 f"allocation.stage1_pilot_clients ({a.stage1_pilot_clients}) must be <= "
                 f"clients.count ({self.clients.count})"
+            )
+        if self.server.aggregate_k > self.clients.per_round:
+            raise ValueError(
+                f"server.aggregate_k ({self.server.aggregate_k}) must be <= clients.per_round "
+                f"({self.clients.per_round}): first-k aggregates at most the clients scheduled"
             )
         if self.channel.dt > self.deadline.seconds:
             raise ValueError(

@@ -43,10 +43,16 @@ class Section(BaseModel):
 class RunSection(Section):
     """Seed and length of the run, and the memory it may plan to use: a run whose estimated
     peak (docs/RELIABILITY.md) exceeds max_memory_gb is refused before anything is written
-    (0 = 80 % of the memory this machine has available)."""
+    (0 = 80 % of the memory this machine has available). The run ends after `rounds` rounds or
+    at the simulated instant max_time_s (0 = no limit), whichever comes first: the round under
+    way then has its deadline there (the server knows when the run ends)."""
 
     seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="root seed of every draw")] = 0
     rounds: Annotated[int, Field(ge=1, le=100_000, description="federated rounds")] = 10
+    max_time_s: Annotated[
+        float,
+        Field(ge=0.0, le=1e9, strict=False, description="end at this simulated time; 0 = never"),
+    ] = 0.0
     max_memory_gb: Annotated[
         float, Field(ge=0.0, le=1e5, strict=False, description="0 = 80 % of what is available")
     ] = 0.0
@@ -340,16 +346,42 @@ class FlSection(Section):
     profile: str = ""
 
 
+PROTOCOLS_BUILT = ("sync", "first-k")
+OVERCOMMIT = 1.3  # FedScale's default over-commitment (Bonawitz et al. 2019 select 130 %)
+
+
 class ServerSection(Section):
-    """Server-side timing and evaluation: the global model is evaluated on eval_samples held-out
-    samples before round 1, after every eval_every-th round and after the last one (each
-    evaluation costs host time, never simulated time)."""
+    """Server-side timing, round protocol and evaluation. `protocol`: `sync` waits for every
+    scheduled client until the deadline; `first-k` aggregates the first aggregate_k updates to
+    arrive and stops the rest (0 = per_round / 1.3, FedScale's over-commitment). The global
+    model is evaluated on eval_samples held-out samples before round 1, after every
+    eval_every-th round and after the last one (each evaluation costs host time, never
+    simulated time)."""
+
+    protocol: Literal["sync", "first-k", "fedasync", "fedbuff"] = "sync"
+    aggregate_k: Annotated[
+        int, Field(ge=0, le=100_000, description="first-k: updates aggregated; 0 = per_round/1.3")
+    ] = 0
 
     broadcast_s: Annotated[float, Field(ge=0.0, le=1e4, description="downlink time")] = 0.0
     eval_samples: Annotated[int, Field(ge=0, le=1_000_000, description="0 = whole test")] = 0
     eval_every: Annotated[
         int, Field(ge=1, le=1_000_000, description="evaluate every N rounds (and the last)")
     ] = 1
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.protocol not in PROTOCOLS_BUILT:
+            raise ValueError(
+                f"server.protocol = {self.protocol!r} is not built yet (docs/PROTOCOLS.md); built: "
+                + ", ".join(PROTOCOLS_BUILT)
+            )
+        if self.aggregate_k and self.protocol != "first-k":
+            raise ValueError(
+                f"server.aggregate_k ({self.aggregate_k}) is read by server.protocol = "
+                f"'first-k' only (got {self.protocol!r})"
+            )
+        return self
 
 
 class OutputSection(Section):

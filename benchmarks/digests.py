@@ -52,6 +52,10 @@ CASES: dict[str, tuple[str, list[str]]] = {
         "default.toml",
         [*LF, "allocation.name=inverse-se", "channel.link=phy", "run.rounds=4"],
     ),
+    "default-downlink-lf": (
+        "default.toml",
+        [*LF, "downlink.model=channel", "downlink.mode=unicast", "run.rounds=4"],
+    ),
     "default-noreallocate-lf": (
         "default.toml",
         [*LF, "allocation.reallocate=false", "channel.csi_error_db=2.0"],

@@ -14,6 +14,7 @@ from cosim.outputs.tables import (
     ClientRow,
     CsvTable,
     RoundRow,
+    client_columns,
     round_columns,
 )
 
@@ -59,7 +60,11 @@ def test_row_types_are_the_table_columns_and_a_table_refuses_other_keys(tmp_path
     assert tuple(f.name for f in fields(RoundRow)) == (*ROUND_COLUMNS, "perplexity")
     lm = round_columns("causal-lm")
     assert lm[lm.index("loss") + 1] == "perplexity" and round_columns("classify") == ROUND_COLUMNS
-    assert tuple(f.name for f in fields(ClientRow)) == CLIENT_COLUMNS
+    # download_s is a column of downlink.model = "channel" runs only, placed before train_s
+    dl = client_columns("channel")
+    assert tuple(f.name for f in fields(ClientRow)) == dl
+    assert client_columns("fixed") == CLIENT_COLUMNS
+    assert dl[dl.index("train_s") - 1] == "download_s"
     assert ROUND_COLUMNS[:4] == ("mode", "round", "t_start", "t_end")
     table = CsvTable(tmp_path / "rounds.csv", ROUND_COLUMNS)
     row = RoundRow("train", 1, 0.0, 1.5, 2, 1, 1, 3.0, np.nan, np.nan, 0, 0, 0.1, 0.2, 0.0, 0.0)

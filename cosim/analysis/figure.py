@@ -29,13 +29,19 @@ FORMATS = ("png", "pdf", "svg")
 # phase and an outcome theirs (timeline, misses), a variant its own (study, sweep, compare).
 _TAB20 = plt.get_cmap("tab20").colors
 CLIENT_COLOURS = _TAB20[0::2] + _TAB20[1::2]  # 20 distinct: the 10 dark ones first
-PHASE_COLOURS = {"train": "#0072B2", "upload": "#56B4E9", "no band": "#BBBBBB"}
+PHASE_COLOURS = {
+    "download": "#F0E442",
+    "train": "#0072B2",
+    "upload": "#56B4E9",
+    "no band": "#BBBBBB",
+}
 OUTCOME_COLOURS = {
     "on time": "#009E73",
     "upload": "#E69F00",  # upload cut by the deadline
     "train": "#CC79A7",  # training past the deadline
     "rejected": "#D55E00",  # non-finite or diverging update
     "stopped": "#666666",  # first-k had its updates: the round stopped this client
+    "download": "#F0E442",  # the model did not arrive before the deadline
 }
 VARIANT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
 

@@ -81,7 +81,7 @@ def draw_misses(rounds: list[dict], events: list[dict], opts: FigureOptions):
     """Per round, how many scheduled clients were on time, cut in upload, late in training,
     rejected, or stopped (first-k): counts (the honest unit for a handful of clients), every
     round labelled."""
-    per = defaultdict(lambda: {"train": 0, "upload": 0, "rejected": 0, "stopped": 0})
+    per = defaultdict(lambda: {"download": 0, "train": 0, "upload": 0, "rejected": 0, "stopped": 0})
     for e in events:
         if e["kind"] == Kind.DEADLINE_MISS:
             per[e["round"]][e["phase"]] += 1
@@ -96,6 +96,7 @@ def draw_misses(rounds: list[dict], events: list[dict], opts: FigureOptions):
         ([per[k]["train"] for k in r], "training past the deadline", "train"),
         ([per[k]["rejected"] for k in r], "rejected (non-finite or diverging update)", "rejected"),
         ([per[k]["stopped"] for k in r], "stopped: first-k had its updates", "stopped"),
+        ([per[k]["download"] for k in r], "model not downloaded by the deadline", "download"),
     ]
     fig, ax = plt.subplots(figsize=opts.size((10, 4), 2.0), constrained_layout=True)
     bottom = [0] * len(r)

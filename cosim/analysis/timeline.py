@@ -16,9 +16,12 @@ from cosim.analysis.figure import (
 )
 from cosim.outputs.events import Kind
 
+STARTS = {Kind.DOWNLOAD_START: "download", Kind.TRAIN_START: "train", Kind.UPLOAD_START: "upload"}
+ENDS = {Kind.DOWNLOAD_END: "download", Kind.TRAIN_END: "train", Kind.UPLOAD_END: "upload"}
 TIMELINE_ROUNDS = 20  # a longer run shows its first 20 rounds unless --rounds says which
-MARKERS = {"train": "v", "upload": "X", "rejected": "s", "stopped": "D"}
+MARKERS = {"download": "^", "train": "v", "upload": "X", "rejected": "s", "stopped": "D"}
 MISS_LABELS = {
+    "download": "model not downloaded by the deadline",
     "train": "training past the deadline",
     "upload": "upload cut by the deadline",
     "rejected": "update rejected (non-finite or diverging)",
@@ -83,16 +86,16 @@ def read_activity(events: list[dict], shown: tuple[int, int]) -> Activity:
             act.starts[r], act.deadlines[r] = t, e["deadline"]
         elif kind == Kind.ALLOCATION:
             share[key] = e["share"] or 0.0
-        elif kind in (Kind.TRAIN_START, Kind.UPLOAD_START):
-            began[(*key, "train" if kind == Kind.TRAIN_START else "upload")] = t
+        elif kind in (Kind.DOWNLOAD_START, Kind.TRAIN_START, Kind.UPLOAD_START):
+            began[(*key, STARTS[kind])] = t
         elif kind == Kind.REALLOCATION:
             for c, after in zip(e["clients"], e["after_share"], strict=True):
                 _reshare(act, began, share, (r, c), after or 0.0, t)
-        elif kind in (Kind.TRAIN_END, Kind.UPLOAD_END, Kind.DEADLINE_MISS, Kind.STOPPED):
-            phase = {Kind.TRAIN_END: "train", Kind.UPLOAD_END: "upload"}.get(kind) or e["phase"]
+        elif kind in (*ENDS, Kind.DEADLINE_MISS, Kind.STOPPED):
+            phase = ENDS.get(kind) or e["phase"]
             start = began.pop((*key, phase), None)
             if start is not None:
-                held = phase == "train" or share.get(key, 0.0) > 0
+                held = phase != "upload" or share.get(key, 0.0) > 0
                 act.bars[key[1]].append((start, t, phase if held else "no band"))
             if kind == Kind.DEADLINE_MISS:
                 act.marks[key[1]].append((t, phase))
@@ -177,7 +180,12 @@ def _legend(act: Activity, happened: set[str]) -> list:
     """Handles for what the figure shows: the phases drawn, the round lines, the misses that
     happened."""
     drawn = {p for spans in act.bars.values() for a, b, p in spans if b > a} | {"train", "upload"}
-    labels = {"train": "training", "upload": "upload", "no band": "upload waiting at 0 Hz"}
+    labels = {
+        "download": "download",
+        "train": "training",
+        "upload": "upload",
+        "no band": "upload waiting at 0 Hz",
+    }
     hatch = {"no band": "////"}
     handles = [
         plt.Rectangle((0, 0), 1, 1, fc=PHASE_COLOURS[p], label=labels[p], hatch=hatch.get(p), lw=0)

@@ -42,20 +42,33 @@ class Allocating:
         chooses = self.w.allocator.chooses_budgets
         return np.array(s.allocation.budget_grid if chooses else (s.strategy.budget,))
 
-    def allocate(self, window: RoundWindow, template: State, flops: float) -> RoundAllocation:
+    def allocate(
+        self,
+        window: RoundWindow,
+        template: State,
+        flops: float,
+        download_s: np.ndarray | None = None,
+        true_download_s: np.ndarray | None = None,
+    ) -> RoundAllocation:
         """`allocator` and `allocation` events: the allocator's split of the band and the
         budgets, with predicted times. A client whose training cannot end before the deadline
         is a known dropout: it gets no band (else min-max would stretch everyone's plan past
-        the deadline for it)."""
+        the deadline for it). With the downlink over the channel, ``download_s`` [K] are the
+        download times the server predicts (counted before each client's training) and
+        ``true_download_s`` [K] the real ones (the oracle's)."""
         s, w, now, clients = self.w.scenario, self.w, window.t0, window.clients
         n, grid = len(clients), self.budget_grid()
-        compute_s = w.compute.seconds(clients, flops)
+        train_s = w.compute.seconds(clients, flops)
+        lead_s = np.full(n, s.server.broadcast_s) if download_s is None else download_s
+        # time before each upload can start: its download (if timed) and its training
+        compute_s = train_s if download_s is None else download_s + train_s
+        true_busy_s = train_s if true_download_s is None else true_download_s + train_s
         snr_per_hz = w.link.snr_per_hz(window.csi.csi_gain_db)
         bits_grid = np.tile(
             [contract.bits(w.strategy, w.strategy.payload_bits(template, g)) for g in grid], (n, 1)
         )
         error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
-        time_left = window.span_s - s.server.broadcast_s
+        time_left = window.span_s - (s.server.broadcast_s if download_s is None else 0.0)
         idx = np.flatnonzero(compute_s < time_left)
         part = None
         if idx.size:
@@ -72,7 +85,7 @@ class Allocating:
                     bits_grid=bits_grid[idx],
                     error_grid=error_grid[idx],
                     true_delivered_bits=(
-                        self._true_delivered(window, compute_s, idx)
+                        self._true_delivered(window, true_busy_s, idx)
                         if w.allocator.needs_true_channel
                         else None
                     ),
@@ -84,9 +97,26 @@ class Allocating:
         level = self._check(alloc, grid)
         bits = bits_grid[np.arange(n), level].astype(np.int64)
         pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self.efficiency)
-        for i, k in enumerate(clients):
+        errors = error_grid[np.arange(n), level]
+        self._allocation_events(window, alloc, bits, (lead_s, train_s, pred_up), errors)
+        return RoundAllocation(alloc, bits, pred_up)
+
+    def _allocation_events(
+        self,
+        window: RoundWindow,
+        alloc: Allocation,
+        bits: np.ndarray,
+        times: tuple[np.ndarray, np.ndarray, np.ndarray],
+        errors: np.ndarray,
+    ) -> None:
+        """One `allocation` event per client: band, budget, bits [K], predicted times
+        ``times`` = (before training: broadcast or download, training, upload) [K] s and
+        predicted errors [K]."""
+        s, w = self.w.scenario, self.w
+        lead_s, train_s, pred_up = times
+        for i, k in enumerate(window.clients):
             self.log.emit(
-                now,
+                window.t0,
                 Kind.ALLOCATION,
                 window.round,
                 k,
@@ -95,13 +125,12 @@ class Allocating:
                 budget=alloc.budget[i],
                 bits=bits[i],
                 snr_db=snr_over_band(w, window.csi.csi_gain_db[i], alloc.bandwidth_hz[i]),
-                predicted_train_s=compute_s[i],
+                predicted_train_s=train_s[i],
                 predicted_upload_s=pred_up[i],
-                predicted_s=s.server.broadcast_s + compute_s[i] + pred_up[i],
-                predicted_error=error_grid[i, level[i]],
+                predicted_s=lead_s[i] + train_s[i] + pred_up[i],
+                predicted_error=errors[i],
                 excluded=bool(alloc.bandwidth_hz[i] == 0),
             )
-        return RoundAllocation(alloc, bits, pred_up)
 
     def _ask(self, request: AllocationRequest) -> Allocation:
         """The allocator's answer for ``request``, checked: an Allocation with float arrays
@@ -159,7 +188,7 @@ class Allocating:
         ``rows`` would deliver on the real channel between the end of its training and ``t``
         seconds after the broadcast, at bandwidths ``bw``."""
         w, n, grid = self.w, len(rows), window.grid
-        t0 = window.t0 + w.scenario.server.broadcast_s
+        t0 = window.t0 + w.scenario.server.broadcast_s  # (0 when the downlink is timed)
         start = t0 + np.asarray(compute_s)[rows]
         gain_db = window.trace.gain_db[rows]
 

@@ -21,6 +21,7 @@ from fl.strategies import Payload
 
 MISS_TRAIN, MISS_UPLOAD, MISS_REJECTED = "train", "upload", "rejected"  # clients.csv `miss`
 MISS_STOPPED = "stopped"  # first-k: the round took its updates before this client's arrived
+MISS_DOWNLOAD = "download"  # downlink.model = "channel": the model did not arrive in time
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ClientOutcome:
     update: State | None = None  # the trained adapter (trained runs)
     surrogate_error: float | None = None  # learning-free: the share the payload drops
     upload_t0: float | None = None  # when its upload began (None: it never began one)
+    download_s: float | None = None  # downlink.model = "channel": its download time [s]
 
 
 @dataclass
@@ -53,10 +55,49 @@ class ClientProcess:
     def run(
         self, plan: RoundPlan, i: int, global_state: State, flops: float
     ) -> Generator[simpy.Event, Any, ClientOutcome]:
-        """train_start -> train_end -> upload_start -> upload_end | deadline_miss; the
-        process's value is the client's outcome."""
+        """[download_end ->] train_start -> train_end -> upload_start -> upload_end |
+        deadline_miss; the process's value is the client's outcome."""
+        w, env = self.world, self.env
+        train_s = float(w.compute.seconds(int(plan.clients[i]), flops))
+        out, t_start = ClientOutcome(train_s=train_s), env.now
+        try:
+            if plan.download_end is not None and not (yield from self._download(plan, i, out)):
+                return out
+            t_start = env.now
+            yield from self._local(plan, i, out, global_state, flops)
+        except simpy.Interrupt:
+            self._stopped(plan, i, out, t_start)
+        return out
+
+    def _download(self, plan: RoundPlan, i: int, out: ClientOutcome):
+        """Wait for the global model to arrive over the channel (`download_end`); True when
+        it did before the deadline, else a `deadline_miss` in phase download at the deadline
+        (the band it was given stays idle: the server cannot know before)."""
+        env, r, k = self.env, plan.round, int(plan.clients[i])
+        end = float(plan.download_end[i])
+        if np.isnan(end):
+            yield env.timeout(max(plan.deadline - env.now, 0.0))
+            out.miss, out.download_s = MISS_DOWNLOAD, env.now - plan.t0
+            self.log.emit(
+                env.now,
+                Kind.DEADLINE_MISS,
+                r,
+                k,
+                phase="download",
+                bits=0,
+                payload_bits=plan.payload_bits[i],
+                energy_j=0.0,
+            )
+            return False
+        yield env.timeout(max(end - env.now, 0.0))
+        out.download_s = env.now - plan.t0
+        self.log.emit(env.now, Kind.DOWNLOAD_END, r, k, realised_s=out.download_s)
+        return True
+
+    def _local(self, plan: RoundPlan, i: int, out: ClientOutcome, global_state: State, flops):
+        """train_start, then training (or its cut-off, or a learning-free draw) and upload."""
         w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
-        train_s = float(w.compute.seconds(k, flops))
+        train_s = out.train_s
         fits = env.now + train_s <= plan.deadline
         self.log.emit(
             env.now,
@@ -68,17 +109,12 @@ class ClientProcess:
             train_s=train_s,
             host_trained=fits and not w.learning_free,
         )
-        out, t_start = ClientOutcome(train_s=train_s), env.now
-        try:
-            if not fits:
-                yield from self._cut_off(plan, i, out)
-            elif w.surrogate is not None:
-                yield from self._draw(plan, i, out)
-            else:
-                yield from self._train(plan, i, out, global_state)
-        except simpy.Interrupt:
-            self._stopped(plan, i, out, t_start)
-        return out
+        if not fits:
+            yield from self._cut_off(plan, i, out)
+        elif w.surrogate is not None:
+            yield from self._draw(plan, i, out)
+        else:
+            yield from self._train(plan, i, out, global_state)
 
     def _stopped(self, plan: RoundPlan, i: int, out: ClientOutcome, t_start: float) -> None:
         """first-k's quorum ended the round before this client's update arrived: training
@@ -88,15 +124,17 @@ class ClientProcess:
             w.training.discard((r, k))
         bits, held = plan.uplink.stop(i)
         uploading = out.upload_t0 is not None
+        downloading = plan.download_end is not None and out.download_s is None
         out.upload_s = env.now - out.upload_t0 if uploading else 0.0
         out.bits, out.miss, out.on_time, out.payload = bits, MISS_STOPPED, False, None
-        out.energy_j = self._energy(min(env.now - t_start, out.train_s), out.upload_s)
+        trained = 0.0 if downloading else min(env.now - t_start, out.train_s)
+        out.energy_j = self._energy(trained, out.upload_s)
         self.log.emit(
             env.now,
             Kind.STOPPED,
             r,
             k,
-            phase="upload" if uploading else "train",
+            phase="upload" if uploading else "download" if downloading else "train",
             bits=bits,
             payload_bits=plan.payload_bits[i],
             bandwidth_hz=held,

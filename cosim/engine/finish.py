@@ -137,6 +137,7 @@ class Finishing:
                     snr_db_mean=float(np.mean(plan.snr_db[i, plan.grid.j0 :])),
                     bandwidth_hz=plan.bandwidth_hz[i],
                     budget=plan.budget[i],
+                    download_s=out.download_s,
                     train_s=out.train_s,
                     upload_s=out.upload_s,
                     bits=out.bits,

@@ -51,6 +51,7 @@ class RoundPlan:
     positions: np.ndarray  # [K, 3] at the round start
     distance_m: np.ndarray  # [K] 3-D, at the round start
     uplink: Uplink
+    download_end: np.ndarray | None = None  # [K] s, downlink.model = "channel"; NaN: missed
 
 
 class Planner:

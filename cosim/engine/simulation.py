@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import simpy
 
+from channels import LinkBudget
 from cosim.engine.allocate import Allocating
 from cosim.engine.client import ClientProcess
+from cosim.engine.downlink import Downlink
 from cosim.engine.finish import Finishing, evaluate
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
 from cosim.engine.uplink import BandResponse, SplitPolicy, Uplink, UplinkRadio
@@ -41,6 +43,16 @@ class Simulation:
         self.planner = Planner(world, log)
         self.allocating = Allocating(world, log)
         self.finishing = Finishing(world, log, self.host, rounds_table, clients_table, recorder)
+        d = self.s.downlink
+        self.downlink = (
+            Downlink(
+                d,
+                LinkBudget(d.tx_power_dbm, d.noise_figure_db, self.s.channel.bs_antennas),
+                world.rate,
+            )
+            if d.model == "channel"
+            else None
+        )
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
@@ -120,9 +132,16 @@ class Simulation:
         """One round: plan -> allocate -> broadcast -> clients -> finish; its row."""
         env, flops = self.env, self.step_flops_round
         window = self.planner.window(r, env.now)
-        decided = self.allocating.allocate(window, self.global_state, flops)
+        down = self._downloads(window)
+        decided = self.allocating.allocate(
+            window,
+            self.global_state,
+            flops,
+            None if down is None else down[0],
+            None if down is None else np.nan_to_num(down[1] - window.t0, nan=np.inf),
+        )
         alloc = decided.allocation
-        self._broadcast(r, window.clients)
+        self._broadcast(r, window, down)
         snr_db = snr_over_band(self.w, window.trace.gain_db, alloc.bandwidth_hz[:, None])
         chunk = self.planner.chunk(window, snr_db) if self.finishing.recorder else {}
         plan = RoundPlan(
@@ -139,6 +158,7 @@ class Simulation:
             positions=window.positions[:, window.grid.j0],
             distance_m=window.trace.distance_3d_m[:, window.grid.j0],
             uplink=self._uplink(window, alloc.bandwidth_hz),
+            download_end=None if down is None else down[1],
         )
         yield env.timeout(self.s.server.broadcast_s)
         clients = ClientProcess(env, self.w, self.log, self.host)
@@ -158,17 +178,63 @@ class Simulation:
         )
         return row
 
-    def _broadcast(self, r: int, clients: np.ndarray) -> None:
-        """The `broadcast` event: the global model's bits go down (server.broadcast_s)."""
-        w, s = self.w, self.s
+    @property
+    def model_bits(self) -> int:
+        """The global adapter's size on air [bits]: every value at the strategy's width
+        (none of our strategies broadcasts a sparse model)."""
+        per = self.w.strategy.bits_per_value
+        return sum(x.numel() for x in self.global_state.values()) * per
+
+    def _downloads(self, window: RoundWindow) -> tuple[np.ndarray, np.ndarray] | None:
+        """With downlink.model = "channel": the download times [K] s the server predicts
+        from its CSI, and the instants [K] s each client really holds the model (NaN: not
+        before the deadline); None with the fixed broadcast time."""
+        if self.downlink is None:
+            return None
+        bits = self.model_bits
+        predicted = self.downlink.predicted_s(bits, window.csi.csi_gain_db)
+        return predicted, self.downlink.realised_end(bits, window)
+
+    def _broadcast(
+        self, r: int, window: RoundWindow, down: tuple[np.ndarray, np.ndarray] | None
+    ) -> None:
+        """The `broadcast` event: the global model's bits go down (server.broadcast_s); with
+        the downlink timed over the channel, a `download_start` per client too."""
+        s, now, bits, clients = self.s, self.env.now, self.model_bits, window.clients
+        if down is None:
+            self.log.emit(
+                now,
+                Kind.BROADCAST,
+                r,
+                bits=bits,
+                seconds=s.server.broadcast_s,
+                clients=clients.tolist(),
+            )
+            return
+        d = s.downlink
         self.log.emit(
-            self.env.now,
+            now,
             Kind.BROADCAST,
             r,
-            bits=sum(x.numel() for x in self.global_state.values()) * w.strategy.bits_per_value,
-            seconds=s.server.broadcast_s,
+            bits=bits,
+            seconds=None,
             clients=clients.tolist(),
+            mode=d.mode,
+            bandwidth_hz=d.bandwidth_hz,
         )
+        per = d.bandwidth_hz if d.mode == "multicast" else d.bandwidth_hz / len(clients)
+        snr = self.downlink.snr_db(window.csi.csi_gain_db)
+        for i, k in enumerate(clients):
+            self.log.emit(
+                now,
+                Kind.DOWNLOAD_START,
+                r,
+                int(k),
+                bits=bits,
+                bandwidth_hz=per,
+                snr_db=snr[i],
+                predicted_s=down[0][i],
+            )
 
     def _uplink(self, window: RoundWindow, bandwidth_hz: np.ndarray) -> Uplink:
         """The round's band; mid-round re-splits see the channel as the round-start CSI does:

@@ -54,6 +54,8 @@ class Kind:
     ALLOCATOR = "allocator"
     ALLOCATION = "allocation"
     BROADCAST = "broadcast"
+    DOWNLOAD_START = "download_start"  # downlink.model = "channel" only
+    DOWNLOAD_END = "download_end"
     TRAIN_START = "train_start"
     TRAIN_END = "train_end"
     UPDATE_REJECTED = "update_rejected"

@@ -49,6 +49,7 @@ class ClientRow:
     snr_db_mean: float
     bandwidth_hz: float
     budget: float
+    download_s: float | None  # a column of downlink.model = "channel" runs only
     train_s: float
     upload_s: float
     bits: float
@@ -60,7 +61,7 @@ class ClientRow:
 
 
 ROUND_COLUMNS = tuple(f.name for f in fields(RoundRow) if f.name != "perplexity")
-CLIENT_COLUMNS = tuple(f.name for f in fields(ClientRow))
+CLIENT_COLUMNS = tuple(f.name for f in fields(ClientRow) if f.name != "download_s")
 
 
 def round_columns(task: str) -> tuple[str, ...]:
@@ -69,6 +70,15 @@ def round_columns(task: str) -> tuple[str, ...]:
         return ROUND_COLUMNS
     i = ROUND_COLUMNS.index("loss") + 1
     return (*ROUND_COLUMNS[:i], "perplexity", *ROUND_COLUMNS[i:])
+
+
+def client_columns(downlink: str) -> tuple[str, ...]:
+    """clients.csv's columns for downlink.model ``downlink``: "channel" adds download_s
+    before train_s."""
+    if downlink != "channel":
+        return CLIENT_COLUMNS
+    i = CLIENT_COLUMNS.index("train_s")
+    return (*CLIENT_COLUMNS[:i], "download_s", *CLIENT_COLUMNS[i:])
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -15,7 +15,7 @@ from cosim.engine.simulation import Simulation
 from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog
 from cosim.outputs.results import RunResult, typed
-from cosim.outputs.tables import CLIENT_COLUMNS, CsvTable, round_columns
+from cosim.outputs.tables import CsvTable, client_columns, round_columns
 from cosim.running import checkpoint, integrity
 from cosim.running.folder import OUTPUT_FILES, RunDirError, check_run_dir, writing
 from cosim.running.progress import Progress
@@ -135,7 +135,7 @@ def _play(
         logger.info("TSFA stage 1 chose %s (%s)", world.stage1.chosen, world.stage1.rule)
     if out is not None and saved is None:
         _fresh_folder(out, scenario)
-    log, rounds, clients = _outputs(world.scenario.model.task, out, observers, saved)
+    log, rounds, clients = _outputs(world.scenario, out, observers, saved)
     recorder = (
         ChannelRecorder(scenario.clients.count, scenario.channel.dt)
         if scenario.output.channel and out is not None
@@ -188,7 +188,7 @@ def _fresh_folder(out: Path, scenario: Scenario) -> None:
 
 
 def _outputs(
-    task: str,
+    scenario: Scenario,
     out: Path | None,
     observers: Sequence[Callable[[dict[str, Any]], None]],
     saved: checkpoint.Saved | None,
@@ -211,8 +211,12 @@ def _outputs(
         watchers,
         None if saved is None else (saved.offsets["events.jsonl"], saved.extra["events"]),
     )
-    rounds = CsvTable(path("rounds.csv"), round_columns(task), resume_at("rounds.csv"))
-    clients = CsvTable(path("clients.csv"), CLIENT_COLUMNS, resume_at("clients.csv"))
+    rounds = CsvTable(
+        path("rounds.csv"), round_columns(scenario.model.task), resume_at("rounds.csv")
+    )
+    clients = CsvTable(
+        path("clients.csv"), client_columns(scenario.downlink.model), resume_at("clients.csv")
+    )
     return log, rounds, clients
 
 

@@ -15,7 +15,6 @@ from cosim.scenario.errors import ScenarioError
 from cosim.scenario.io import apply_overrides, read_toml, toml_text
 from cosim.scenario.rules import builtin_problem
 from cosim.scenario.sections import (
-    OVERCOMMIT,
     AllocationSection,
     ChannelSection,
     ClientsSection,
@@ -28,10 +27,10 @@ from cosim.scenario.sections import (
     OutputSection,
     RunSection,
     Section,
-    ServerSection,
     StrategySection,
     TrainSection,
 )
+from cosim.scenario.server import OVERCOMMIT, DownlinkSection, ServerSection
 
 
 class Scenario(Section):
@@ -50,6 +49,7 @@ class Scenario(Section):
     train: TrainSection = TrainSection()
     fl: FlSection = FlSection()
     server: ServerSection = ServerSection()
+    downlink: DownlinkSection = DownlinkSection()
     output: OutputSection = OutputSection()
 
     @classmethod
@@ -98,6 +98,12 @@ class Scenario(Section):
             raise ValueError(
                 f"server.aggregate_k ({self.server.aggregate_k}) must be <= clients.per_round "
                 f"({self.clients.per_round}): first-k aggregates at most the clients scheduled"
+            )
+        if self.downlink.model == "channel" and self.server.broadcast_s:
+            raise ValueError(
+                f"server.broadcast_s ({self.server.broadcast_s}) is the downlink time of "
+                "downlink.model = 'fixed'; with 'channel' the broadcast is timed over the "
+                "channel (set server.broadcast_s = 0)"
             )
         if self.channel.dt > self.deadline.seconds:
             raise ValueError(

@@ -346,44 +346,6 @@ class FlSection(Section):
     profile: str = ""
 
 
-PROTOCOLS_BUILT = ("sync", "first-k")
-OVERCOMMIT = 1.3  # FedScale's default over-commitment (Bonawitz et al. 2019 select 130 %)
-
-
-class ServerSection(Section):
-    """Server-side timing, round protocol and evaluation. `protocol`: `sync` waits for every
-    scheduled client until the deadline; `first-k` aggregates the first aggregate_k updates to
-    arrive and stops the rest (0 = per_round / 1.3, FedScale's over-commitment). The global
-    model is evaluated on eval_samples held-out samples before round 1, after every
-    eval_every-th round and after the last one (each evaluation costs host time, never
-    simulated time)."""
-
-    protocol: Literal["sync", "first-k", "fedasync", "fedbuff"] = "sync"
-    aggregate_k: Annotated[
-        int, Field(ge=0, le=100_000, description="first-k: updates aggregated; 0 = per_round/1.3")
-    ] = 0
-
-    broadcast_s: Annotated[float, Field(ge=0.0, le=1e4, description="downlink time")] = 0.0
-    eval_samples: Annotated[int, Field(ge=0, le=1_000_000, description="0 = whole test")] = 0
-    eval_every: Annotated[
-        int, Field(ge=1, le=1_000_000, description="evaluate every N rounds (and the last)")
-    ] = 1
-
-    @model_validator(mode="after")
-    def _cross(self) -> Self:
-        if self.protocol not in PROTOCOLS_BUILT:
-            raise ValueError(
-                f"server.protocol = {self.protocol!r} is not built yet (docs/PROTOCOLS.md); built: "
-                + ", ".join(PROTOCOLS_BUILT)
-            )
-        if self.aggregate_k and self.protocol != "first-k":
-            raise ValueError(
-                f"server.aggregate_k ({self.aggregate_k}) is read by server.protocol = "
-                f"'first-k' only (got {self.protocol!r})"
-            )
-        return self
-
-
 class OutputSection(Section):
     """Optional outputs: the channel trace (channel.npz), and checkpoints for `wfl-cosim run
     --resume`: at the end of every checkpoint_every-th round (0 = never) once at least

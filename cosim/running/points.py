@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -195,6 +197,20 @@ def run_points(
     return rows
 
 
+def _worker_start(plugins: tuple[str, ...], parent: int) -> None:
+    """A worker's first act: load the plugins, and end itself when the sweep or study that
+    started it is gone (killed alone, its workers would run on, writing their folders): the
+    point it was running keeps its last checkpoint and resumes with the next invocation."""
+    load_plugins(plugins)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _pool(jobs: list, workers: int, plugins: Sequence[str]) -> Iterator[dict[str, Any]]:
     if not jobs:
         return
@@ -203,8 +219,8 @@ def _pool(jobs: list, workers: int, plugins: Sequence[str]) -> Iterator[dict[str
     with ProcessPoolExecutor(
         max(1, min(workers, len(jobs))),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=load_plugins,
-        initargs=(tuple(plugins),),
+        initializer=_worker_start,
+        initargs=(tuple(plugins), os.getpid()),
     ) as pool:
         futures = [pool.submit(_run_point, job) for job in jobs]
         for fut in as_completed(futures):

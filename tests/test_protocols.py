@@ -2,6 +2,7 @@
 the first k updates to arrive and stops the rest; sync is what it always was."""
 
 import csv
+import math
 
 import pytest
 from conftest import ROOT, read_events
@@ -68,15 +69,22 @@ def test_first_k_with_k_all_scheduled_is_sync(tmp_path):
 
 
 def test_max_time_ends_the_run_there_and_changes_nothing_before(tmp_path):
+    """The round under way at run.max_time_s is stopped there and not aggregated: the run's
+    rounds are the complete ones, each as in a run without the limit."""
     s = Scenario.load(DEFAULT).updated({**BASE, "run.rounds": 50})
     full = run(s.updated({"run.rounds": 8}), tmp_path / "full")
     limit = 0.5 * (full.rounds[4]["t_end"] + full.rounds[5]["t_end"])  # inside round 6
     cut = run(s.updated({"run.max_time_s": limit}), tmp_path / "cut")
-    assert len(cut.rounds) == 6 and cut.rounds[-1]["t_end"] <= limit
-    assert cut.rounds[:5] == full.rounds[:5]  # the rounds before the limit are untouched
-    starts = [e for e in read_events(tmp_path / "cut") if e["kind"] == "round_start"]
-    assert starts[-1]["round"] == 6 and starts[-1]["deadline"] == limit
-    assert all(e["t"] <= limit for e in read_events(tmp_path / "cut"))
+    assert cut.rounds == full.rounds[:5] and cut.clients == full.clients[: len(cut.clients)]
+    events = read_events(tmp_path / "cut")
+    assert all(e["t"] <= limit for e in events)
+    sixth = [e for e in events if e.get("round") == 6]
+    assert sixth[0]["kind"] == "round_start" and not [e for e in sixth if e["kind"] == "aggregate"]
+    stopped = [e for e in sixth if e["kind"] == "stopped"]
+    assert stopped and all(e["t"] == limit and e["reason"] == "max_time" for e in stopped)
+    ended = {e["client"] for e in sixth if e["kind"] in ("upload_end", "deadline_miss")}
+    scheduled = {e["client"] for e in sixth if e["kind"] == "allocation"}
+    assert {e["client"] for e in stopped} | ended == scheduled  # everyone accounted for
 
 
 @pytest.mark.parametrize(
@@ -92,3 +100,14 @@ def test_max_time_ends_the_run_there_and_changes_nothing_before(tmp_path):
 def test_bad_protocol_fields_are_refused_naming_them(changes, words):
     with pytest.raises(ScenarioError, match=words.replace("(", r"\(").replace(")", r"\)")):
         Scenario.load(DEFAULT).updated({**BASE, **changes})
+
+
+def test_with_a_time_limit_the_last_complete_round_is_evaluated(tmp_path):
+    from conftest import TINY
+
+    s = Scenario.load(TINY).updated(
+        {"run.rounds": 50, "run.max_time_s": 2.5, "server.eval_every": 1000}
+    )
+    result = run(s, tmp_path / "run")
+    assert 1 < len(result.rounds) < 50 and result.rounds[-1]["t_end"] <= 2.5
+    assert not math.isnan(result.rounds[-1]["accuracy"])  # the run's final model, evaluated

@@ -22,6 +22,7 @@ from fl.strategies import Payload
 MISS_TRAIN, MISS_UPLOAD, MISS_REJECTED = "train", "upload", "rejected"  # clients.csv `miss`
 MISS_STOPPED = "stopped"  # first-k: the round took its updates before this client's arrived
 MISS_DOWNLOAD = "download"  # downlink.model = "channel": the model did not arrive in time
+STOP_FIRST_K, STOP_MAX_TIME = "first-k", "max_time"  # why a `stopped` client was stopped
 
 
 @dataclass
@@ -65,8 +66,8 @@ class ClientProcess:
                 return out
             t_start = env.now
             yield from self._local(plan, i, out, global_state, flops)
-        except simpy.Interrupt:
-            self._stopped(plan, i, out, t_start)
+        except simpy.Interrupt as stop:
+            self._stopped(plan, i, out, t_start, str(stop.cause))
         return out
 
     def _download(self, plan: RoundPlan, i: int, out: ClientOutcome):
@@ -116,9 +117,12 @@ class ClientProcess:
         else:
             yield from self._train(plan, i, out, global_state)
 
-    def _stopped(self, plan: RoundPlan, i: int, out: ClientOutcome, t_start: float) -> None:
-        """first-k's quorum ended the round before this client's update arrived: training
-        is abandoned (its host job dropped) or the upload stops; its band is freed."""
+    def _stopped(
+        self, plan: RoundPlan, i: int, out: ClientOutcome, t_start: float, reason: str
+    ) -> None:
+        """The round ended before this client's update arrived (``reason``: first-k's quorum,
+        or run.max_time_s): training is abandoned (its host job dropped) or the upload
+        stops; its band is freed."""
         w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
         if w.training is not None:
             w.training.discard((r, k))
@@ -134,6 +138,7 @@ class ClientProcess:
             Kind.STOPPED,
             r,
             k,
+            reason=reason,
             phase="upload" if uploading else "download" if downloading else "train",
             bits=bits,
             payload_bits=plan.payload_bits[i],

@@ -204,9 +204,11 @@ def surrogate_terms(outcomes: list[ClientOutcome]) -> dict[str, float]:
 
 
 def is_last(s: Scenario, r: int, now: float) -> bool:
-    """Whether round ``r``, ending at ``now``, is the run's last: run.rounds reached, or the
-    clock at run.max_time_s."""
-    return r == s.run.rounds or bool(s.run.max_time_s and now >= s.run.max_time_s)
+    """Whether round ``r``, ending at ``now``, may be the run's last: run.rounds reached, or
+    the next round could run past run.max_time_s (then it is stopped and not aggregated, so
+    this round's model is the run's final one)."""
+    limit = s.run.max_time_s
+    return r == s.run.rounds or bool(limit and now + s.deadline.seconds > limit)
 
 
 def perplexity(s: Scenario, loss: float | None) -> float | None:

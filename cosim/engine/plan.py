@@ -25,7 +25,7 @@ class RoundWindow:
     round: int
     t0: float
     deadline: float
-    span_s: float  # deadline − t0 as set (deadline.seconds, or less where run.max_time_s cuts)
+    span_s: float  # deadline − t0 [s]: deadline.seconds
     clients: np.ndarray
     grid: RoundGrid
     positions: np.ndarray  # [K, n, 3] m
@@ -65,8 +65,6 @@ class Planner:
         scheduled clients from the CSI instant t0 − csi_delay_s to the deadline."""
         s, w = self.w.scenario, self.w
         span = s.deadline.seconds
-        if s.run.max_time_s and now + span > s.run.max_time_s:
-            span = s.run.max_time_s - now  # the run ends there: so does this round
         deadline = now + span
         self.log.emit(now, Kind.ROUND_START, r, deadline=deadline)
         clients = np.sort(

@@ -12,7 +12,7 @@ import simpy
 
 from channels import LinkBudget
 from cosim.engine.allocate import Allocating
-from cosim.engine.client import ClientProcess
+from cosim.engine.client import STOP_FIRST_K, STOP_MAX_TIME, ClientProcess
 from cosim.engine.downlink import Downlink
 from cosim.engine.finish import Finishing, evaluate
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
@@ -83,6 +83,8 @@ class Simulation:
                 return  # run.max_time_s reached
             proc = self.env.process(self._round(r))
             self.env.run(until=proc)
+            if proc.value is None:
+                return  # run.max_time_s came inside round r: the run is over
             self.first_round = r + 1  # what a checkpoint written now resumes
             yield proc.value
 
@@ -166,12 +168,10 @@ class Simulation:
             env.process(clients.run(plan, i, self.global_state, flops))
             for i in range(len(plan.clients))
         ]
-        if plan.uplink.quorum:  # first-k: the round ends at the k-th arrival
-            yield env.all_of(procs) | plan.uplink.quorum_reached
-            for p in procs:
-                if p.is_alive:
-                    p.interrupt("first-k quorum")
+        reason = yield from self._early_end(plan, procs)
         yield env.all_of(procs)  # (a fresh condition: a triggered one drops its callbacks)
+        if reason == STOP_MAX_TIME:
+            return None  # the run ended inside this round: nothing aggregated, no row
         outcomes = {int(k): p.value for k, p in zip(plan.clients, procs, strict=True)}
         row, self.global_state = self.finishing.finish(
             plan, outcomes, self.global_state, env.now, chunk
@@ -194,6 +194,25 @@ class Simulation:
         bits = self.model_bits
         predicted = self.downlink.predicted_s(bits, window.csi.csi_gain_db)
         return predicted, self.downlink.realised_end(bits, window)
+
+    def _early_end(self, plan: RoundPlan, procs: list):
+        """Wait for the clients, or for what ends the round before them: first-k's quorum
+        (the k-th arrival) or run.max_time_s; then stop whoever is still busy. The reason
+        ("" when everyone finished)."""
+        env, limit = self.env, self.s.run.max_time_s
+        everyone = env.all_of(procs)
+        cut = env.timeout(max(limit - env.now, 0.0)) if limit and plan.deadline > limit else None
+        ends = [e for e in (plan.uplink.quorum_reached if plan.uplink.quorum else None, cut) if e]
+        if not ends:
+            return ""
+        yield env.any_of([everyone, *ends])
+        if everyone.triggered:
+            return ""
+        reason = STOP_FIRST_K if plan.uplink.quorum_reached.triggered else STOP_MAX_TIME
+        for p in procs:
+            if p.is_alive:
+                p.interrupt(reason)
+        return reason
 
     def _broadcast(
         self, r: int, window: RoundWindow, down: tuple[np.ndarray, np.ndarray] | None

@@ -44,8 +44,8 @@ class RunSection(Section):
     """Seed and length of the run, and the memory it may plan to use: a run whose estimated
     peak (docs/RELIABILITY.md) exceeds max_memory_gb is refused before anything is written
     (0 = 80 % of the memory this machine has available). The run ends after `rounds` rounds or
-    at the simulated instant max_time_s (0 = no limit), whichever comes first: the round under
-    way then has its deadline there (the server knows when the run ends)."""
+    at the simulated instant max_time_s (0 = no limit), whichever comes first: a round under way
+    then is stopped there and not aggregated."""
 
     seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="root seed of every draw")] = 0
     rounds: Annotated[int, Field(ge=1, le=100_000, description="federated rounds")] = 10

@@ -1,6 +1,12 @@
 """How the clock scales: learning-free runs of 100, 1,000 and 10,000 clients, 100 rounds each.
 
     python benchmarks/scale.py [--rounds 100] [--per-round 100] [--channels rayleigh umi]
+    python benchmarks/scale.py --scheduled 100 1000 3000 [--rounds 5]   # a round's scale
+
+With --scheduled: 10,000 clients on Rayleigh fading and a 100 MHz band, that many scheduled
+per round (uploads in flight together), sync rounds; printed per point: host seconds per
+round and per scheduled client, and the growth against the previous point. Issue 18's target:
+at most 1 s a round with 1,000 in flight on 2 cores, and cost linear in the uploads in flight.
 
 Each point is the default scenario's cell and allocator (equal shares, reallocation on,
 pedestrians, 2 s deadline) in fl.mode = surrogate with clients.count and clients.per_round
@@ -25,7 +31,9 @@ SIZES = (100, 1_000, 10_000)
 BOUND_S, BOUND_GIB = 60.0, 2.0
 
 
-def point(channel: str, clients: int, per_round: int, rounds: int) -> dict:
+def point(
+    channel: str, clients: int, per_round: int, rounds: int, band_hz: float | None = None
+) -> dict:
     """One run, in this process: host seconds, events and peak memory."""
     from cosim import Scenario, run
 
@@ -37,6 +45,7 @@ def point(channel: str, clients: int, per_round: int, rounds: int) -> dict:
             "channel.model": channel,
             "clients.count": clients,
             "clients.per_round": min(per_round, clients),
+            **({"channel.bandwidth_hz": band_hz} if band_hz else {}),
         }
     )
     start = time.perf_counter()
@@ -57,11 +66,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--per-round", type=int, default=100)
     ap.add_argument("--channels", nargs="+", default=["rayleigh", "umi"])
+    ap.add_argument("--scheduled", nargs="+", type=int, help="a round's scale (see above)")
+    ap.add_argument("--band-hz", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--point", nargs=2, metavar=("CHANNEL", "CLIENTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.point:
-        out = point(args.point[0], int(args.point[1]), args.per_round, args.rounds)
+        out = point(args.point[0], int(args.point[1]), args.per_round, args.rounds, args.band_hz)
         print(json.dumps(out))
+        return
+    if args.scheduled:
+        round_scale(args.scheduled, args.rounds)
         return
     print(
         f"learning-free, default cell (equal shares, reallocation on), {args.rounds} rounds, "
@@ -90,6 +104,25 @@ def main() -> None:
                 flush=True,
             )
             prev = r
+
+
+def round_scale(scheduled: list[int], rounds: int) -> None:
+    """Seconds per round and per scheduled client as the uploads in flight grow."""
+    print(
+        f"learning-free sync rounds, 10,000 clients, Rayleigh, 100 MHz, {rounds} rounds; "
+        "one process per point"
+    )
+    print(" scheduled  s/round  ms/client  x s/round  (target: <= 1 s/round at 1,000)")
+    prev = None
+    for k in scheduled:
+        cmd = [sys.executable, __file__, "--point", "rayleigh", "10000", "--per-round", str(k)]
+        cmd += ["--rounds", str(rounds), "--band-hz", "1e8"]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        per_round = r["run_s"] / rounds
+        grow = f"{per_round / prev:10.2f}" if prev else "         -"
+        note = ("  met" if per_round <= 1.0 else "  NOT met") if k == 1000 else ""
+        print(f"{k:>10} {per_round:>8.2f} {1e3 * per_round / k:>10.2f} {grow}{note}", flush=True)
+        prev = per_round
 
 
 if __name__ == "__main__":

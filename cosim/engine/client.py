@@ -79,16 +79,7 @@ class ClientProcess:
         if np.isnan(end):
             yield env.timeout(max(plan.deadline - env.now, 0.0))
             out.miss, out.download_s = MISS_DOWNLOAD, env.now - plan.t0
-            self.log.emit(
-                env.now,
-                Kind.DEADLINE_MISS,
-                r,
-                k,
-                phase="download",
-                bits=0,
-                payload_bits=plan.payload_bits[i],
-                energy_j=0.0,
-            )
+            self._missed_before_upload(plan, i, "download", 0.0)
             return False
         yield env.timeout(max(end - env.now, 0.0))
         out.download_s = env.now - plan.t0
@@ -149,21 +140,25 @@ class ClientProcess:
     def _cut_off(self, plan: RoundPlan, i: int, out: ClientOutcome):
         """Its update could not arrive in time: the simulated device trains until the deadline
         cuts it off; the host skips the (discarded) computation."""
-        env, r, k = self.env, plan.round, int(plan.clients[i])
+        env = self.env
         t_start = env.now
         plan.uplink.drop(i, "training cannot finish by the deadline")
         yield env.timeout(max(plan.deadline - env.now, 0.0))
         out.miss = MISS_TRAIN
         out.energy_j = self._energy(env.now - t_start, 0.0)
+        self._missed_before_upload(plan, i, "train", out.energy_j)
+
+    def _missed_before_upload(self, plan: RoundPlan, i: int, phase: str, energy_j: float) -> None:
+        """The `deadline_miss` of a client the deadline caught before it sent a bit."""
         self.log.emit(
-            env.now,
+            self.env.now,
             Kind.DEADLINE_MISS,
-            r,
-            k,
-            phase="train",
+            plan.round,
+            int(plan.clients[i]),
+            phase=phase,
             bits=0,
             payload_bits=plan.payload_bits[i],
-            energy_j=out.energy_j,
+            energy_j=energy_j,
         )
 
     def _draw(self, plan: RoundPlan, i: int, out: ClientOutcome):

@@ -20,8 +20,9 @@ GIB = 2**30
 BASE_BYTES = 0.6 * GIB  # the interpreter with torch, transformers and Sionna imported
 # per (scheduled client, step) of the round's window: positions, velocities, the trace and
 # the channel model's intermediates (measured: ~145 B pathloss, ~1.4 kB sum of sinusoids,
-# ~3.2 kB 38.901 cell with Sionna rays); with a margin
-WINDOW_BYTES = {"pathloss": 200, "rayleigh": 1_800, "rician": 1_800, "umi": 4_000}
+# ~10.7 kB 38.901 cell with the position-keyed float64 ray sums, 2026-12-06; it was ~3.2 kB
+# before them, and 4 kB had become a 2.2x under-estimate); with a margin
+WINDOW_BYTES = {"pathloss": 200, "rayleigh": 1_800, "rician": 1_800, "umi": 12_000}
 CELLS_38901 = ("umi", "uma", "rma")
 # per client of the cell: paths, device, processes; Sionna rays for a 38.901 cell
 CLIENT_BYTES = {"pathloss": 1_000, "rayleigh": 4_000, "rician": 4_000, "umi": 20_000}

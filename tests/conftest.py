@@ -29,9 +29,13 @@ def tiny_run(tmp_path_factory):
     return out, result
 
 
-def kill_at_checkpoint(args: list[str], run_dir: Path, round_: int = 3) -> None:
+def kill_at_checkpoint(
+    args: list[str], run_dir: Path, round_: int = 3, alone: bool = False
+) -> None:
     """Start ``python -m cosim *args`` in its own process group and kill the whole group (as
-    a closed terminal does) once ``run_dir`` holds a checkpoint of ``round_`` or later."""
+    a closed terminal does) once ``run_dir`` holds a checkpoint of ``round_`` or later; with
+    ``alone``, kill that process only and wait (at most 10 s) for its children to end by
+    themselves."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "cosim", *args],
         stdout=subprocess.DEVNULL,
@@ -45,8 +49,19 @@ def kill_at_checkpoint(args: list[str], run_dir: Path, round_: int = 3) -> None:
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
+    if not alone:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return
+    import psutil
+
+    children = psutil.Process(proc.pid).children(recursive=True)
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for p in alive:
+        p.kill()
+    assert not alive, f"children still running after their parent died: {alive}"
 
 
 @pytest.fixture

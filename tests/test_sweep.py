@@ -1,6 +1,7 @@
 """`wfl-cosim sweep`: the grid's product, one run folder per point, resume, failures kept apart."""
 
 import csv
+import fcntl
 import json
 import shutil
 
@@ -99,10 +100,16 @@ def test_a_bad_grid_value_exits_2_before_anything_runs(tmp_path):
 
 
 def test_a_sweep_killed_during_a_point_resumes_that_point(tmp_path):
+    """Killed alone (its workers not signalled; a closed terminal kills them too, which
+    leaves the same folder): its workers must see their parent gone and end, not run on
+    writing the point folder (its lock is free after), and the point resumes."""
     base = ["sweep", str(DEFAULT), "--grid", "run.seed=3", "--set", "fl.mode=surrogate"]
     base += ["--set", "run.rounds=60", "--set", "output.checkpoint_min_s=0"]
     out = tmp_path / "sweep"
-    kill_at_checkpoint([*base, "--out", str(out)], out / "run.seed=3")  # workers too
+    kill_at_checkpoint([*base, "--out", str(out)], out / "run.seed=3", alone=True)
+    with open(out / "run.seed=3" / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody is writing the point any more
+        fcntl.flock(f, fcntl.LOCK_UN)
     res = CliRunner().invoke(main, [*base, "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert _summary(out)[0]["status"] == "resumed"
@@ -143,44 +150,3 @@ def test_a_changed_input_file_makes_a_point_another_run(tmp_path):
     profile.write_text(profile.read_text() + "\n")
     res = CliRunner().invoke(main, base)
     assert res.exit_code == 2 and "fl.profile: the file changed" in res.output, res.output
-
-
-def test_workers_end_when_the_sweep_that_started_them_is_killed_alone(tmp_path):
-    """Killing only the sweep process (not its group) must not leave its workers running on
-    and writing the point folders: they see their parent gone and end, and the point's lock
-    is free for the next invocation to resume it."""
-    import fcntl
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import psutil
-
-    out = tmp_path / "sweep"
-    args = [sys.executable, "-m", "cosim", "sweep", str(DEFAULT), "--grid", "run.seed=3"]
-    args += ["--set", "fl.mode=surrogate", "--set", "run.rounds=400", "--out", str(out)]
-    args += ["--set", "output.checkpoint_min_s=0"]
-    proc = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    state = out / "run.seed=3" / "checkpoint" / "state.json"
-    limit = time.monotonic() + 120
-    while time.monotonic() < limit and not state.is_file():
-        time.sleep(0.05)
-    assert state.is_file() and proc.poll() is None, "the point never got going"
-    workers = [
-        c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())
-    ]
-    assert workers, "a worker process runs the point"
-    os.kill(proc.pid, signal.SIGKILL)  # the sweep alone, not its process group
-    proc.wait()
-    _, alive = psutil.wait_procs(workers, timeout=10)
-    try:
-        assert not alive, f"workers still running after their sweep died: {alive}"
-    finally:
-        for p in alive:
-            p.kill()
-    with open(out / "run.seed=3" / ".lock", "a") as f:  # free: the next sweep can resume it
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -23,6 +23,8 @@ def test_sweep_runs_the_product_and_resumes_after_a_point_is_removed(tmp_path):
     out = tmp_path / "sweep"
     res = CliRunner().invoke(main, ["sweep", str(TINY), *GRID, *FAST, "--out", str(out)])
     assert res.exit_code == 0, res.output
+    progress = [line for line in res.output.splitlines() if " left" in line]
+    assert len(progress) == 4 and progress[-1].endswith("0 left")  # a line per finished point
     rows = _summary(out)
     names = [r["point"] for r in rows]
     assert names == [
@@ -39,8 +41,10 @@ def test_sweep_runs_the_product_and_resumes_after_a_point_is_removed(tmp_path):
     assert "seconds = 1.0" in text and 'name = "minmax"' in text
     events_before = (out / names[1] / "events.jsonl").read_bytes()
     shutil.rmtree(out / names[0])
-    res = CliRunner().invoke(main, ["sweep", str(TINY), *GRID, *FAST, "--out", str(out)])
+    args = ["sweep", str(TINY), *GRID, *FAST, "--out", str(out), "--quiet"]
+    res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
+    assert " left" not in res.output  # --quiet: no progress lines
     status = {r["point"]: r["status"] for r in _summary(out)}
     assert status[names[0]] == "ran"
     assert all(status[n] == "skipped (complete)" for n in names[1:])

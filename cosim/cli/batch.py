@@ -44,6 +44,7 @@ from cosim.scenario import ScenarioError
     default=None,
     help="Accuracy that time_to_target_s counts to (empty without it).",
 )
+@click.option("--quiet", is_flag=True, help="No progress lines or bar.")
 def sweep_cmd(
     scenario: Path,
     grid: tuple[str, ...],
@@ -53,13 +54,16 @@ def sweep_cmd(
     out: Path | None,
     rerun_changed: bool,
     target: float | None,
+    quiet: bool,
 ) -> None:
     """Run SCENARIO at every point of the grid; points already complete with the same scenario
     and input files are skipped, points whose folders hold another run are refused."""
     load(plugins)
     out = out or Path("runs") / f"sweep-{scenario.stem}"
     try:
-        rows = sweep(scenario, grid, out, workers, overrides, plugins, rerun_changed, target)
+        rows = sweep(
+            scenario, grid, out, workers, overrides, plugins, rerun_changed, target, not quiet
+        )
     except ScenarioError as exc:
         fail(str(exc))
     for r in rows:

@@ -1,5 +1,5 @@
 """What a run shows while it goes: the progress bar (simulated time, on-time share, latest
-accuracy) and one log line per round."""
+accuracy) and one log line per round; and a sweep's or study's bar with a line per point."""
 
 from __future__ import annotations
 
@@ -68,3 +68,26 @@ def _accuracy(row: RoundRow) -> str:
     if row.mode == "surrogate":
         return "n/a (learning-free)"
     return "not evaluated" if math.isnan(row.accuracy) else f"{row.accuracy:.3f}"
+
+
+class PointProgress:
+    """A sweep's or study's bar over its points (stderr), and one line per finished point
+    (point, status, seconds, what is left; stdout, above the bar); silent when ``show`` is
+    off. Call it with each row."""
+
+    def __init__(self, total: int, show: bool) -> None:
+        self.show = show
+        self.bar = tqdm(total=total, desc="points", unit="point", file=sys.stderr, disable=not show)
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.bar.update(1)
+        if self.show:
+            left = self.bar.total - self.bar.n
+            extra = f"  {row['error']}" if row.get("error") else ""
+            self.bar.write(
+                f"{row['point']}  {row['status']}  {row['seconds']:.1f} s  {left} left{extra}"
+            )
+
+    def close(self) -> None:
+        """Take the bar off the terminal."""
+        self.bar.close()

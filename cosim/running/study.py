@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from cosim.analysis.study_stats import STAT_COLUMNS, excludes_zero, summarise_study
 from cosim.outputs.summary import RUN_METRICS, cell
 from cosim.running.points import run_points
+from cosim.running.progress import PointProgress
 from cosim.running.study_file import Study, load_study, points
 
 STUDY_COPY = "study.toml"  # the resolved study file, in the study folder (marks it as one)
@@ -67,17 +65,7 @@ def run_study(
     study = load_study(study_path)
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"study-{Path(study_path).stem}"
     todo = points(study, out)
-    bar = tqdm(total=len(todo), desc="points", unit="point", file=sys.stderr, disable=not progress)
-
-    def finished(row: dict[str, Any]) -> None:
-        bar.update(1)
-        if progress:
-            left = bar.total - bar.n
-            extra = f"  {row['error']}" if row.get("error") else ""
-            bar.write(
-                f"{row['point']}  {row['status']}  {row['seconds']:.1f} s  {left} left{extra}"
-            )
-
+    finished = PointProgress(len(todo), progress)
     try:
         rows = run_points(
             str(study.scenario),
@@ -89,7 +77,7 @@ def run_study(
             study.target_accuracy,
         )
     finally:
-        bar.close()
+        finished.close()
     out.mkdir(parents=True, exist_ok=True)
     (out / STUDY_COPY).write_text(study.to_toml(), encoding="utf-8")
     table = [{**p.labels, **rows[p.name]} for p in todo]

@@ -14,6 +14,7 @@ from typing import Any
 
 from cosim.outputs.summary import RUN_METRICS, cell
 from cosim.running.points import Point, run_points
+from cosim.running.progress import PointProgress
 from cosim.scenario import ScenarioError, load_scenario
 from cosim.world.inputs import check_inputs
 from cosim.world.memory import check_memory
@@ -65,12 +66,14 @@ def sweep(
     plugins: Sequence[str] = (),
     rerun_changed: bool = False,
     target_accuracy: float | None = None,
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every point not yet complete under ``out_dir``; write ``out_dir/summary.csv``.
     Every point is validated before anything runs (ScenarioError names the bad one); a point
     folder holding a run of another scenario is refused (PointChangedError naming the fields
     that differ) unless ``rerun_changed``; ``plugins`` (see --plugin) are imported in every
-    worker first; ``target_accuracy`` is the accuracy time_to_target_s counts to."""
+    worker first; ``target_accuracy`` is the accuracy time_to_target_s counts to;
+    ``progress``: a bar and a line per finished point on stderr."""
     grid = parse_grid(grid_items)
     keys = [k for k, _ in grid]
     out = Path(out_dir)
@@ -82,7 +85,13 @@ def sweep(
         check_memory(s, str(scenario))
         labels = dict(o.split("=", 1) for o in overrides)
         todo.append(Point(point_name(overrides), full, out / point_name(overrides), s, labels))
-    rows = run_points(str(scenario), todo, workers, plugins, rerun_changed, None, target_accuracy)
+    finished = PointProgress(len(todo), progress)
+    try:
+        rows = run_points(
+            str(scenario), todo, workers, plugins, rerun_changed, finished, target_accuracy
+        )
+    finally:
+        finished.close()
     out.mkdir(parents=True, exist_ok=True)
     columns = (*SUMMARY[:2], *keys, *SUMMARY[2:])
     ordered = [{**p.labels, **rows[p.name]} for p in todo]

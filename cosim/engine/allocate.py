@@ -68,7 +68,7 @@ class Allocating:
             [contract.bits(w.strategy, w.strategy.payload_bits(template, g)) for g in grid], (n, 1)
         )
         error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
-        time_left = window.span_s - (s.server.broadcast_s if download_s is None else 0.0)
+        time_left = s.deadline.seconds - s.server.broadcast_s  # (0 when the downlink is timed)
         idx = np.flatnonzero(compute_s < time_left)
         part = None
         if idx.size:

@@ -20,7 +20,7 @@ from fl import LocalResult, State
 from fl.strategies import Payload
 
 MISS_TRAIN, MISS_UPLOAD, MISS_REJECTED = "train", "upload", "rejected"  # clients.csv `miss`
-MISS_STOPPED = "stopped"  # first-k: the round took its updates before this client's arrived
+MISS_STOPPED = "stopped"  # first-k took its updates before this client's arrived
 MISS_DOWNLOAD = "download"  # downlink.model = "channel": the model did not arrive in time
 STOP_FIRST_K, STOP_MAX_TIME = "first-k", "max_time"  # why a `stopped` client was stopped
 

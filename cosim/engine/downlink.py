@@ -23,7 +23,7 @@ class Downlink:
     link: LinkBudget
     rate: RateModel
 
-    def _bandwidth(self, k: int) -> float:
+    def bandwidth_hz(self, k: int) -> float:
         """Each client's band [Hz]: all of it (multicast) or an equal share of ``k``."""
         b = self.section.bandwidth_hz
         return b if self.section.mode == "multicast" else b / k
@@ -32,7 +32,7 @@ class Downlink:
         """Rates [K, ...] bit/s at channel gains ``gain_db`` [K, ...] dB: each client's own
         (unicast), or everyone's the worst client's at each instant (multicast)."""
         k = gain_db.shape[0]
-        b = self._bandwidth(k)
+        b = self.bandwidth_hz(k)
         rate = b * self.rate.efficiency(self.link.snr_db(gain_db, b))
         if self.section.mode == "multicast":
             rate = np.broadcast_to(rate.min(axis=0, keepdims=True), rate.shape)
@@ -62,4 +62,4 @@ class Downlink:
     def snr_db(self, csi_gain_db: np.ndarray) -> np.ndarray:
         """Each client's downlink SNR [dB] over its band at the CSI (for the events)."""
         gain = np.asarray(csi_gain_db, dtype=float)
-        return self.link.snr_db(gain, self._bandwidth(gain.shape[0]))
+        return self.link.snr_db(gain, self.bandwidth_hz(gain.shape[0]))

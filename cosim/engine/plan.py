@@ -25,7 +25,6 @@ class RoundWindow:
     round: int
     t0: float
     deadline: float
-    span_s: float  # deadline − t0 [s]: deadline.seconds
     clients: np.ndarray
     grid: RoundGrid
     positions: np.ndarray  # [K, n, 3] m
@@ -64,8 +63,7 @@ class Planner:
         """round_start and csi events; the round's channel, one batched call for the
         scheduled clients from the CSI instant t0 − csi_delay_s to the deadline."""
         s, w = self.w.scenario, self.w
-        span = s.deadline.seconds
-        deadline = now + span
+        deadline = now + s.deadline.seconds
         self.log.emit(now, Kind.ROUND_START, r, deadline=deadline)
         clients = np.sort(
             w.seeds.rng("schedule", r).choice(s.clients.count, s.clients.per_round, replace=False)
@@ -77,7 +75,7 @@ class Planner:
         vel = w.mobility.velocities(t, clients)
         trace = w.channel.trace(clients, grid.steps, pos, vel)
         csi = CsiEstimator(w, r, trace.gain_db, grid)
-        window = RoundWindow(r, now, deadline, span, clients, grid, pos, vel, trace, csi)
+        window = RoundWindow(r, now, deadline, clients, grid, pos, vel, trace, csi)
         self._csi_events(window, now - t_csi)
         return window
 

@@ -134,7 +134,8 @@ class Simulation:
         """One round: plan -> allocate -> broadcast -> clients -> finish; its row."""
         env, flops = self.env, self.step_flops_round
         window = self.planner.window(r, env.now)
-        down = self._downloads(window)
+        bits = self.model_bits
+        down = self._downloads(window, bits)
         decided = self.allocating.allocate(
             window,
             self.global_state,
@@ -143,7 +144,7 @@ class Simulation:
             None if down is None else np.nan_to_num(down[1] - window.t0, nan=np.inf),
         )
         alloc = decided.allocation
-        self._broadcast(r, window, down)
+        self._broadcast(r, window, bits, down)
         snr_db = snr_over_band(self.w, window.trace.gain_db, alloc.bandwidth_hz[:, None])
         chunk = self.planner.chunk(window, snr_db) if self.finishing.recorder else {}
         plan = RoundPlan(
@@ -185,13 +186,12 @@ class Simulation:
         per = self.w.strategy.bits_per_value
         return sum(x.numel() for x in self.global_state.values()) * per
 
-    def _downloads(self, window: RoundWindow) -> tuple[np.ndarray, np.ndarray] | None:
-        """With downlink.model = "channel": the download times [K] s the server predicts
-        from its CSI, and the instants [K] s each client really holds the model (NaN: not
-        before the deadline); None with the fixed broadcast time."""
+    def _downloads(self, window: RoundWindow, bits: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """With downlink.model = "channel": the download times [K] s of the model's ``bits``
+        the server predicts from its CSI, and the instants [K] s each client really holds it
+        (NaN: not before the deadline); None with the fixed broadcast time."""
         if self.downlink is None:
             return None
-        bits = self.model_bits
         predicted = self.downlink.predicted_s(bits, window.csi.csi_gain_db)
         return predicted, self.downlink.realised_end(bits, window)
 
@@ -215,11 +215,15 @@ class Simulation:
         return reason
 
     def _broadcast(
-        self, r: int, window: RoundWindow, down: tuple[np.ndarray, np.ndarray] | None
+        self,
+        r: int,
+        window: RoundWindow,
+        bits: int,
+        down: tuple[np.ndarray, np.ndarray] | None,
     ) -> None:
-        """The `broadcast` event: the global model's bits go down (server.broadcast_s); with
+        """The `broadcast` event: the global model's ``bits`` go down (server.broadcast_s); with
         the downlink timed over the channel, a `download_start` per client too."""
-        s, now, bits, clients = self.s, self.env.now, self.model_bits, window.clients
+        s, now, clients = self.s, self.env.now, window.clients
         if down is None:
             self.log.emit(
                 now,
@@ -241,7 +245,7 @@ class Simulation:
             mode=d.mode,
             bandwidth_hz=d.bandwidth_hz,
         )
-        per = d.bandwidth_hz if d.mode == "multicast" else d.bandwidth_hz / len(clients)
+        per = self.downlink.bandwidth_hz(len(clients))
         snr = self.downlink.snr_db(window.csi.csi_gain_db)
         for i, k in enumerate(clients):
             self.log.emit(

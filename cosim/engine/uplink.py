@@ -151,8 +151,8 @@ class Uplink:
         return self.uploads[i].done
 
     def stop(self, i: int) -> tuple[float, float]:
-        """The round is over for client ``i`` (first-k took its updates): (bits it delivered
-        so far, band [Hz] it held, now freed)."""
+        """The round is over for client ``i`` (first-k took its updates, or run.max_time_s
+        came): (bits it delivered so far, band [Hz] it held, now freed)."""
         sent = 0.0
         if self.state[i] == UPLOADING:
             self._settle([i])

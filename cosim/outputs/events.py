@@ -62,7 +62,7 @@ class Kind:
     UPLOAD_START = "upload_start"
     UPLOAD_END = "upload_end"
     DEADLINE_MISS = "deadline_miss"
-    STOPPED = "stopped"  # first-k: the round took its updates; this client was stopped
+    STOPPED = "stopped"  # the round ended first (first-k's quorum, run.max_time_s)
     REALLOCATION = "reallocation"
     AGGREGATE = "aggregate"
 

@@ -23,11 +23,8 @@ RUN_METRICS = (
     "energy_per_client_j",  # mean energy a scheduled client spends in a round [J]
     "sim_time_s",  # simulated time at the end of the last round [s]
 )
-NOT_STARTED = (
-    "download",
-    "train",
-    "rejected",
-)  # clients.csv `miss` of clients that never began an upload
+# clients.csv `miss` of clients that never began an upload
+NOT_STARTED = ("download", "train", "rejected")
 STOPPED = "stopped"  # first-k stopped it: it began an upload when its upload_s > 0
 
 

@@ -56,14 +56,19 @@ def test_every_event_kind_a_run_writes_is_a_defined_constant(tiny_run):
 
 
 def test_row_types_are_the_table_columns_and_a_table_refuses_other_keys(tmp_path):
-    # perplexity is a column of causal-lm runs only, placed after loss
-    assert tuple(f.name for f in fields(RoundRow)) == (*ROUND_COLUMNS, "perplexity")
+    # perplexity is a column of causal-lm runs only, placed after loss; staleness_mean one of
+    # fedasync/fedbuff runs, last
+    names = tuple(f.name for f in fields(RoundRow))
+    assert names == (*ROUND_COLUMNS, "perplexity", "staleness_mean")
     lm = round_columns("causal-lm")
     assert lm[lm.index("loss") + 1] == "perplexity" and round_columns("classify") == ROUND_COLUMNS
-    # download_s is a column of downlink.model = "channel" runs only, placed before train_s
+    assert round_columns("classify", True) == (*ROUND_COLUMNS, "staleness_mean")
+    # download_s is a column of downlink.model = "channel" runs only, placed before train_s;
+    # version and staleness of fedasync/fedbuff runs, last
     dl = client_columns("channel")
-    assert tuple(f.name for f in fields(ClientRow)) == dl
+    assert tuple(f.name for f in fields(ClientRow)) == client_columns("channel", True)
     assert client_columns("fixed") == CLIENT_COLUMNS
+    assert client_columns("fixed", True) == (*CLIENT_COLUMNS, "version", "staleness")
     assert dl[dl.index("train_s") - 1] == "download_s"
     assert ROUND_COLUMNS[:4] == ("mode", "round", "t_start", "t_end")
     table = CsvTable(tmp_path / "rounds.csv", ROUND_COLUMNS)

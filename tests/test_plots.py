@@ -109,7 +109,7 @@ def test_misses_are_counts_of_the_scheduled_clients(tiny_run, tmp_path, monkeypa
     assert totals == {int(r["round"]): int(r["scheduled"]) for r in rows}
     on_time = [rect.get_height() for rect in ax.containers[0]]
     assert on_time == [int(r["on_time"]) for r in rows]
-    assert ax.get_ylabel() == "scheduled clients"
+    assert ax.get_ylabel() == "clients"
 
 
 def test_positions_name_every_client_and_draw_the_cell_edge(tiny_run, tmp_path, monkeypatch):

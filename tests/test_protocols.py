@@ -90,7 +90,7 @@ def test_max_time_ends_the_run_there_and_changes_nothing_before(tmp_path):
 @pytest.mark.parametrize(
     "changes, words",
     [
-        ({"server.protocol": "fedbuff"}, "not built yet"),
+        ({"server.protocol": "fedbuff", "channel.frequency_selective": True}, "not built yet"),
         ({"server.protocol": "gossip"}, "server.protocol"),
         ({"server.protocol": "first-k", "server.aggregate_k": 9}, "must be <= clients.per_round"),
         ({"server.aggregate_k": 2}, "read by server.protocol = 'first-k' only"),

@@ -42,6 +42,7 @@ OUTCOME_COLOURS = {
     "rejected": "#D55E00",  # non-finite or diverging update
     "stopped": "#666666",  # first-k had its updates: the round stopped this client
     "download": "#F0E442",  # the model did not arrive before the deadline
+    "stale": "#000000",  # fedasync/fedbuff: staler than server.max_staleness, dropped
 }
 VARIANT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
 

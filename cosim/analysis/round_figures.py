@@ -3,6 +3,7 @@ what became of the scheduled clients (misses)."""
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 
 from matplotlib.ticker import MaxNLocator
@@ -77,18 +78,40 @@ def draw_accuracy(rounds: list[dict], events: list[dict], opts: FigureOptions):
     return fig
 
 
+MISS_KINDS = ("download", "train", "upload", "rejected", "stopped", "stale")
+
+
+def _version_of(rounds: list[dict]):
+    """The bar an event counts in: its round; under fedasync/fedbuff (rows with
+    staleness_mean) the first version made at or after it."""
+    if not rounds or "staleness_mean" not in rounds[0]:
+        return lambda e: e["round"]
+    ends = [float(x["t_end"]) for x in rounds]
+    numbers = [int(x["round"]) for x in rounds]
+
+    def bucket(e: dict) -> int:
+        i = bisect.bisect_left(ends, e["t"])
+        return numbers[i] if i < len(numbers) else -1  # after the last version: not drawn
+
+    return bucket
+
+
 def draw_misses(rounds: list[dict], events: list[dict], opts: FigureOptions):
     """Per round, how many scheduled clients were on time, cut in upload, late in training,
     rejected, or stopped (first-k): counts (the honest unit for a handful of clients), every
-    round labelled."""
-    per = defaultdict(lambda: {"download": 0, "train": 0, "upload": 0, "rejected": 0, "stopped": 0})
+    round labelled. Under fedasync/fedbuff a bar per global version: what ended since the
+    one before (updates dropped as too stale too)."""
+    per = defaultdict(lambda: dict.fromkeys(MISS_KINDS, 0))
+    bucket = _version_of(rounds)
     for e in events:
-        if e["kind"] == Kind.DEADLINE_MISS:
-            per[e["round"]][e["phase"]] += 1
-        elif e["kind"] == Kind.UPDATE_REJECTED:
-            per[e["round"]]["rejected"] += 1
-        elif e["kind"] == Kind.STOPPED:
-            per[e["round"]]["stopped"] += 1
+        kind = {
+            Kind.DEADLINE_MISS: e.get("phase"),
+            Kind.UPDATE_REJECTED: "rejected",
+            Kind.STOPPED: "stopped",
+            Kind.UPDATE_DROPPED: "stale",
+        }.get(e["kind"])
+        if kind is not None:
+            per[bucket(e)][kind] += 1
     r = [int(x["round"]) for x in rounds]
     parts = [
         ([int(x["on_time"]) for x in rounds], "on time", "on time"),
@@ -97,6 +120,7 @@ def draw_misses(rounds: list[dict], events: list[dict], opts: FigureOptions):
         ([per[k]["rejected"] for k in r], "rejected (non-finite or diverging update)", "rejected"),
         ([per[k]["stopped"] for k in r], "stopped: first-k had its updates", "stopped"),
         ([per[k]["download"] for k in r], "model not downloaded by the deadline", "download"),
+        ([per[k]["stale"] for k in r], "dropped: staler than server.max_staleness", "stale"),
     ]
     fig, ax = plt.subplots(figsize=opts.size((10, 4), 2.0), constrained_layout=True)
     bottom = [0] * len(r)
@@ -104,8 +128,9 @@ def draw_misses(rounds: list[dict], events: list[dict], opts: FigureOptions):
         if any(counts) or outcome == "on time":
             ax.bar(r, counts, bottom=bottom, color=OUTCOME_COLOURS[outcome], label=label)
             bottom = [a + c for a, c in zip(bottom, counts, strict=True)]
-    ax.set_xlabel("round")
-    ax.set_ylabel("scheduled clients")
+    overlapping = bool(rounds) and "staleness_mean" in rounds[0]
+    ax.set_xlabel("global version (what ended since the one before)" if overlapping else "round")
+    ax.set_ylabel("clients")
     step = max(1, -(-len(r) // 25))  # every round labelled, or every k-th beyond 25 rounds
     ax.set_xticks(r[::step])
     ax.set_xticks(r, minor=True)  # a tick at every round, a label at every step-th

@@ -19,13 +19,21 @@ from cosim.outputs.events import Kind
 STARTS = {Kind.DOWNLOAD_START: "download", Kind.TRAIN_START: "train", Kind.UPLOAD_START: "upload"}
 ENDS = {Kind.DOWNLOAD_END: "download", Kind.TRAIN_END: "train", Kind.UPLOAD_END: "upload"}
 TIMELINE_ROUNDS = 20  # a longer run shows its first 20 rounds unless --rounds says which
-MARKERS = {"download": "^", "train": "v", "upload": "X", "rejected": "s", "stopped": "D"}
+MARKERS = {
+    "download": "^",
+    "train": "v",
+    "upload": "X",
+    "rejected": "s",
+    "stopped": "D",
+    "stale": "P",
+}
 MISS_LABELS = {
     "download": "model not downloaded by the deadline",
     "train": "training past the deadline",
     "upload": "upload cut by the deadline",
     "rejected": "update rejected (non-finite or diverging)",
-    "stopped": "stopped: first-k had its updates",
+    "stopped": "stopped (first-k had its updates, or the run ended)",
+    "stale": "dropped: staler than server.max_staleness",
 }
 
 
@@ -67,6 +75,7 @@ class Activity:
     starts: dict[int, float] = field(default_factory=dict)
     deadlines: dict[int, float] = field(default_factory=dict)
     ends: dict[int, float] = field(default_factory=dict)
+    versions: dict[int, float] = field(default_factory=dict)  # fedasync/fedbuff: when made
 
 
 def read_activity(events: list[dict], shown: tuple[int, int]) -> Activity:
@@ -88,9 +97,12 @@ def read_activity(events: list[dict], shown: tuple[int, int]) -> Activity:
             share[key] = e["share"] or 0.0
         elif kind in (Kind.DOWNLOAD_START, Kind.TRAIN_START, Kind.UPLOAD_START):
             began[(*key, STARTS[kind])] = t
-        elif kind == Kind.REALLOCATION:
-            for c, after in zip(e["clients"], e["after_share"], strict=True):
-                _reshare(act, began, share, (r, c), after or 0.0, t)
+        elif kind == Kind.REALLOCATION:  # (fedasync/fedbuff: members of several rounds)
+            rs = e.get("rounds") or [r] * len(e["clients"])
+            for rc, c, after in zip(rs, e["clients"], e["after_share"], strict=True):
+                _reshare(act, began, share, (rc, c), after or 0.0, t)
+        elif kind == Kind.AGGREGATE and "jobs" in e:
+            act.versions[r] = t
         elif kind in (*ENDS, Kind.DEADLINE_MISS, Kind.STOPPED):
             phase = ENDS.get(kind) or e["phase"]
             start = began.pop((*key, phase), None)
@@ -103,6 +115,8 @@ def read_activity(events: list[dict], shown: tuple[int, int]) -> Activity:
                 act.marks[key[1]].append((t, "stopped"))
         elif kind == Kind.UPDATE_REJECTED:
             act.marks[key[1]].append((t, "rejected"))
+        elif kind == Kind.UPDATE_DROPPED:
+            act.marks[key[1]].append((t, "stale"))
     return act
 
 
@@ -131,6 +145,8 @@ def draw_timeline(events: list[dict], rounds: int, opts: FigureOptions):
             if xs:
                 hatch = "////" if phase == "no band" else None
                 ax.broken_barh(xs, (row[c] - 0.35, 0.7), facecolor=colour, hatch=hatch, lw=0)
+    for t in act.versions.values():
+        ax.axvline(t, color="0.25", lw=0.6, ls=":")
     for r, t0 in act.starts.items():
         ax.axvline(t0, color="0.25", lw=0.6)
         if ran_to_deadline(act, r):  # a round that ended early: its deadline lies in the next
@@ -152,6 +168,9 @@ def draw_timeline(events: list[dict], rounds: int, opts: FigureOptions):
     _round_numbers(ax, act, size[0])
     if act.starts:
         ax.set_xlim(min(act.starts.values()), max(act.ends.values()) * 1.0 + 1e-9)
+    elif act.versions:  # overlapping jobs: from the first bar to the last version
+        first = min((a for spans in act.bars.values() for a, _, _ in spans), default=0.0)
+        ax.set_xlim(first, max(act.ends.values()) + 1e-9)
     ax.set_yticks(range(len(clients)), [f"client {c}" for c in clients])
     ax.set_ylim(len(clients) - 0.5, -0.5)
     ax.set_xlabel("simulated time [s]" + window_note(shown, rounds))
@@ -160,20 +179,26 @@ def draw_timeline(events: list[dict], rounds: int, opts: FigureOptions):
         loc="outside lower center",
         ncol=4 if size[0] > 6 else 2,
     )
-    opts.titled(ax, "what every scheduled client did, round by round")
+    opts.titled(
+        ax,
+        "what every scheduled client did, round by round"
+        if act.starts or not act.versions
+        else "what every client did, its jobs overlapping",
+    )
     return fig
 
 
 def _round_numbers(ax, act: Activity, width_in: float) -> None:
-    """Round numbers on the top axis at the round starts (every k-th where they would crowd)."""
-    starts = sorted(act.starts.items())
+    """Round numbers on the top axis at the round starts (every k-th where they would crowd);
+    under fedasync/fedbuff, global version numbers where each was made."""
+    starts = sorted(act.starts.items()) or sorted(act.versions.items())
     if not starts:
         return
     step = max(1, math.ceil(len(starts) / (2.5 * width_in)))
     top = ax.secondary_xaxis("top")
     top.set_xticks([t for _, t in starts[::step]], [str(r) for r, _ in starts[::step]])
     top.set_xticks([t for _, t in starts], minor=True)
-    top.set_xlabel("round")
+    top.set_xlabel("round" if act.starts else "global version made")
 
 
 def _legend(act: Activity, happened: set[str]) -> list:
@@ -192,7 +217,11 @@ def _legend(act: Activity, happened: set[str]) -> list:
         for p in PHASE_COLOURS
         if p in drawn
     ]
-    handles.append(plt.Line2D([], [], color="0.25", lw=0.6, label="round start"))
+    if act.starts:
+        handles.append(plt.Line2D([], [], color="0.25", lw=0.6, label="round start"))
+    if act.versions:
+        line = plt.Line2D([], [], color="0.25", lw=0.6, ls=":", label="global version made")
+        handles.append(line)
     if any(ran_to_deadline(act, r) for r in act.starts):
         label = "round ran to its deadline"
         handles.append(plt.Line2D([], [], color=DEADLINE_COLOUR, ls="--", lw=0.9, label=label))

@@ -71,7 +71,12 @@ def validate_cmd(scenario: Path, overrides: tuple[str, ...], plugins: tuple[str,
     except ScenarioError as exc:
         fail(str(exc))
     until = f" or {s.run.max_time_s:g} s simulated" if s.run.max_time_s else ""
-    protocol = "" if s.server.protocol == "sync" else f", {s.server.protocol} k={s.aggregate_k}"
+    protocol = {
+        "sync": "",
+        "first-k": f", first-k k={s.aggregate_k}",
+        "fedasync": f", fedasync with {s.concurrency} busy",
+        "fedbuff": f", fedbuff with {s.concurrency} busy, buffer {s.buffer_size}",
+    }[s.server.protocol]
     click.echo(
         f"{scenario}: valid ({s.run.rounds} rounds{until}, {s.clients.count} clients, "
         f"{s.clients.per_round} per round{protocol}, channel {s.channel.model}, "

@@ -49,14 +49,14 @@ class Allocating:
         flops: float,
         download_s: np.ndarray | None = None,
         true_download_s: np.ndarray | None = None,
+        share: float = 1.0,
+        call: str | None = None,
     ) -> RoundAllocation:
-        """`allocator` and `allocation` events: the allocator's split of the band and the
-        budgets, with predicted times. A client whose training cannot end before the deadline
-        is a known dropout: it gets no band (else min-max would stretch everyone's plan past
-        the deadline for it). With the downlink over the channel, ``download_s`` [K] are the
-        download times the server predicts (counted before each client's training) and
-        ``true_download_s`` [K] the real ones (the oracle's)."""
-        s, w, now, clients = self.w.scenario, self.w, window.t0, window.clients
+        """`allocator`/`allocation` events: band and budgets, predicted times; a client whose
+        training cannot end by the deadline gets no band. ``download_s`` / ``true_download_s``
+        [K]: predicted / real downloads (channel downlink; the real ones for the oracle);
+        fedasync/fedbuff plan starts on ``share`` of the band, ``call`` = "start"."""
+        s, w, clients = self.w.scenario, self.w, window.clients
         n, grid = len(clients), self.budget_grid()
         train_s = w.compute.seconds(clients, flops)
         lead_s = np.full(n, s.server.broadcast_s) if download_s is None else download_s
@@ -78,7 +78,7 @@ class Allocating:
                     snr_per_hz=snr_per_hz[idx],
                     dense_bits=np.full(idx.size, w.strategy.payload_bits(template, 1.0), float),
                     compute_s=compute_s[idx],
-                    total_bandwidth_hz=s.channel.bandwidth_hz,
+                    total_bandwidth_hz=s.channel.bandwidth_hz * share,
                     time_left_s=time_left,
                     efficiency=self.efficiency,
                     budget_grid=grid,
@@ -92,14 +92,21 @@ class Allocating:
                 )
             )
         alloc = for_subset(part, idx, n, grid[0])
-        if alloc.info:
-            self.log.emit(now, Kind.ALLOCATOR, window.round, name=w.allocator.name, **alloc.info)
+        self._allocator_event(window, alloc, call)
         level = self._check(alloc, grid)
         bits = bits_grid[np.arange(n), level].astype(np.int64)
         pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self.efficiency)
         errors = error_grid[np.arange(n), level]
         self._allocation_events(window, alloc, bits, (lead_s, train_s, pred_up), errors)
         return RoundAllocation(alloc, bits, pred_up)
+
+    def _allocator_event(self, window: RoundWindow, alloc: Allocation, call: str | None) -> None:
+        """The `allocator` event, when the allocator said something (``call``: which one,
+        under fedasync/fedbuff)."""
+        if alloc.info:
+            which = {} if call is None else {"call": call}
+            info = dict(name=self.w.allocator.name, **which, **alloc.info)
+            self.log.emit(window.t0, Kind.ALLOCATOR, window.round, **info)
 
     def _allocation_events(
         self,

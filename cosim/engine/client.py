@@ -22,7 +22,9 @@ from fl.strategies import Payload
 MISS_TRAIN, MISS_UPLOAD, MISS_REJECTED = "train", "upload", "rejected"  # clients.csv `miss`
 MISS_STOPPED = "stopped"  # first-k took its updates before this client's arrived
 MISS_DOWNLOAD = "download"  # downlink.model = "channel": the model did not arrive in time
+MISS_STALE = "stale"  # fedasync/fedbuff: it arrived staler than server.max_staleness
 STOP_FIRST_K, STOP_MAX_TIME = "first-k", "max_time"  # why a `stopped` client was stopped
+STOP_RUN_END = "run_end"  # fedasync/fedbuff: run.rounds versions made while it was busy
 
 
 @dataclass
@@ -54,14 +56,19 @@ class ClientProcess:
     host: HostTime
 
     def run(
-        self, plan: RoundPlan, i: int, global_state: State, flops: float
+        self, plan: RoundPlan, i: int, global_state: State, flops: float, lead_s: float = 0.0
     ) -> Generator[simpy.Event, Any, ClientOutcome]:
         """[download_end ->] train_start -> train_end -> upload_start -> upload_end |
-        deadline_miss; the process's value is the client's outcome."""
+        deadline_miss; the process's value is the client's outcome. ``lead_s``: a fixed
+        broadcast time this client waits first (fedasync/fedbuff; a sync round waits it
+        once for everyone)."""
         w, env = self.world, self.env
         train_s = float(w.compute.seconds(int(plan.clients[i]), flops))
         out, t_start = ClientOutcome(train_s=train_s), env.now
         try:
+            if lead_s:
+                yield env.timeout(lead_s)
+                t_start = env.now
             if plan.download_end is not None and not (yield from self._download(plan, i, out)):
                 return out
             t_start = env.now
@@ -116,7 +123,7 @@ class ClientProcess:
         stops; its band is freed."""
         w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
         if w.training is not None:
-            w.training.discard((r, k))
+            w.training.discard((plan.key, k))
         bits, held = plan.uplink.stop(i)
         uploading = out.upload_t0 is not None
         downloading = plan.download_end is not None and out.download_s is None
@@ -164,9 +171,9 @@ class ClientProcess:
     def _draw(self, plan: RoundPlan, i: int, out: ClientOutcome):
         """Learning-free: this client's update is a draw from the profile, never trained."""
         w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
-        importance = w.surrogate.draw(w.seeds.rng("surrogate", r, k))
+        importance = w.surrogate.draw(w.seeds.rng("surrogate", plan.key, k))
         out.surrogate_error = w.strategy.surrogate_error(
-            importance, float(plan.budget[i]), w.seeds.rng("compress", r, k)
+            importance, float(plan.budget[i]), w.seeds.rng("compress", plan.key, k)
         )
         yield env.timeout(out.train_s)
         self.log.emit(
@@ -179,10 +186,13 @@ class ClientProcess:
         seeded by (round, client), the result does not depend on where or when it is
         computed."""
         w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
-        w.training.submit((r, k), global_state, w.shards[k], w.seeds.int_seed("local_train", r, k))
+        key = plan.key  # the round (sync), or the batch of starts (fedasync/fedbuff)
+        w.training.submit(
+            (key, k), global_state, w.shards[k], w.seeds.int_seed("local_train", key, k)
+        )
         yield env.timeout(out.train_s)
         waited = w.training.busy_s
-        update = w.training.collect((r, k))
+        update = w.training.collect((key, k))
         self.host.train_s += w.training.busy_s - waited  # host time training (or waiting)
         self.host.trained_updates += 1
         out.train_loss = update.loss
@@ -205,7 +215,10 @@ class ClientProcess:
         payload = contract.payload(
             w.strategy,
             w.strategy.compress(
-                update.state, global_state, float(plan.budget[i]), w.seeds.rng("compress", r, k)
+                update.state,
+                global_state,
+                float(plan.budget[i]),
+                w.seeds.rng("compress", key, k),
             ),
         )
         yield from self._upload(plan, i, out, payload.bits, payload)
@@ -241,6 +254,7 @@ class ClientProcess:
                 predicted_s=plan.predicted_upload_s[i],
                 realised_s=env.now - t_up,
                 energy_j=out.energy_j,
+                **(plan.stamp(i) if plan.stamp else {}),
             )
             return
         out.bits, out.miss = float(result.bits), MISS_UPLOAD

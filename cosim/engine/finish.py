@@ -89,8 +89,8 @@ class Finishing:
                 **terms,
             )
         else:
-            terms = self._error_terms(
-                [outcomes[k] for k in arrived], payloads, weights, global_state
+            terms = self.error_terms(
+                [outcomes[k] for k in arrived], payloads, weights, [global_state] * len(arrived)
             )
             global_state = contract.state(
                 w.strategy,
@@ -118,38 +118,14 @@ class Finishing:
         )
         self.rounds_table.append(row)
         self._client_rows(plan, outcomes)
-        self._record(r, chunk, now)
+        self.record(r, chunk, now)
         return row, global_state
 
     def _client_rows(self, plan: RoundPlan, outcomes: dict[int, ClientOutcome]) -> None:
         for i, k in enumerate(map(int, plan.clients)):
-            out = outcomes[k]
-            x, y, z = plan.positions[i]
-            self.clients_table.append(
-                ClientRow(
-                    mode=self.world.scenario.fl.mode,
-                    round=plan.round,
-                    client=k,
-                    x_m=x,
-                    y_m=y,
-                    z_m=z,
-                    distance_m=plan.distance_m[i],
-                    snr_db_mean=float(np.mean(plan.snr_db[i, plan.grid.j0 :])),
-                    bandwidth_hz=plan.bandwidth_hz[i],
-                    budget=plan.budget[i],
-                    download_s=out.download_s,
-                    train_s=out.train_s,
-                    upload_s=out.upload_s,
-                    bits=out.bits,
-                    payload_bits=plan.payload_bits[i],
-                    on_time=out.on_time,
-                    miss=out.miss,
-                    train_loss=out.train_loss,
-                    energy_j=out.energy_j,
-                )
-            )
+            self.clients_table.append(client_row(self.world.scenario.fl.mode, plan, i, outcomes[k]))
 
-    def _record(self, r: int, chunk: dict[str, np.ndarray], now: float) -> None:
+    def record(self, r: int, chunk: dict[str, np.ndarray], now: float) -> None:
         """The round's channel chunk up to its end (the rest of the grid belongs to the next
         round)."""
         if self.recorder is None:
@@ -161,22 +137,25 @@ class Finishing:
         terms = {name: a[:, keep] for name, a in chunk.items()}
         self.recorder.add(r, steps[keep], clients, start, **terms)
 
-    def _error_terms(
+    def error_terms(
         self,
         outcomes: list[ClientOutcome],
         payloads: list,
         weights: np.ndarray,
-        global_state: State,
+        references: list[State],
     ) -> dict[str, float]:
         """The paper's three effects, measured on this round's on-time updates: the
         separate-aggregation error of what the server received, the mean relative
-        sparsification error of each client's B·A, and the mean orthogonality defects."""
+        sparsification error of each client's B·A, and the mean orthogonality defects.
+        ``references``: the global model each update started from (the round's, in sync)."""
         if not outcomes:
             return dict(
                 sep_agg_error=NAN, sparsification_error=NAN, orth_defect_a=NAN, orth_defect_b=NAN
             )
         strategy = self.world.strategy
-        received = [strategy.reconstruct(p, global_state) for p in payloads]
+        received = [
+            strategy.reconstruct(p, ref) for p, ref in zip(payloads, references, strict=True)
+        ]
         spars = [relative_error(o.update, rec) for o, rec in zip(outcomes, received, strict=True)]
         defects = [
             orthogonality_defect(o.update[layer.a], o.update[layer.b])
@@ -189,6 +168,34 @@ class Finishing:
             orth_defect_a=float(np.mean([d[0] for d in defects])),
             orth_defect_b=float(np.mean([d[1] for d in defects])),
         )
+
+
+def client_row(mode: str, plan: RoundPlan, i: int, out: ClientOutcome, **more) -> ClientRow:
+    """clients.csv's row of ``plan``'s client i with its outcome (``more``: the columns of
+    fedasync/fedbuff, version and staleness)."""
+    x, y, z = plan.positions[i]
+    return ClientRow(
+        mode=mode,
+        round=plan.round,
+        client=int(plan.clients[i]),
+        x_m=x,
+        y_m=y,
+        z_m=z,
+        distance_m=plan.distance_m[i],
+        snr_db_mean=float(np.mean(plan.snr_db[i, plan.grid.j0 :])),
+        bandwidth_hz=plan.bandwidth_hz[i],
+        budget=plan.budget[i],
+        download_s=out.download_s,
+        train_s=out.train_s,
+        upload_s=out.upload_s,
+        bits=out.bits,
+        payload_bits=plan.payload_bits[i],
+        on_time=out.on_time,
+        miss=out.miss,
+        train_loss=out.train_loss,
+        energy_j=out.energy_j,
+        **more,
+    )
 
 
 def surrogate_terms(outcomes: list[ClientOutcome]) -> dict[str, float]:

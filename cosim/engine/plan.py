@@ -4,7 +4,9 @@ round start and at every re-split), and the RoundPlan the clients play."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +33,7 @@ class RoundWindow:
     velocities: np.ndarray  # [K, n, 3] m/s
     trace: ChannelTrace
     csi: CsiEstimator
+    key: int  # seeds the round's draws: the round (sync), the batch of starts (fedasync/fedbuff)
 
 
 @dataclass
@@ -49,8 +52,14 @@ class RoundPlan:
     predicted_upload_s: np.ndarray  # [K]
     positions: np.ndarray  # [K, 3] at the round start
     distance_m: np.ndarray  # [K] 3-D, at the round start
-    uplink: Uplink
+    uplink: Uplink | Any  # the round's band, or (fedasync/fedbuff) seats on the shared one
     download_end: np.ndarray | None = None  # [K] s, downlink.model = "channel"; NaN: missed
+    key: int = -1  # seeds the clients' draws; -1: the round
+    stamp: Callable[[int], dict[str, Any]] | None = None  # more upload_end fields of row i
+
+    def __post_init__(self) -> None:
+        if self.key < 0:
+            self.key = self.round
 
 
 class Planner:
@@ -68,14 +77,21 @@ class Planner:
         clients = np.sort(
             w.seeds.rng("schedule", r).choice(s.clients.count, s.clients.per_round, replace=False)
         )
+        return self.window_for(r, r, now, clients)
+
+    def window_for(self, r: int, key: int, now: float, clients: np.ndarray) -> RoundWindow:
+        """`csi` events (round ``r``) and the channel window of ``clients`` starting now, to
+        now + deadline.seconds; ``key`` seeds the CSI error."""
+        s, w = self.w.scenario, self.w
+        deadline = now + s.deadline.seconds
         t_csi = max(now - s.channel.csi_delay_s, 0.0)
         grid = RoundGrid.for_round(t_csi, now, deadline, s.channel.dt)
         t = grid.times
         pos = w.mobility.positions(t, clients)
         vel = w.mobility.velocities(t, clients)
         trace = w.channel.trace(clients, grid.steps, pos, vel)
-        csi = CsiEstimator(w, r, trace.gain_db, grid)
-        window = RoundWindow(r, now, deadline, clients, grid, pos, vel, trace, csi)
+        csi = CsiEstimator(w, key, trace.gain_db, grid)
+        window = RoundWindow(r, now, deadline, clients, grid, pos, vel, trace, csi, key)
         self._csi_events(window, now - t_csi)
         return window
 

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import simpy
 
-from channels import LinkBudget
 from cosim.engine.allocate import Allocating
+from cosim.engine.asynchronous import AsyncRun, Parts
+from cosim.engine.broadcast import Broadcasting
 from cosim.engine.client import STOP_FIRST_K, STOP_MAX_TIME, ClientProcess
-from cosim.engine.downlink import Downlink
 from cosim.engine.finish import Finishing, evaluate
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
 from cosim.engine.uplink import BandResponse, SplitPolicy, Uplink, UplinkRadio
@@ -43,16 +43,7 @@ class Simulation:
         self.planner = Planner(world, log)
         self.allocating = Allocating(world, log)
         self.finishing = Finishing(world, log, self.host, rounds_table, clients_table, recorder)
-        d = self.s.downlink
-        self.downlink = (
-            Downlink(
-                d,
-                LinkBudget(d.tx_power_dbm, d.noise_figure_db, self.s.channel.bs_antennas),
-                world.rate,
-            )
-            if d.model == "channel"
-            else None
-        )
+        self.broadcasting = Broadcasting(world, log)
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
@@ -78,6 +69,16 @@ class Simulation:
         (between rounds the clock stands still: a caller may checkpoint there)."""
         if self.first_round == 1:
             self._start()
+        if self.s.server.is_async:
+            parts = Parts(self.w, self.log, self.host, self.planner, self.allocating)
+            self.async_run = AsyncRun(
+                self.env, parts, self.finishing, self.broadcasting, self.global_state
+            )
+            for row in self.async_run.versions():
+                self.global_state = self.async_run.server.state
+                yield row
+            self.global_state = self.async_run.server.state
+            return
         for r in range(self.first_round, self.s.run.rounds + 1):
             if self.out_of_time:
                 return  # run.max_time_s reached
@@ -132,10 +133,11 @@ class Simulation:
 
     def _round(self, r: int):
         """One round: plan -> allocate -> broadcast -> clients -> finish; its row."""
-        env, flops = self.env, self.step_flops_round
+        env, b = self.env, self.broadcasting
+        flops = b.step_flops(self.global_state)
         window = self.planner.window(r, env.now)
-        bits = self.model_bits
-        down = self._downloads(window, bits)
+        bits = b.model_bits(self.global_state)
+        down = b.downloads(window, bits)
         decided = self.allocating.allocate(
             window,
             self.global_state,
@@ -144,7 +146,7 @@ class Simulation:
             None if down is None else np.nan_to_num(down[1] - window.t0, nan=np.inf),
         )
         alloc = decided.allocation
-        self._broadcast(r, window, bits, down)
+        b.announce(r, window, bits, down, env.now)
         snr_db = snr_over_band(self.w, window.trace.gain_db, alloc.bandwidth_hz[:, None])
         chunk = self.planner.chunk(window, snr_db) if self.finishing.recorder else {}
         plan = RoundPlan(
@@ -179,22 +181,6 @@ class Simulation:
         )
         return row
 
-    @property
-    def model_bits(self) -> int:
-        """The global adapter's size on air [bits]: every value at the strategy's width
-        (none of our strategies broadcasts a sparse model)."""
-        per = self.w.strategy.bits_per_value
-        return sum(x.numel() for x in self.global_state.values()) * per
-
-    def _downloads(self, window: RoundWindow, bits: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """With downlink.model = "channel": the download times [K] s of the model's ``bits``
-        the server predicts from its CSI, and the instants [K] s each client really holds it
-        (NaN: not before the deadline); None with the fixed broadcast time."""
-        if self.downlink is None:
-            return None
-        predicted = self.downlink.predicted_s(bits, window.csi.csi_gain_db)
-        return predicted, self.downlink.realised_end(bits, window)
-
     def _early_end(self, plan: RoundPlan, procs: list):
         """Wait for the clients, or for what ends the round before them: first-k's quorum
         (the k-th arrival) or run.max_time_s; then stop whoever is still busy. The reason
@@ -213,51 +199,6 @@ class Simulation:
             if p.is_alive:
                 p.interrupt(reason)
         return reason
-
-    def _broadcast(
-        self,
-        r: int,
-        window: RoundWindow,
-        bits: int,
-        down: tuple[np.ndarray, np.ndarray] | None,
-    ) -> None:
-        """The `broadcast` event: the global model's ``bits`` go down (server.broadcast_s); with
-        the downlink timed over the channel, a `download_start` per client too."""
-        s, now, clients = self.s, self.env.now, window.clients
-        if down is None:
-            self.log.emit(
-                now,
-                Kind.BROADCAST,
-                r,
-                bits=bits,
-                seconds=s.server.broadcast_s,
-                clients=clients.tolist(),
-            )
-            return
-        d = s.downlink
-        self.log.emit(
-            now,
-            Kind.BROADCAST,
-            r,
-            bits=bits,
-            seconds=None,
-            clients=clients.tolist(),
-            mode=d.mode,
-            bandwidth_hz=d.bandwidth_hz,
-        )
-        per = self.downlink.bandwidth_hz(len(clients))
-        snr = self.downlink.snr_db(window.csi.csi_gain_db)
-        for i, k in enumerate(clients):
-            self.log.emit(
-                now,
-                Kind.DOWNLOAD_START,
-                r,
-                int(k),
-                bits=bits,
-                bandwidth_hz=per,
-                snr_db=snr[i],
-                predicted_s=down[0][i],
-            )
 
     def _uplink(self, window: RoundWindow, bandwidth_hz: np.ndarray) -> Uplink:
         """The round's band; mid-round re-splits see the channel as the round-start CSI does:
@@ -291,12 +232,3 @@ class Simulation:
 
         large_db = -(tr.pathloss_db + tr.shadowing_db + tr.penetration_db)
         return BandResponse(self.s.channel.subbands, large_db, gains)
-
-    @property
-    def step_flops_round(self) -> float:
-        """FLOPs of one client's local work in a round: its training steps (with what the
-        strategy adds to each, e.g. a penalty's gradients) and the strategy's per-round
-        extra (e.g. an SVD)."""
-        strategy, template = self.w.strategy, self.global_state
-        per_step = self.w.step_flops + strategy.extra_step_flops(template)
-        return per_step * self.s.train.local_steps + strategy.extra_round_flops(template, 1.0)

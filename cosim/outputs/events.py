@@ -59,6 +59,7 @@ class Kind:
     TRAIN_START = "train_start"
     TRAIN_END = "train_end"
     UPDATE_REJECTED = "update_rejected"
+    UPDATE_DROPPED = "update_dropped"  # fedasync/fedbuff: staler than server.max_staleness
     UPLOAD_START = "upload_start"
     UPLOAD_END = "upload_end"
     DEADLINE_MISS = "deadline_miss"

@@ -33,6 +33,7 @@ class RoundRow:
     orth_defect_a: float
     orth_defect_b: float
     perplexity: float | None = None  # exp(loss): a column of causal-lm runs only
+    staleness_mean: float | None = None  # a column of fedasync/fedbuff runs only
 
 
 @dataclass
@@ -58,27 +59,36 @@ class ClientRow:
     miss: str
     train_loss: float | None
     energy_j: float
+    version: int | None = None  # fedasync/fedbuff: the global version it started from
+    staleness: int | None = None  # fedasync/fedbuff: versions made meanwhile (delivered only)
 
 
-ROUND_COLUMNS = tuple(f.name for f in fields(RoundRow) if f.name != "perplexity")
-CLIENT_COLUMNS = tuple(f.name for f in fields(ClientRow) if f.name != "download_s")
+ROUND_COLUMNS = tuple(
+    f.name for f in fields(RoundRow) if f.name not in ("perplexity", "staleness_mean")
+)
+CLIENT_COLUMNS = tuple(
+    f.name for f in fields(ClientRow) if f.name not in ("download_s", "version", "staleness")
+)
 
 
-def round_columns(task: str) -> tuple[str, ...]:
-    """rounds.csv's columns for model.task ``task``: causal-lm adds perplexity after loss."""
-    if task != "causal-lm":
-        return ROUND_COLUMNS
-    i = ROUND_COLUMNS.index("loss") + 1
-    return (*ROUND_COLUMNS[:i], "perplexity", *ROUND_COLUMNS[i:])
+def round_columns(task: str, overlapping: bool = False) -> tuple[str, ...]:
+    """rounds.csv's columns for model.task ``task``: causal-lm adds perplexity after loss;
+    ``overlapping`` rounds (fedasync/fedbuff: a row per global version) add staleness_mean."""
+    cols = ROUND_COLUMNS
+    if task == "causal-lm":
+        i = cols.index("loss") + 1
+        cols = (*cols[:i], "perplexity", *cols[i:])
+    return (*cols, "staleness_mean") if overlapping else cols
 
 
-def client_columns(downlink: str) -> tuple[str, ...]:
+def client_columns(downlink: str, overlapping: bool = False) -> tuple[str, ...]:
     """clients.csv's columns for downlink.model ``downlink``: "channel" adds download_s
-    before train_s."""
-    if downlink != "channel":
-        return CLIENT_COLUMNS
-    i = CLIENT_COLUMNS.index("train_s")
-    return (*CLIENT_COLUMNS[:i], "download_s", *CLIENT_COLUMNS[i:])
+    before train_s; ``overlapping`` rounds (fedasync/fedbuff) add version and staleness."""
+    cols = CLIENT_COLUMNS
+    if downlink == "channel":
+        i = cols.index("train_s")
+        cols = (*cols[:i], "download_s", *cols[i:])
+    return (*cols, "version", "staleness") if overlapping else cols
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

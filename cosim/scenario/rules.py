@@ -1,7 +1,8 @@
 """Rules across components, stated once: a dense-only strategy (``Strategy.dense_only``) needs
 strategy.budget = 1.0 and an allocator that does not choose budgets
-(``Allocator.chooses_budgets``). The schema applies them to built-in names, the world builder
-to what registered factories return."""
+(``Allocator.chooses_budgets``); fedasync/fedbuff need an allocator that splits the band among
+uploads in flight (``Allocator.splits_in_flight``). The schema applies them to built-in names,
+the world builder to what registered factories return."""
 
 from __future__ import annotations
 
@@ -33,8 +34,29 @@ def dense_only_problem(
     return None
 
 
-def builtin_problem(strategy: str, budget: float, allocator: str) -> str | None:
-    """``dense_only_problem`` for built-in names (custom ones are checked once built)."""
+def in_flight_problem(protocol: str, allocator: str, splits_in_flight: bool) -> str | None:
+    """Why this allocator cannot share the band under this protocol (None when it can):
+    fedasync/fedbuff re-split the band whenever an upload starts or ends
+    (``Allocator.splits_in_flight``)."""
+    if protocol not in ("fedasync", "fedbuff") or splits_in_flight:
+        return None
+    able = [name for name, cls in ALLOCATORS.items() if cls.splits_in_flight]
+    return (
+        f"allocation.name = {allocator!r} does not split the band among uploads in flight "
+        f"(split_in_flight), which server.protocol = {protocol!r} needs; allocators that do: "
+        + ", ".join(able)
+    )
+
+
+def builtin_problem(
+    strategy: str, budget: float, allocator: str, protocol: str = "sync"
+) -> str | None:
+    """``dense_only_problem`` and ``in_flight_problem`` for built-in names (custom ones are
+    checked once built)."""
+    if allocator in ALLOCATORS:
+        problem = in_flight_problem(protocol, allocator, ALLOCATORS[allocator].splits_in_flight)
+        if problem:
+            return problem
     if strategy not in STRATEGIES or allocator not in ALLOCATORS:
         return None
     return dense_only_problem(

@@ -30,7 +30,7 @@ from cosim.scenario.sections import (
     StrategySection,
     TrainSection,
 )
-from cosim.scenario.server import OVERCOMMIT, DownlinkSection, ServerSection
+from cosim.scenario.server import FEDBUFF_BUFFER, OVERCOMMIT, DownlinkSection, ServerSection
 
 
 class Scenario(Section):
@@ -70,6 +70,18 @@ class Scenario(Section):
         k = self.server.aggregate_k
         return k if k else max(1, int(self.clients.per_round / OVERCOMMIT))
 
+    @property
+    def concurrency(self) -> int:
+        """Clients busy at once under fedasync/fedbuff: server.concurrency, or
+        clients.per_round when 0."""
+        return self.server.concurrency or self.clients.per_round
+
+    @property
+    def buffer_size(self) -> int:
+        """Updates per fedbuff version: server.buffer_size, or FedBuff's K = 10 (at most the
+        concurrency) when 0."""
+        return self.server.buffer_size or min(FEDBUFF_BUFFER, self.concurrency)
+
     def to_toml(self) -> str:
         """The whole scenario as TOML, defaults included (what a run folder keeps)."""
         return toml_text(self.model_dump(mode="json"))
@@ -77,7 +89,7 @@ class Scenario(Section):
     @model_validator(mode="after")
     def _cross(self) -> Self:
         a, st = self.allocation, self.strategy
-        problem = builtin_problem(st.name, st.budget, a.name)
+        problem = builtin_problem(st.name, st.budget, a.name, self.server.protocol)
         if problem:
             raise ValueError(problem)
         if a.stage1 and a.name != "tsfa":
@@ -99,6 +111,8 @@ class Scenario(Section):
                 f"server.aggregate_k ({self.server.aggregate_k}) must be <= clients.per_round "
                 f"({self.clients.per_round}): first-k aggregates at most the clients scheduled"
             )
+        if self.server.is_async:
+            self._check_async()
         if self.downlink.model == "channel" and self.server.broadcast_s:
             raise ValueError(
                 f"server.broadcast_s ({self.server.broadcast_s}) is the downlink time of "
@@ -111,6 +125,20 @@ class Scenario(Section):
                 f"({self.deadline.seconds})"
             )
         return self
+
+    def _check_async(self) -> None:
+        """What fedasync/fedbuff need of the other sections."""
+        if self.server.concurrency > self.clients.count:
+            raise ValueError(
+                f"server.concurrency ({self.server.concurrency}) must be <= clients.count "
+                f"({self.clients.count}): a client trains one update at a time"
+            )
+        if self.channel.frequency_selective:
+            raise ValueError(
+                f"channel.frequency_selective with server.protocol = {self.server.protocol!r} "
+                "is not built yet (docs/PROTOCOLS.md): pieces of the band for uploads that "
+                "come and go; use it with 'sync' or 'first-k'"
+            )
 
 
 def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Scenario:

@@ -11,7 +11,7 @@ import numpy as np
 
 from cosim.mobility import GaussMarkov, Linear, Paths, RandomWaypoint, Static, TraceFile
 from cosim.scenario.registry import ComponentError, custom, make, register_builtin
-from cosim.scenario.rules import dense_only_problem
+from cosim.scenario.rules import dense_only_problem, in_flight_problem
 from cosim.scenario.schema import Scenario
 from cosim.world.seeding import SeedBank
 from fl import (
@@ -21,6 +21,7 @@ from fl import (
     AllocationRequest,
     Allocator,
     EqualShare,
+    InFlightRequest,
     InverseSpectralEfficiency,
     MinMax,
     Oracle,
@@ -103,6 +104,7 @@ class Registered(Allocator):
         self.name = made.name
         self.chooses_budgets = bool(getattr(made, "chooses_budgets", False))
         self.needs_true_channel = bool(getattr(made, "needs_true_channel", False))
+        self.splits_in_flight = bool(getattr(made, "splits_in_flight", False))
 
     def allocate(self, request: AllocationRequest) -> Allocation:
         """The registered allocator's answer."""
@@ -111,6 +113,10 @@ class Registered(Allocator):
     def observe(self, round_latency_s: float) -> None:
         """Passed on."""
         self.made.observe(round_latency_s)
+
+    def split_in_flight(self, request: InFlightRequest) -> np.ndarray:
+        """Passed on."""
+        return self.made.split_in_flight(request)
 
 
 def build_allocator(s: Scenario) -> Allocator:
@@ -155,6 +161,9 @@ def check_pair(s: Scenario, strategy: Strategy, allocator: Allocator) -> None:
         s.allocation.name,
         allocator.chooses_budgets,
     )
+    if problem:
+        raise ComponentError(problem)
+    problem = in_flight_problem(s.server.protocol, s.allocation.name, allocator.splits_in_flight)
     if problem:
         raise ComponentError(problem)
 

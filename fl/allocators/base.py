@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fl.allocators.bandwidth import shannon_efficiency
+from fl.allocators.bandwidth import minmax_split, shannon_efficiency
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,21 @@ class AllocationRequest:
             bits_grid=None if self.bits_grid is None else self.bits_grid[idx],
             error_grid=None if self.error_grid is None else self.error_grid[idx],
         )
+
+
+@dataclass(frozen=True)
+class InFlightRequest:
+    """The uploads on air at one instant of an asynchronous run (fedasync, fedbuff), to share
+    the band among: per upload, its client, ``remaining_bits`` [K], the estimated
+    ``snr_per_hz`` [K] (linear SNR·Hz, as in AllocationRequest), ``time_left_s`` [K] until its
+    deadline, the cell's ``total_bandwidth_hz`` and the link's ``efficiency``."""
+
+    clients: np.ndarray
+    remaining_bits: np.ndarray
+    snr_per_hz: np.ndarray
+    time_left_s: np.ndarray
+    total_bandwidth_hz: float
+    efficiency: Callable[[np.ndarray], np.ndarray] = shannon_efficiency
 
 
 @dataclass(frozen=True)
@@ -118,11 +133,14 @@ class Allocator(ABC):
     ``chooses_budgets``: the request's ``budget_grid`` is the scenario's
     allocation.budget_grid and each budget must be one of it (else it holds strategy.budget
     only); ``needs_true_channel``: the request carries ``true_delivered_bits``, the channel
-    that will really happen (the oracle's upper bound; no realisable scheme has it)."""
+    that will really happen (the oracle's upper bound; no realisable scheme has it);
+    ``splits_in_flight``: it implements ``split_in_flight``, the band among the uploads on air
+    whenever one starts or ends (what fedasync and fedbuff need)."""
 
     name: str
     chooses_budgets: bool = False
     needs_true_channel: bool = False
+    splits_in_flight: bool = False
 
     @abstractmethod
     def allocate(self, request: AllocationRequest) -> Allocation:
@@ -136,7 +154,27 @@ class Allocator(ABC):
 
     def observe(self, round_latency_s: float) -> None:  # noqa: B027 (stateless default)
         """The realised latency [s] of the round just finished (stateful allocators learn);
-        stateless ones keep this default."""
+        stateless ones keep this default. Under fedasync/fedbuff: of each update, from its
+        client's start to its arrival."""
+
+    def split_in_flight(self, request: InFlightRequest) -> np.ndarray:
+        """Bandwidth [K] Hz for the uploads on air (sum at most the total), in the request's
+        order; an allocator declaring ``splits_in_flight`` overrides this."""
+        raise NotImplementedError(
+            f"allocator {self.name!r} does not split the band among uploads in flight"
+        )
+
+
+def minmax_in_flight(request: InFlightRequest) -> np.ndarray:
+    """The min-max split of the band for the uploads' remaining bits: every upload is
+    predicted to end at the same instant (no compute left: they are all on air)."""
+    return minmax_split(
+        request.remaining_bits,
+        np.zeros(len(request.clients)),
+        request.snr_per_hz,
+        request.total_bandwidth_hz,
+        request.efficiency,
+    )[0]
 
 
 class FixedBudget(Allocator):

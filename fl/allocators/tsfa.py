@@ -30,7 +30,14 @@ from dataclasses import replace
 import numpy as np
 
 from fl.allocators.bandwidth import deadline_needs, minmax_split
-from fl.allocators.base import Allocation, AllocationRequest, Allocator, for_subset
+from fl.allocators.base import (
+    Allocation,
+    AllocationRequest,
+    Allocator,
+    InFlightRequest,
+    for_subset,
+    minmax_in_flight,
+)
 
 
 class TSFA(Allocator):
@@ -38,6 +45,7 @@ class TSFA(Allocator):
 
     name = "tsfa"
     chooses_budgets = True  # the engine offers allocation.budget_grid
+    splits_in_flight = True  # fedasync/fedbuff: min-max among the uploads on air
     DEADLINE_PENALTY = 1e6
     LATENCY_GRID = 24
 
@@ -207,5 +215,11 @@ class TSFA(Allocator):
         return Allocation(bw, request.budget_grid[level].astype(float), info)
 
     def observe(self, round_latency_s: float) -> None:
-        """Q(t+1) = max(Q(t) + T(t) − T̄, 0)."""
+        """Q(t+1) = max(Q(t) + T(t) − T̄, 0); under fedasync/fedbuff T is each update's
+        latency (start to arrival), so the queue runs on the per-upload latency."""
         self.q = max(self.q + float(round_latency_s) - self.target, 0.0)
+
+    def split_in_flight(self, request: InFlightRequest) -> np.ndarray:
+        """The uploads on air share the band as TSFA's own split does once budgets are
+        chosen: min-max on their remaining bits (budgets were chosen at each start)."""
+        return minmax_in_flight(request)

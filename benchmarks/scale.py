@@ -2,11 +2,15 @@
 
     python benchmarks/scale.py [--rounds 100] [--per-round 100] [--channels rayleigh umi]
     python benchmarks/scale.py --scheduled 100 1000 3000 [--rounds 5]   # a round's scale
+    python benchmarks/scale.py --in-flight 100 300 1000 [--rounds 3]     # fedbuff's scale
 
 With --scheduled: 10,000 clients on Rayleigh fading and a 100 MHz band, that many scheduled
 per round (uploads in flight together), sync rounds; printed per point: host seconds per
 round and per scheduled client, and the growth against the previous point. Issue 18's target:
 at most 1 s a round with 1,000 in flight on 2 cores, and cost linear in the uploads in flight.
+With --in-flight: the same cell under fedbuff, that many clients busy at once and a global
+version every that many updates (so a version is worth a sync round of as many clients);
+printed per point: seconds per version and per update.
 
 Each point is the default scenario's cell and allocator (equal shares, reallocation on,
 pedestrians, 2 s deadline) in fl.mode = surrogate with clients.count and clients.per_round
@@ -32,10 +36,20 @@ BOUND_S, BOUND_GIB = 60.0, 2.0
 
 
 def point(
-    channel: str, clients: int, per_round: int, rounds: int, band_hz: float | None = None
+    channel: str,
+    clients: int,
+    per_round: int,
+    rounds: int,
+    band_hz: float | None = None,
+    protocol: str = "sync",
 ) -> dict:
     """One run, in this process: host seconds, events and peak memory."""
     from cosim import Scenario, run
+
+    busy = {}
+    if protocol == "fedbuff":
+        n = min(per_round, clients)
+        busy = {"server.protocol": "fedbuff", "server.concurrency": n, "server.buffer_size": n}
 
     s = Scenario.load(ROOT / "scenarios" / "default.toml").updated(
         {
@@ -46,6 +60,7 @@ def point(
             "clients.count": clients,
             "clients.per_round": min(per_round, clients),
             **({"channel.bandwidth_hz": band_hz} if band_hz else {}),
+            **busy,
         }
     )
     start = time.perf_counter()
@@ -67,15 +82,27 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=100)
     ap.add_argument("--channels", nargs="+", default=["rayleigh", "umi"])
     ap.add_argument("--scheduled", nargs="+", type=int, help="a round's scale (see above)")
+    ap.add_argument("--in-flight", nargs="+", type=int, help="fedbuff's scale (see above)")
     ap.add_argument("--band-hz", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--protocol", default="sync", help=argparse.SUPPRESS)
     ap.add_argument("--point", nargs=2, metavar=("CHANNEL", "CLIENTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.point:
-        out = point(args.point[0], int(args.point[1]), args.per_round, args.rounds, args.band_hz)
+        out = point(
+            args.point[0],
+            int(args.point[1]),
+            args.per_round,
+            args.rounds,
+            args.band_hz,
+            args.protocol,
+        )
         print(json.dumps(out))
         return
     if args.scheduled:
         round_scale(args.scheduled, args.rounds)
+        return
+    if args.in_flight:
+        round_scale(args.in_flight, args.rounds, "fedbuff")
         return
     print(
         f"learning-free, default cell (equal shares, reallocation on), {args.rounds} rounds, "
@@ -106,17 +133,21 @@ def main() -> None:
             prev = r
 
 
-def round_scale(scheduled: list[int], rounds: int) -> None:
-    """Seconds per round and per scheduled client as the uploads in flight grow."""
+def round_scale(scheduled: list[int], rounds: int, protocol: str = "sync") -> None:
+    """Seconds per round (fedbuff: per version of as many updates as are in flight) and per
+    scheduled client (update) as the uploads in flight grow."""
+    what = "sync rounds" if protocol == "sync" else "fedbuff versions"
     print(
-        f"learning-free sync rounds, 10,000 clients, Rayleigh, 100 MHz, {rounds} rounds; "
+        f"learning-free {what}, 10,000 clients, Rayleigh, 100 MHz, {rounds} of them; "
         "one process per point"
     )
-    print(" scheduled  s/round  ms/client  x s/round  (target: <= 1 s/round at 1,000)")
+    sync = " scheduled  s/round  ms/client"
+    head = sync if protocol == "sync" else " in flight s/version ms/update"
+    print(head + "  x growth  (target: <= 1 s at 1,000)")
     prev = None
     for k in scheduled:
         cmd = [sys.executable, __file__, "--point", "rayleigh", "10000", "--per-round", str(k)]
-        cmd += ["--rounds", str(rounds), "--band-hz", "1e8"]
+        cmd += ["--rounds", str(rounds), "--band-hz", "1e8", "--protocol", protocol]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         per_round = r["run_s"] / rounds
         grow = f"{per_round / prev:10.2f}" if prev else "         -"

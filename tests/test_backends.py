@@ -56,3 +56,21 @@ def test_ray_actors_train_the_own_model_on_the_own_data(tmp_path, zoo):
     run(Scenario.load(path).updated({"train.backend": "ray"}), tmp_path / "ray")
     for name in ("events.jsonl", "rounds.csv", "clients.csv"):
         assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+def test_ray_workers_reproduce_local_training_under_fedbuff(tmp_path):
+    """Jobs overlap and the run's end stops busy ones: Ray still gives local's outputs."""
+    s = Scenario.load(TINY).updated(
+        {
+            "server.protocol": "fedbuff",
+            "server.concurrency": 3,
+            "server.buffer_size": 2,
+            "run.rounds": 4,
+        }
+    )
+    local = run(s, tmp_path / "local")
+    result = run(s.updated({"train.backend": "ray", "train.ray_workers": 2}), tmp_path / "ray")
+    for name in TABLES:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert result.host.trained_updates == local.host.trained_updates > 0
+    assert any(c["miss"] == "stopped" for c in local.clients)

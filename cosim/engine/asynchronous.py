@@ -13,6 +13,7 @@ import numpy as np
 import simpy
 
 from cosim.engine.allocate import Allocating
+from cosim.engine.async_state import capture, restore
 from cosim.engine.broadcast import Broadcasting
 from cosim.engine.client import (
     MISS_STALE,
@@ -23,8 +24,9 @@ from cosim.engine.client import (
     ClientProcess,
 )
 from cosim.engine.finish import Finishing, client_row, evaluate, perplexity
-from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
-from cosim.engine.shared_band import Member, SharedBand
+from cosim.engine.jobs import Batch, Job, Seats
+from cosim.engine.plan import Planner, RoundPlan, snr_over_band
+from cosim.engine.shared_band import SharedBand
 from cosim.engine.uplink import UplinkRadio
 from cosim.engine.versions import Arrival, VersionServer
 from cosim.outputs.events import EventLog, Kind
@@ -43,59 +45,6 @@ class Parts:
     host: HostTime
     planner: Planner
     allocating: Allocating
-
-
-@dataclass
-class Job:
-    """One client's update in flight: its id, the batch of starts it belongs to (its plan and
-    row there), the version it downloaded and the model it started from (trained runs)."""
-
-    id: int
-    client: int
-    version: int
-    t0: float
-    plan: RoundPlan
-    row: int
-    start: State | None
-    process: simpy.Process | None = None
-
-
-class Seats:
-    """A batch's rows on the shared band, as a ClientProcess sees its round's uplink."""
-
-    def __init__(self, band: SharedBand, window: RoundWindow, jobs: list[int]) -> None:
-        self.band, self.window, self.jobs = band, window, jobs
-
-    @property
-    def bw(self) -> np.ndarray:
-        """The band [Hz] each row's job holds now (0 before its upload joins the band)."""
-        return np.array([self.band.held_hz(j) for j in self.jobs])
-
-    def drop(self, i: int, reason: str) -> None:
-        """Row i will not upload: it holds no band, so nothing is freed."""
-
-    def start(self, i: int, bits: float, predicted_s: float) -> simpy.Event:
-        """Row i's upload joins the band now (the band is re-split)."""
-        w = self.window
-        return self.band.join(
-            Member(
-                job=self.jobs[i],
-                client=int(w.clients[i]),
-                round=w.round,
-                gain_db=w.trace.gain_db[i],
-                step0=int(w.grid.steps[0]),
-                csi=w.csi,
-                row=i,
-                deadline=w.deadline,
-                bits=float(bits),
-                sent=0.0,
-                seg_t=self.band.env.now,
-            )
-        )
-
-    def stop(self, i: int) -> tuple[float, float]:
-        """Row i's job is stopped: (bits delivered, band freed)."""
-        return self.band.leave(self.jobs[i])
 
 
 class AsyncRun:
@@ -132,6 +81,7 @@ class AsyncRun:
         self.interrupted: set[int] = set()
         self.live: dict[int, int] = {}  # batch -> jobs of it still in flight
         self.chunks: dict[int, tuple[int, dict[str, np.ndarray]]] = {}
+        self.batches_live: dict[int, Batch] = {}  # key -> a batch with jobs in flight
 
     # ------------------------------------------------------------------ the run
     def versions(self) -> Iterator[RoundRow]:
@@ -139,7 +89,7 @@ class AsyncRun:
         run.rounds versions or run.max_time_s. A version's row is written when the next one
         is made or the run ends, so the run's last version is always evaluated."""
         s, env = self.s, self.env
-        if not self.jobs and not self.over:
+        if not self.jobs and not self.next_job > 1:
             self._start_jobs(s.concurrency)
         limit = s.run.max_time_s
         while not self.over:
@@ -148,6 +98,8 @@ class AsyncRun:
             if limit:
                 ends.append(env.timeout(max(limit - env.now, 0.0)))
             env.run(until=env.any_of(ends))
+            while env.peek() == env.now:  # finish this instant: a checkpoint may follow
+                env.step()
             while self.pending:
                 yield self.pending.pop(0)
             if not self.made.triggered and not self.over:  # run.max_time_s
@@ -211,36 +163,51 @@ class AsyncRun:
             call="start",
         )
         b.announce(r, window, bits, down, env.now)
-        alloc = decided.allocation
-        snr_db = snr_over_band(w, window.trace.gain_db, alloc.bandwidth_hz[:, None])
         ids = list(range(self.next_job, self.next_job + n))
         self.next_job += n
-        plan = RoundPlan(
-            round=r,
+        batch = Batch(
+            window,
+            decided.allocation.bandwidth_hz,
+            decided.allocation.budget,
+            decided.payload_bits,
+            decided.predicted_upload_s,
+            None if down is None else down[1],
+            ids,
+        )
+        plan = self.plan(batch)
+        if self.finishing.recorder is not None:
+            self.chunks[key] = (r, self.p.planner.chunk(window, plan.snr_db))
+        self.live[key] = n
+        start = None if w.learning_free else self.server.state
+        for i, job_id in enumerate(ids):
+            out = self.clients.outcome(plan, i, flops)
+            job = Job(job_id, int(clients[i]), self.server.version, env.now, plan, i, start, out)
+            self.jobs[job_id] = job
+            job.process = env.process(self._play(job, flops))
+
+    def plan(self, batch: Batch) -> RoundPlan:
+        """The RoundPlan its clients' processes play: the batch's window and allocation, its
+        rows seated on the shared band."""
+        window, ids = batch.window, batch.jobs
+        self.batches_live[window.key] = batch
+        return RoundPlan(
+            round=window.round,
             t0=window.t0,
             deadline=window.deadline,
             clients=window.clients,
             grid=window.grid,
-            snr_db=snr_db,
-            bandwidth_hz=alloc.bandwidth_hz,
-            budget=alloc.budget,
-            payload_bits=decided.payload_bits,
-            predicted_upload_s=decided.predicted_upload_s,
+            snr_db=snr_over_band(self.w, window.trace.gain_db, batch.bandwidth_hz[:, None]),
+            bandwidth_hz=batch.bandwidth_hz,
+            budget=batch.budget,
+            payload_bits=batch.payload_bits,
+            predicted_upload_s=batch.predicted_upload_s,
             positions=window.positions[:, window.grid.j0],
             distance_m=window.trace.distance_3d_m[:, window.grid.j0],
             uplink=Seats(self.band, window, ids),
-            download_end=None if down is None else down[1],
-            key=key,
+            download_end=batch.download_end,
+            key=window.key,
             stamp=lambda i: self._stamp(ids[i]),
         )
-        if self.finishing.recorder is not None:
-            self.chunks[key] = (r, self.p.planner.chunk(window, snr_db))
-        self.live[key] = n
-        start = None if w.learning_free else self.server.state
-        for i, job_id in enumerate(ids):
-            job = Job(job_id, int(clients[i]), self.server.version, env.now, plan, i, start)
-            self.jobs[job_id] = job
-            job.process = env.process(self._play(job, flops))
 
     def _stamp(self, job_id: int) -> dict[str, Any]:
         """upload_end's fields of fedasync/fedbuff: the version the job started from, its
@@ -251,8 +218,26 @@ class AsyncRun:
     def _play(self, job: Job, flops: float):
         """One job: the client's download, training and upload; then its end."""
         lead = self.s.server.broadcast_s
-        out = yield from self.clients.run(job.plan, job.row, job.start, flops, lead_s=lead)
+        out = yield from self.clients.run(job.plan, job.row, job.start, flops, lead, job.out)
         self._ended(job, out)
+
+    def resume_job(self, job: Job, wake: simpy.Event) -> None:
+        """A job restored from a checkpoint goes on: its process waits for ``wake``."""
+        flops = self.broadcasting.step_flops(self.server.state)
+
+        def play():
+            out = yield from self.clients.resume(job.plan, job.row, job.start, flops, job.out, wake)
+            self._ended(job, out)
+
+        job.process = self.env.process(play())
+
+    def state(self) -> dict[str, Any]:
+        """Everything in flight, as plain data (cosim/engine/async_state.py)."""
+        return capture(self)
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Continue from ``state()``'s data."""
+        restore(self, data)
 
     def _ended(self, job: Job, out: ClientOutcome) -> None:
         """A job ended (delivered, missed, rejected or stopped): the server takes its update
@@ -311,7 +296,7 @@ class AsyncRun:
         key = job.plan.key
         self.live[key] -= 1
         if self.live[key] == 0:
-            del self.live[key]
+            del self.live[key], self.batches_live[key]
             if key in self.chunks:
                 r, chunk = self.chunks.pop(key)
                 self.finishing.record(r, chunk, now)

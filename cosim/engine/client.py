@@ -44,6 +44,15 @@ class ClientOutcome:
     surrogate_error: float | None = None  # learning-free: the share the payload drops
     upload_t0: float | None = None  # when its upload began (None: it never began one)
     download_s: float | None = None  # downlink.model = "channel": its download time [s]
+    # where its process waits (a checkpoint of fedasync/fedbuff resumes it there): "lead",
+    # "download", "download_miss", "cut_off", "draw", "train" or "upload"
+    phase: str = ""
+    t_start: float = 0.0  # when its training (or download) began [s]
+    sending: Payload | None = None  # the payload on air (trained runs)
+    sending_bits: int = 0  # its bits
+
+
+RESUMABLE = ("lead", "download", "download_miss", "cut_off", "draw", "train", "upload")
 
 
 @dataclass
@@ -55,43 +64,104 @@ class ClientProcess:
     log: EventLog
     host: HostTime
 
+    def outcome(self, plan: RoundPlan, i: int, flops: float) -> ClientOutcome:
+        """Client i's outcome as its round starts: its simulated training time, now."""
+        train_s = float(self.world.compute.seconds(int(plan.clients[i]), flops))
+        return ClientOutcome(train_s=train_s, t_start=self.env.now)
+
     def run(
-        self, plan: RoundPlan, i: int, global_state: State, flops: float, lead_s: float = 0.0
+        self,
+        plan: RoundPlan,
+        i: int,
+        global_state: State,
+        flops: float,
+        lead_s: float = 0.0,
+        out: ClientOutcome | None = None,
     ) -> Generator[simpy.Event, Any, ClientOutcome]:
         """[download_end ->] train_start -> train_end -> upload_start -> upload_end |
         deadline_miss; the process's value is the client's outcome. ``lead_s``: a fixed
         broadcast time this client waits first (fedasync/fedbuff; a sync round waits it
-        once for everyone)."""
-        w, env = self.world, self.env
-        train_s = float(w.compute.seconds(int(plan.clients[i]), flops))
-        out, t_start = ClientOutcome(train_s=train_s), env.now
+        once for everyone); ``out``: its ``outcome`` (made here when not given)."""
+        env = self.env
+        out = self.outcome(plan, i, flops) if out is None else out
         try:
             if lead_s:
+                out.phase = "lead"
                 yield env.timeout(lead_s)
-                t_start = env.now
-            if plan.download_end is not None and not (yield from self._download(plan, i, out)):
-                return out
-            t_start = env.now
-            yield from self._local(plan, i, out, global_state, flops)
+            yield from self._after_lead(plan, i, out, global_state, flops)
         except simpy.Interrupt as stop:
-            self._stopped(plan, i, out, t_start, str(stop.cause))
+            self._stopped(plan, i, out, out.t_start, str(stop.cause))
         return out
 
-    def _download(self, plan: RoundPlan, i: int, out: ClientOutcome):
-        """Wait for the global model to arrive over the channel (`download_end`); True when
-        it did before the deadline, else a `deadline_miss` in phase download at the deadline
-        (the band it was given stays idle: the server cannot know before)."""
-        env, r, k = self.env, plan.round, int(plan.clients[i])
+    def resume(
+        self,
+        plan: RoundPlan,
+        i: int,
+        global_state: State,
+        flops: float,
+        out: ClientOutcome,
+        wake: simpy.Event,
+    ) -> Generator[simpy.Event, Any, ClientOutcome]:
+        """Client i's process continued from a checkpoint (fedasync/fedbuff): ``out`` as it
+        was, waiting in ``out.phase`` for ``wake`` (its timer, or its upload's end)."""
+        phase = out.phase
+        try:
+            if phase == "train":  # the host's job did not survive the checkpoint: again
+                self._submit(plan, i, global_state)
+            value = yield wake
+            if phase == "lead":
+                yield from self._after_lead(plan, i, out, global_state, flops)
+            elif phase == "download":
+                yield from self._after_download(plan, i, out, global_state, flops)
+            elif phase == "download_miss":
+                self._after_download_miss(plan, i, out)
+            elif phase == "cut_off":
+                self._after_cut_off(plan, i, out)
+            elif phase == "draw":
+                yield from self._after_draw(plan, i, out)
+            elif phase == "train":
+                yield from self._after_train(plan, i, out, global_state)
+            else:
+                self._after_upload(plan, i, out, value)
+        except simpy.Interrupt as stop:
+            self._stopped(plan, i, out, out.t_start, str(stop.cause))
+        return out
+
+    def _after_lead(self, plan: RoundPlan, i: int, out: ClientOutcome, global_state, flops):
+        """The broadcast is over: the download (timed over the channel), or training."""
+        out.t_start = self.env.now
+        if plan.download_end is not None:
+            yield from self._download(plan, i, out, global_state, flops)
+        else:
+            yield from self._local(plan, i, out, global_state, flops)
+
+    def _download(self, plan: RoundPlan, i: int, out: ClientOutcome, global_state, flops):
+        """Wait for the global model to arrive over the channel (`download_end`), then train;
+        when it cannot before the deadline, a `deadline_miss` in phase download at the
+        deadline (the band it was given stays idle: the server cannot know before)."""
+        env = self.env
         end = float(plan.download_end[i])
         if np.isnan(end):
+            out.phase = "download_miss"
             yield env.timeout(max(plan.deadline - env.now, 0.0))
-            out.miss, out.download_s = MISS_DOWNLOAD, env.now - plan.t0
-            self._missed_before_upload(plan, i, "download", 0.0)
-            return False
+            self._after_download_miss(plan, i, out)
+            return
+        out.phase = "download"
         yield env.timeout(max(end - env.now, 0.0))
+        yield from self._after_download(plan, i, out, global_state, flops)
+
+    def _after_download_miss(self, plan: RoundPlan, i: int, out: ClientOutcome) -> None:
+        out.miss, out.download_s = MISS_DOWNLOAD, self.env.now - plan.t0
+        self._missed_before_upload(plan, i, "download", 0.0)
+
+    def _after_download(self, plan: RoundPlan, i: int, out: ClientOutcome, global_state, flops):
+        env = self.env
         out.download_s = env.now - plan.t0
-        self.log.emit(env.now, Kind.DOWNLOAD_END, r, k, realised_s=out.download_s)
-        return True
+        self.log.emit(
+            env.now, Kind.DOWNLOAD_END, plan.round, int(plan.clients[i]), realised_s=out.download_s
+        )
+        out.t_start = env.now
+        yield from self._local(plan, i, out, global_state, flops)
 
     def _local(self, plan: RoundPlan, i: int, out: ClientOutcome, global_state: State, flops):
         """train_start, then training (or its cut-off, or a learning-free draw) and upload."""
@@ -148,11 +218,14 @@ class ClientProcess:
         """Its update could not arrive in time: the simulated device trains until the deadline
         cuts it off; the host skips the (discarded) computation."""
         env = self.env
-        t_start = env.now
         plan.uplink.drop(i, "training cannot finish by the deadline")
+        out.phase = "cut_off"
         yield env.timeout(max(plan.deadline - env.now, 0.0))
+        self._after_cut_off(plan, i, out)
+
+    def _after_cut_off(self, plan: RoundPlan, i: int, out: ClientOutcome) -> None:
         out.miss = MISS_TRAIN
-        out.energy_j = self._energy(env.now - t_start, 0.0)
+        out.energy_j = self._energy(self.env.now - out.t_start, 0.0)
         self._missed_before_upload(plan, i, "train", out.energy_j)
 
     def _missed_before_upload(self, plan: RoundPlan, i: int, phase: str, energy_j: float) -> None:
@@ -170,14 +243,19 @@ class ClientProcess:
 
     def _draw(self, plan: RoundPlan, i: int, out: ClientOutcome):
         """Learning-free: this client's update is a draw from the profile, never trained."""
-        w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
+        w, env, k = self.world, self.env, int(plan.clients[i])
         importance = w.surrogate.draw(w.seeds.rng("surrogate", plan.key, k))
         out.surrogate_error = w.strategy.surrogate_error(
             importance, float(plan.budget[i]), w.seeds.rng("compress", plan.key, k)
         )
+        out.phase = "draw"
         yield env.timeout(out.train_s)
+        yield from self._after_draw(plan, i, out)
+
+    def _after_draw(self, plan: RoundPlan, i: int, out: ClientOutcome):
+        r, k = plan.round, int(plan.clients[i])
         self.log.emit(
-            env.now, Kind.TRAIN_END, r, k, loss=None, train_s=out.train_s, learning_free=True
+            self.env.now, Kind.TRAIN_END, r, k, loss=None, train_s=out.train_s, learning_free=True
         )
         yield from self._upload(plan, i, out, int(plan.payload_bits[i]), None)
 
@@ -185,12 +263,22 @@ class ClientProcess:
         """The backend trains while simulated training lasts (here, or on a Ray worker);
         seeded by (round, client), the result does not depend on where or when it is
         computed."""
-        w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
-        key = plan.key  # the round (sync), or the batch of starts (fedasync/fedbuff)
+        self._submit(plan, i, global_state)
+        out.phase = "train"
+        yield self.env.timeout(out.train_s)
+        yield from self._after_train(plan, i, out, global_state)
+
+    def _submit(self, plan: RoundPlan, i: int, global_state: State) -> None:
+        """Client i's local training to the backend, keyed and seeded by (key, client): the
+        key is the round (sync) or the batch of starts (fedasync/fedbuff)."""
+        w, key, k = self.world, plan.key, int(plan.clients[i])
         w.training.submit(
             (key, k), global_state, w.shards[k], w.seeds.int_seed("local_train", key, k)
         )
-        yield env.timeout(out.train_s)
+
+    def _after_train(self, plan: RoundPlan, i: int, out: ClientOutcome, global_state: State):
+        w, env, r, k = self.world, self.env, plan.round, int(plan.clients[i])
+        key = plan.key
         waited = w.training.busy_s
         update = w.training.collect((key, k))
         self.host.train_s += w.training.busy_s - waited  # host time training (or waiting)
@@ -229,6 +317,7 @@ class ClientProcess:
         """upload_start -> upload_end | deadline_miss, on the round's rate trace."""
         env, r, k = self.env, plan.round, int(plan.clients[i])
         t_up = out.upload_t0 = env.now
+        out.phase, out.sending, out.sending_bits = "upload", payload, bits
         j = plan.grid.column_from(t_up)
         self.log.emit(
             t_up,
@@ -241,6 +330,12 @@ class ClientProcess:
             predicted_s=plan.predicted_upload_s[i],
         )
         result = yield plan.uplink.start(i, bits, float(plan.predicted_upload_s[i]))
+        self._after_upload(plan, i, out, result)
+
+    def _after_upload(self, plan: RoundPlan, i: int, out: ClientOutcome, result) -> None:
+        env, r, k = self.env, plan.round, int(plan.clients[i])
+        t_up, bits, payload = out.upload_t0, out.sending_bits, out.sending
+        out.phase, out.sending = "", None
         out.upload_s = env.now - t_up
         if result.delivered:
             out.bits, out.on_time, out.payload = float(bits), True, payload

@@ -79,9 +79,12 @@ class Planner:
         )
         return self.window_for(r, r, now, clients)
 
-    def window_for(self, r: int, key: int, now: float, clients: np.ndarray) -> RoundWindow:
-        """`csi` events (round ``r``) and the channel window of ``clients`` starting now, to
-        now + deadline.seconds; ``key`` seeds the CSI error."""
+    def window_for(
+        self, r: int, key: int, now: float, clients: np.ndarray, quiet: bool = False
+    ) -> RoundWindow:
+        """`csi` events (round ``r``; none when ``quiet``: a checkpoint's batch rebuilt) and
+        the channel window of ``clients`` starting ``now``, to now + deadline.seconds; ``key``
+        seeds the CSI error."""
         s, w = self.w.scenario, self.w
         deadline = now + s.deadline.seconds
         t_csi = max(now - s.channel.csi_delay_s, 0.0)
@@ -92,7 +95,8 @@ class Planner:
         trace = w.channel.trace(clients, grid.steps, pos, vel)
         csi = CsiEstimator(w, key, trace.gain_db, grid)
         window = RoundWindow(r, now, deadline, clients, grid, pos, vel, trace, csi, key)
-        self._csi_events(window, now - t_csi)
+        if not quiet:
+            self._csi_events(window, now - t_csi)
         return window
 
     def _csi_events(self, window: RoundWindow, age_s: float) -> None:

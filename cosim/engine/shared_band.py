@@ -36,6 +36,8 @@ class Member:
     bw: float = 0.0
     rate: np.ndarray | None = None  # [n] bit/s at bw over the window
     version: int = 0
+    timer: simpy.Process | None = None  # waits for the current segment's end
+    timer_delivered: bool = False  # whether that end is a delivery (else the deadline)
 
 
 class SharedBand:
@@ -132,10 +134,30 @@ class SharedBand:
             m.version += 1
             t = end_of.get(m.job, np.nan)
             delivered = not np.isnan(t)
-            self.env.process(self._timer(m, m.version, t if delivered else m.deadline, delivered))
+            m.timer_delivered = delivered
+            m.timer = self.env.process(
+                self._timer(m, m.version, t if delivered else m.deadline, delivered)
+            )
 
     def _timer(self, m: Member, version: int, t: float, delivered: bool):
         yield self.env.timeout(max(t - self.env.now, 0.0))
+        self._fire(m, version, delivered)
+
+    def rejoin(self, m: Member, wake: simpy.Event) -> None:
+        """A member restored from a checkpoint, its segment's end at ``wake``."""
+        self.members[m.job] = m
+        self.done[m.job] = self.env.event()
+
+        version = m.version
+
+        def timer():
+            yield wake
+            self._fire(m, version, m.timer_delivered)
+
+        m.timer = self.env.process(timer())
+
+    def _fire(self, m: Member, version: int, delivered: bool) -> None:
+        """Member ``m``'s segment ended (delivered, or at its deadline), unless superseded."""
         if self.members.get(m.job) is not m or m.version != version:
             return  # superseded by a re-split, or stopped
         self._settle([m])

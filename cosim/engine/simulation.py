@@ -44,16 +44,21 @@ class Simulation:
         self.allocating = Allocating(world, log)
         self.finishing = Finishing(world, log, self.host, rounds_table, clients_table, recorder)
         self.broadcasting = Broadcasting(world, log)
+        self.async_run: AsyncRun | None = None  # fedasync/fedbuff
+        self.flight: dict[str, Any] | None = None  # a checkpoint's jobs in flight
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
         """What the engine itself carries from one round to the next (for checkpoints)."""
-        return dict(
+        state = dict(
             now=self.env.now,
             next_round=self.first_round,
             global_state=self.global_state,
             host=self.host,
         )
+        if self.async_run is not None:  # fedasync/fedbuff: what is in flight
+            state["flight"] = self.async_run.state()
+        return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Continue from ``state`` (as ``state()`` gave it after a round): the clock, the
@@ -62,6 +67,7 @@ class Simulation:
         self.first_round = int(state["next_round"])
         self.global_state = state["global_state"]
         self.host.__dict__.update(vars(state["host"]))
+        self.flight = state.get("flight")
 
     # ------------------------------------------------------------------ the run
     def rounds(self) -> Iterator[RoundRow]:
@@ -74,8 +80,11 @@ class Simulation:
             self.async_run = AsyncRun(
                 self.env, parts, self.finishing, self.broadcasting, self.global_state
             )
+            if self.flight is not None:
+                self.async_run.load(self.flight)
             for row in self.async_run.versions():
                 self.global_state = self.async_run.server.state
+                self.first_round = row.round + 1
                 yield row
             self.global_state = self.async_run.server.state
             return

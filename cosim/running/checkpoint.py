@@ -52,7 +52,9 @@ class _Encoder:
             return {"t": "np", "dtype": value.dtype.str, "v": value.item()}
         if isinstance(value, torch.Tensor):
             key = f"t{len(self.tensors)}"
-            self.tensors[key] = value.detach().contiguous()
+            # a copy: the same tensor (or views of one storage) may sit in several places of
+            # the tree (fedasync/fedbuff's global model, and jobs that started from it)
+            self.tensors[key] = value.detach().contiguous().clone()
             # the memory layout too: float32 reductions over a transposed tensor round
             # differently, and a resumed run must compute exactly what the first one would
             return {"t": "tensor", "k": key, "stride": list(value.stride())}

@@ -63,13 +63,7 @@ def resume(
     scenario = load_scenario(out / "scenario.toml")
     saved = checkpoint.read(out)
     if saved is None:
-        why = (
-            f"server.protocol = {scenario.server.protocol!r} runs keep no checkpoints yet "
-            "(their jobs in flight are not saved)"
-            if scenario.server.is_async
-            else "no round had ended before the run stopped"
-        )
-        logger.warning("%s: %s: starting over", out, why)
+        logger.warning("%s: no round had ended before the run stopped: starting over", out)
         return run(scenario, out, overwrite=True, observers=observers, progress=progress)
     checkpoint.verify(out, saved)
     logger.info("%s: resuming after round %d from %s", out, saved.round, saved.folder.name)
@@ -247,8 +241,6 @@ class _Checkpoints:
         due = self.every and r % self.every == 0 and now - self.last >= self.min_s
         if self.out is None or not due or r >= self.world.scenario.run.rounds:
             return
-        if self.world.scenario.server.is_async:
-            return  # jobs in flight are not saved yet: fedasync/fedbuff runs are not resumable
         if self.sim.out_of_time:  # that was the last round
             return
         self.last = now

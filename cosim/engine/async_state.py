@@ -1,0 +1,180 @@
+"""fedasync/fedbuff runs as data, between two global versions: the jobs in flight (where each
+process waits and until when), their batches, the uploads on the band, the server's model,
+version and buffer; and the same poured back into a fresh run, every wait re-armed at its exact
+instant in its original order, so the resumed run goes on event for event."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import fields
+from typing import Any
+
+import simpy
+from simpy.events import NORMAL
+
+from cosim.engine.client import ClientOutcome
+from cosim.engine.jobs import Batch, Job
+from cosim.engine.shared_band import Member
+from cosim.engine.versions import Arrival, Interval
+from cosim.outputs.tables import RoundRow
+from fl import State
+from fl.strategies import Payload
+
+
+def at(env: simpy.Environment, t: float) -> simpy.Event:
+    """An event processed at exactly ``t`` (a timeout's delay, added to now, could round off
+    the instant a checkpointed wait was due)."""
+    event = env.event()
+    event._ok, event._value = True, None  # triggered; processed when the clock reaches t
+    heapq.heappush(env._queue, (t, NORMAL, next(env._eid), event))
+    return event
+
+
+def _queued(env: simpy.Environment) -> dict[int, tuple[float, int]]:
+    """id(event) -> (instant, order) of every event waiting in the queue."""
+    return {id(ev): (t, eid) for t, _, eid, ev in env._queue}
+
+
+def _payload(p: Payload | None) -> dict | None:
+    return None if p is None else dict(tensors=p.tensors, values=p.values, bits=p.bits, meta=p.meta)
+
+
+def _outcome(out: ClientOutcome) -> dict[str, Any]:
+    d = {f.name: getattr(out, f.name) for f in fields(ClientOutcome)}
+    d["payload"], d["sending"] = _payload(out.payload), _payload(out.sending)
+    return d
+
+
+def _outcome_back(d: dict[str, Any]) -> ClientOutcome:
+    d = dict(d)
+    for name in ("payload", "sending"):
+        d[name] = None if d[name] is None else Payload(**d[name])
+    return ClientOutcome(**d)
+
+
+JOB_FIELDS = ("id", "client", "version", "t0", "row")
+MEMBER_FIELDS = ("job", "sent", "seg_t", "bw", "rate", "version", "bits")
+BATCH_FIELDS = ("bandwidth_hz", "budget", "payload_bits", "predicted_upload_s", "download_end")
+
+
+def capture(run: Any) -> dict[str, Any]:
+    """Everything of ``run`` (an AsyncRun) in flight now, as plain data (no events are
+    pending at this instant: ``versions()`` drained them)."""
+    queued, server = _queued(run.env), run.server
+    starts: dict[int, State] = {}
+    jobs = []
+    for job in run.jobs.values():
+        d = {name: getattr(job, name) for name in JOB_FIELDS}
+        upload = job.out.phase == "upload"  # it waits for its upload's end, not a timer
+        d.update(key=job.plan.key, out=_outcome(job.out))
+        d["wake"] = None if upload else queued.get(id(job.process.target))
+        jobs.append(d)
+        if job.start is not None:
+            starts[job.version] = job.start
+    members = []
+    for m in run.band.members.values():
+        d = {name: getattr(m, name) for name in MEMBER_FIELDS}
+        d.update(delivered=m.timer_delivered, wake=queued[id(m.timer.target)])
+        members.append(d)
+    iv = {f.name: getattr(server.interval, f.name) for f in fields(Interval)}
+    iv["arrivals"] = []
+    for a in server.interval.arrivals:
+        d = dict(job=a.job, client=a.client, version=a.version, staleness=a.staleness)
+        iv["arrivals"].append({**d, "out": _outcome(a.outcome)})
+        if a.start is not None:
+            starts[a.version] = a.start
+    batches = []
+    for key, b in run.batches_live.items():
+        w = b.window
+        d = {name: getattr(b, name) for name in BATCH_FIELDS}
+        d.update(r=w.round, key=key, t0=w.t0, clients=w.clients, jobs=b.jobs)
+        batches.append({**d, "live": run.live[key], "chunk": run.chunks.get(key)})
+    return dict(
+        next_job=run.next_job,
+        batches=run.batches,
+        batch_list=batches,
+        jobs=jobs,
+        members=members,
+        reallocations=run.band.reallocations,
+        peak=run.band.peak_assigned_hz,
+        version=server.version,
+        state=server.state,
+        evaluated=server.evaluated,
+        interval=iv,
+        starts=starts,
+        held=None if run.held is None else vars(run.held).copy(),
+    )
+
+
+def restore(run: Any, data: dict[str, Any]) -> None:
+    """Pour ``capture``'s data into a fresh ``run`` (an AsyncRun; its clock at the captured
+    instant): the server, the batches' plans (windows recomputed quietly: a function of the
+    seed, the clients and the instant), the uploads on the band, and every job's process
+    waiting where it waited; the waits re-armed in their original order."""
+    starts = {int(v): st for v, st in data["starts"].items()}
+    _restore_server(run, data, starts)
+    run.next_job, run.batches = int(data["next_job"]), int(data["batches"])
+    run.band.reallocations, run.band.peak_assigned_hz = data["reallocations"], data["peak"]
+    run.held = None if data["held"] is None else RoundRow(**data["held"])
+    plans = {}
+    for b in data["batch_list"]:
+        key = b["key"]
+        window = run.p.planner.window_for(b["r"], key, b["t0"], b["clients"], quiet=True)
+        plans[key] = run.plan(Batch(window, *(b[n] for n in BATCH_FIELDS), list(b["jobs"])))
+        run.live[key] = int(b["live"])
+        if b["chunk"] is not None:
+            run.chunks[key] = tuple(b["chunk"])
+    waits: list[tuple[Any, Job | Member]] = []  # (wake, who): every pending wait
+    for j in data["jobs"]:
+        job = Job(
+            *(j[n] for n in JOB_FIELDS[:4]),
+            plans[j["key"]],
+            j["row"],
+            starts.get(j["version"]),
+            out=_outcome_back(j["out"]),
+        )
+        run.jobs[job.id] = job
+        waits.append((j["wake"], job))
+    for m in data["members"]:
+        job = run.jobs[m["job"]]
+        member = job.plan.uplink.member(job.row, m["bits"], m["seg_t"])
+        member.sent, member.bw, member.rate = m["sent"], m["bw"], m["rate"]
+        member.version, member.timer_delivered = int(m["version"]), bool(m["delivered"])
+        waits.append((m["wake"], member))
+    _rearm(run, waits)
+
+
+def _restore_server(run: Any, data: dict[str, Any], starts: dict[int, State]) -> None:
+    """The server's version, model, evaluation mark and interval (with its buffer)."""
+    server = run.server
+    server.version, server.evaluated = int(data["version"]), int(data["evaluated"])
+    if data["state"] is not None:
+        server.state = data["state"]
+    iv = dict(data["interval"])
+    iv["arrivals"] = [
+        Arrival(
+            a["job"],
+            a["client"],
+            a["version"],
+            a["staleness"],
+            _outcome_back(a["out"]),
+            starts.get(a["version"]),
+        )
+        for a in iv["arrivals"]
+    ]
+    server.interval = Interval(**iv)
+
+
+def _rearm(run: Any, waits: list[tuple[Any, Job | Member]]) -> None:
+    """Every timed wait at its exact instant, in its original queue order; then the jobs on
+    air, waiting for their uploads' ends."""
+    armed = sorted((w for w in waits if w[0] is not None), key=lambda w: w[0][1])
+    for (t, _), who in armed:
+        wake = at(run.env, t)
+        if isinstance(who, Member):
+            run.band.rejoin(who, wake)
+        else:
+            run.resume_job(who, wake)
+    for wake, who in waits:
+        if wake is None:
+            run.resume_job(who, run.band.done[who.id])

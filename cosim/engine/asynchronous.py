@@ -190,21 +190,13 @@ class AsyncRun:
         rows seated on the shared band."""
         window, ids = batch.window, batch.jobs
         self.batches_live[window.key] = batch
-        return RoundPlan(
-            round=window.round,
-            t0=window.t0,
-            deadline=window.deadline,
-            clients=window.clients,
-            grid=window.grid,
-            snr_db=snr_over_band(self.w, window.trace.gain_db, batch.bandwidth_hz[:, None]),
-            bandwidth_hz=batch.bandwidth_hz,
-            budget=batch.budget,
-            payload_bits=batch.payload_bits,
-            predicted_upload_s=batch.predicted_upload_s,
-            positions=window.positions[:, window.grid.j0],
-            distance_m=window.trace.distance_3d_m[:, window.grid.j0],
-            uplink=Seats(self.band, window, ids),
-            download_end=batch.download_end,
+        allocated = (batch.bandwidth_hz, batch.budget, batch.payload_bits)
+        return RoundPlan.of(
+            window,
+            (*allocated, batch.predicted_upload_s),
+            snr_over_band(self.w, window.trace.gain_db, batch.bandwidth_hz[:, None]),
+            Seats(self.band, window, ids),
+            batch.download_end,
             key=window.key,
             stamp=lambda i: self._stamp(ids[i]),
         )

@@ -61,6 +61,38 @@ class RoundPlan:
         if self.key < 0:
             self.key = self.round
 
+    @classmethod
+    def of(
+        cls,
+        window: RoundWindow,
+        allocated: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        snr_db: np.ndarray,
+        uplink: Uplink | Any,
+        download_end: np.ndarray | None,
+        **more: Any,
+    ) -> RoundPlan:
+        """The plan of ``window`` with ``allocated`` = (bands [K] Hz, budgets [K], payload
+        bits [K], predicted upload times [K] s), SNR over those bands [K, n] dB, the band
+        the uploads run on and the download ends [K] s (``more``: key, stamp)."""
+        bandwidth_hz, budget, payload_bits, predicted_upload_s = allocated
+        return cls(
+            round=window.round,
+            t0=window.t0,
+            deadline=window.deadline,
+            clients=window.clients,
+            grid=window.grid,
+            snr_db=snr_db,
+            bandwidth_hz=bandwidth_hz,
+            budget=budget,
+            payload_bits=payload_bits,
+            predicted_upload_s=predicted_upload_s,
+            positions=window.positions[:, window.grid.j0],
+            distance_m=window.trace.distance_3d_m[:, window.grid.j0],
+            uplink=uplink,
+            download_end=download_end,
+            **more,
+        )
+
 
 class Planner:
     """Opens rounds: round_start, the schedule, the channel window and the `csi` events."""

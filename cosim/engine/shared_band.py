@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from channels import delivery_time
+from channels import UploadOutcome, delivery_time
 from cosim.engine.csi import CsiEstimator
 from cosim.engine.uplink import UplinkRadio, UploadResult
 from cosim.outputs.events import EventLog, Kind
@@ -96,20 +96,25 @@ class SharedBand:
             rate[j, m.step0 - lo : m.step0 - lo + len(m.gain_db)] = m.rate
         return lo * self.dt, rate
 
+    def _deliver(self, ms: list[Member], limits: np.ndarray) -> UploadOutcome:
+        """The members' remaining bits over their current segments, from each one's segment
+        start to ``limits`` [len(ms)] s (one batched call)."""
+        t0, rate = self._aligned(ms)
+        return delivery_time(
+            np.array([m.bits - m.sent for m in ms]),
+            rate,
+            t0,
+            self.dt,
+            np.array([m.seg_t for m in ms]),
+            limits,
+        )
+
     def _settle(self, ms: list[Member]) -> None:
         """Book each member's bits of its current segment up to now; a new segment starts."""
         now = self.env.now
         moving = [m for m in ms if now > m.seg_t and m.bw > 0]
         if moving:
-            t0, rate = self._aligned(moving)
-            got = delivery_time(
-                np.array([m.bits - m.sent for m in moving]),
-                rate,
-                t0,
-                self.dt,
-                np.array([m.seg_t for m in moving]),
-                np.full(len(moving), now),
-            ).delivered_bits
+            got = self._deliver(moving, np.full(len(moving), now)).delivered_bits
             for m, g in zip(moving, got, strict=True):
                 m.sent = min(m.bits, m.sent + float(g))
         for m in ms:
@@ -120,15 +125,7 @@ class SharedBand:
         held = [m for m in ms if m.bw > 0]
         ends = np.full(len(held), np.nan)
         if held:
-            t0, rate = self._aligned(held)
-            ends = delivery_time(
-                np.array([m.bits - m.sent for m in held]),
-                rate,
-                t0,
-                self.dt,
-                np.array([m.seg_t for m in held]),
-                np.array([m.deadline for m in held]),
-            ).t_end
+            ends = self._deliver(held, np.array([m.deadline for m in held])).t_end
         end_of = {m.job: float(t) for m, t in zip(held, ends, strict=True)}
         for m in ms:
             m.version += 1

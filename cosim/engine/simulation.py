@@ -158,21 +158,12 @@ class Simulation:
         b.announce(r, window, bits, down, env.now)
         snr_db = snr_over_band(self.w, window.trace.gain_db, alloc.bandwidth_hz[:, None])
         chunk = self.planner.chunk(window, snr_db) if self.finishing.recorder else {}
-        plan = RoundPlan(
-            round=r,
-            t0=window.t0,
-            deadline=window.deadline,
-            clients=window.clients,
-            grid=window.grid,
-            snr_db=snr_db,
-            bandwidth_hz=alloc.bandwidth_hz,
-            budget=alloc.budget,
-            payload_bits=decided.payload_bits,
-            predicted_upload_s=decided.predicted_upload_s,
-            positions=window.positions[:, window.grid.j0],
-            distance_m=window.trace.distance_3d_m[:, window.grid.j0],
-            uplink=self._uplink(window, alloc.bandwidth_hz),
-            download_end=None if down is None else down[1],
+        plan = RoundPlan.of(
+            window,
+            (alloc.bandwidth_hz, alloc.budget, decided.payload_bits, decided.predicted_upload_s),
+            snr_db,
+            self._uplink(window, alloc.bandwidth_hz),
+            None if down is None else down[1],
         )
         yield env.timeout(self.s.server.broadcast_s)
         clients = ClientProcess(env, self.w, self.log, self.host)

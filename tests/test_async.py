@@ -290,3 +290,20 @@ def test_an_async_run_stopped_with_jobs_in_flight_resumes_to_the_same_outputs(
                 tmp_path / "part" / name
             ).read_bytes(), name
     assert resumed.rounds == full.rounds
+
+
+def test_every_figure_draws_an_async_run_with_overlapping_jobs(tmp_path):
+    from cosim.analysis import plots
+    from cosim.analysis.timeline import read_activity
+
+    s = Scenario.load(DEFAULT).updated(
+        {**BASE, "server.protocol": "fedbuff", "run.rounds": 6, "output.channel": True}
+    )
+    run(s, tmp_path / "fb")
+    written = plots.plot_run(tmp_path / "fb")
+    names = {p.name for p in written}
+    assert {"timeline.png", "misses.png", "accuracy.png", "positions.png", "snr.png"} <= names
+    act = read_activity(read_events(tmp_path / "fb"), (1, 6))
+    assert sorted(act.versions) == [1, 2, 3, 4, 5, 6] and not act.starts
+    spans = sorted((a, b) for bars in act.bars.values() for a, b, _ in bars)
+    assert any(b1 > a2 for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False))  # overlap

@@ -48,6 +48,8 @@ def draw_accuracy(rounds: list[dict], events: list[dict], opts: FigureOptions):
         label, title = "held-out next-token\naccuracy", "global model after each round"
     else:
         label, title = "held-out accuracy", "global model after each round"
+    if rounds and "staleness_mean" in rounds[0]:  # fedasync/fedbuff
+        title = title.replace("round", "global version (evaluated ones)")
     samples = [evals.get(r, {}).get("samples") for r, *_ in points]
     band = None
     if not learning_free and _task(events) != "causal-lm" and points and all(samples):

@@ -147,7 +147,8 @@ def run_cmd(
         else f"final accuracy {result.final_accuracy:.3f}"
     )
     click.echo(
-        f"done: {len(result.rounds)} rounds in {last['t_end']:.2f} s simulated; {quality}; "
+        f"done: {len(result.rounds)} {'global versions' if s.server.is_async else 'rounds'} in "
+        f"{last['t_end']:.2f} s simulated; {quality}; "
         f"on-time uploads {result.on_time_share:.0%}; {result.event_count} events\n"
         f"host wall time {t['wall_s']:.1f} s (setup {t['build_s']:.1f}, training "
         f"{t['train_s']:.1f}, evaluation {t['eval_s']:.1f}, engine+I/O "

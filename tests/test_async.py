@@ -2,6 +2,7 @@
 go, staleness, the two server updates, and their rows."""
 
 import csv
+import itertools
 import json
 import math
 
@@ -306,4 +307,4 @@ def test_every_figure_draws_an_async_run_with_overlapping_jobs(tmp_path):
     act = read_activity(read_events(tmp_path / "fb"), (1, 6))
     assert sorted(act.versions) == [1, 2, 3, 4, 5, 6] and not act.starts
     spans = sorted((a, b) for bars in act.bars.values() for a, b, _ in bars)
-    assert any(b1 > a2 for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False))  # overlap
+    assert any(b1 > a2 for (_, b1), (a2, _) in itertools.pairwise(spans))  # overlap

@@ -208,6 +208,13 @@ def test_async_runs_count_every_job_once(tmp_path):
     assert t == sorted(t)
 
 
+@pytest.mark.parametrize("protocol", ["fedasync", "fedbuff"])
+def test_a_single_version_run_ends_and_is_evaluated(protocol, tmp_path):
+    s = Scenario.load(TINY).updated({"server.protocol": protocol, "run.rounds": 1})
+    result = run(s, tmp_path / "one")
+    assert len(result.rounds) == 1 and not math.isnan(result.rounds[0]["accuracy"])
+
+
 def test_async_runs_are_reproducible(tmp_path):
     s = Scenario.load(DEFAULT).updated({**BASE, "server.protocol": "fedbuff"})
     run(s, tmp_path / "a")

@@ -275,6 +275,8 @@ class AsyncRun:
         self.held = row
         if row.round >= self.s.run.rounds:
             self._interrupt_all(STOP_RUN_END)
+            if self.made is not None and not self.made.triggered:
+                self.made.succeed(row.round)  # wake versions(): the run is over
 
     def _write(self, row: RoundRow) -> None:
         """rounds.csv's row of a version, and ``versions()`` woken to yield it."""

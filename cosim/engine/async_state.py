@@ -74,7 +74,7 @@ def capture(run: Any) -> dict[str, Any]:
     members = []
     for m in run.band.members.values():
         d = {name: getattr(m, name) for name in MEMBER_FIELDS}
-        d.update(delivered=m.timer_delivered, wake=queued[id(m.timer.target)])
+        d.update(delivered=m.timer_delivered, wake=queued[id(m.timer)])
         members.append(d)
     iv = {f.name: getattr(server.interval, f.name) for f in fields(Interval)}
     iv["arrivals"] = []

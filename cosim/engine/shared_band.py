@@ -36,7 +36,7 @@ class Member:
     bw: float = 0.0
     rate: np.ndarray | None = None  # [n] bit/s at bw over the window
     version: int = 0
-    timer: simpy.Process | None = None  # waits for the current segment's end
+    timer: simpy.Event | None = None  # the current segment's end
     timer_delivered: bool = False  # whether that end is a delivery (else the deadline)
 
 
@@ -132,26 +132,21 @@ class SharedBand:
             t = end_of.get(m.job, np.nan)
             delivered = not np.isnan(t)
             m.timer_delivered = delivered
-            m.timer = self.env.process(
-                self._timer(m, m.version, t if delivered else m.deadline, delivered)
-            )
+            when = t if delivered else m.deadline
+            m.timer = self._arm(m, self.env.timeout(max(when - self.env.now, 0.0)))
 
-    def _timer(self, m: Member, version: int, t: float, delivered: bool):
-        yield self.env.timeout(max(t - self.env.now, 0.0))
-        self._fire(m, version, delivered)
+    def _arm(self, m: Member, wake: simpy.Event) -> simpy.Event:
+        """Member ``m``'s current segment ends at ``wake`` (a callback, not a process: one
+        event per segment)."""
+        version, delivered = m.version, m.timer_delivered
+        wake.callbacks.append(lambda _: self._fire(m, version, delivered))
+        return wake
 
     def rejoin(self, m: Member, wake: simpy.Event) -> None:
         """A member restored from a checkpoint, its segment's end at ``wake``."""
         self.members[m.job] = m
         self.done[m.job] = self.env.event()
-
-        version = m.version
-
-        def timer():
-            yield wake
-            self._fire(m, version, m.timer_delivered)
-
-        m.timer = self.env.process(timer())
+        m.timer = self._arm(m, wake)
 
     def _fire(self, m: Member, version: int, delivered: bool) -> None:
         """Member ``m``'s segment ended (delivered, or at its deadline), unless superseded."""
@@ -179,7 +174,7 @@ class SharedBand:
         self._settle(ms)
         before = np.array([m.bw for m in ms])
         left = np.array([m.bits - m.sent for m in ms])
-        snr = np.array([m.csi.snr_per_hz(np.array([m.row]), now)[0] for m in ms])
+        snr = self.link.snr_per_hz(np.array([m.csi.estimate_db(m.row, now) for m in ms]))
         request = InFlightRequest(
             clients=np.array([m.client for m in ms]),
             remaining_bits=left,
@@ -192,9 +187,7 @@ class SharedBand:
         self._check(after, len(ms))
         if np.all(np.abs(after - before) <= 1e-9 * self.total_hz):
             return  # no share changes: the segments go on
-        for m, b in zip(ms, after, strict=True):
-            m.bw = float(b)
-            m.rate = b * self.rate_model.efficiency(self.link.snr_db(m.gain_db, max(b, 1e-9)))
+        self._set_rates(ms, after)
         self.reallocations += 1
         self.peak_assigned_hz = max(self.peak_assigned_hz, float(after.sum()))
         self._schedule(ms)
@@ -215,6 +208,18 @@ class SharedBand:
             pool_hz=self.total_hz,
             assigned_hz=float(after.sum()),
         )
+
+    def _set_rates(self, ms: list[Member], bw: np.ndarray) -> None:
+        """Each member's band and its rate trace [n] bit/s over its window at that band, in
+        one elementwise pass over all members' steps."""
+        lengths = [len(m.gain_db) for m in ms]
+        per_step = np.repeat(bw, lengths)
+        snr_db = self.link.snr_db(
+            np.concatenate([m.gain_db for m in ms]), np.maximum(per_step, 1e-9)
+        )
+        rates = np.split(per_step * self.rate_model.efficiency(snr_db), np.cumsum(lengths)[:-1])
+        for m, b, rate in zip(ms, bw, rates, strict=True):
+            m.bw, m.rate = float(b), rate
 
     def _check(self, bw: np.ndarray, n: int) -> None:
         """The allocator's split: n finite, non-negative bands summing to at most the total."""

@@ -13,6 +13,16 @@ from cosim.cli import main
 TABLES = ("events.jsonl", "rounds.csv", "clients.csv", "channel.npz")
 
 
+def _ray_equals_local(s, tmp_path):
+    """``s`` on two Ray workers writes local training's files, and some client is stopped."""
+    local = run(s, tmp_path / "local")
+    result = run(s.updated({"train.backend": "ray", "train.ray_workers": 2}), tmp_path / "ray")
+    for name in TABLES:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert result.host.trained_updates == local.host.trained_updates > 0
+    assert any(c["miss"] == "stopped" for c in local.clients)
+
+
 def test_ray_workers_reproduce_local_training_bit_for_bit(tmp_path):
     """first-k, so that jobs of clients the round stops are dropped on both backends."""
     import ray  # noqa: F401  (the dev extra installs it: this test must not skip)
@@ -20,12 +30,7 @@ def test_ray_workers_reproduce_local_training_bit_for_bit(tmp_path):
     s = Scenario.load(TINY).updated(
         {"clients.per_round": 3, "server.protocol": "first-k", "server.aggregate_k": 1}
     )
-    local = run(s, tmp_path / "local")
-    result = run(s.updated({"train.backend": "ray", "train.ray_workers": 2}), tmp_path / "ray")
-    for name in TABLES:
-        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
-    assert result.host.trained_updates == local.host.trained_updates > 0
-    assert any(c["miss"] == "stopped" for c in local.clients)
+    _ray_equals_local(s, tmp_path)
 
 
 def test_ray_backend_without_ray_installed_names_the_extra(monkeypatch, tmp_path):
@@ -68,9 +73,4 @@ def test_ray_workers_reproduce_local_training_under_fedbuff(tmp_path):
             "run.rounds": 4,
         }
     )
-    local = run(s, tmp_path / "local")
-    result = run(s.updated({"train.backend": "ray", "train.ray_workers": 2}), tmp_path / "ray")
-    for name in TABLES:
-        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
-    assert result.host.trained_updates == local.host.trained_updates > 0
-    assert any(c["miss"] == "stopped" for c in local.clients)
+    _ray_equals_local(s, tmp_path)

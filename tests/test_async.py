@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, TINY, read_events
+from test_checkpoint import Stop
 
 from cosim import Scenario, ScenarioError, run
 from cosim.engine.simulation import Simulation
@@ -235,10 +236,6 @@ def test_max_staleness_drops_older_updates_and_logs_them(tmp_path):
     rows = _clients(tmp_path / "fa")
     assert sum(r["miss"] == "stale" for r in rows) == len(dropped)
     assert np.all([int(r["staleness"]) > 0 for r in rows if r["miss"] == "stale"])
-
-
-class Stop(Exception):
-    """Raised by an observer: the run dies as if killed at that event."""
 
 
 def _stop_at_version(v: int):

@@ -47,16 +47,18 @@ class Allocating:
         window: RoundWindow,
         template: State,
         flops: float,
-        download_s: np.ndarray | None = None,
-        true_download_s: np.ndarray | None = None,
+        down: tuple[np.ndarray, np.ndarray] | None = None,
         share: float = 1.0,
         call: str | None = None,
     ) -> RoundAllocation:
         """`allocator`/`allocation` events: band and budgets, predicted times; a client whose
-        training cannot end by the deadline gets no band. ``download_s`` / ``true_download_s``
-        [K]: predicted / real downloads (channel downlink; the real ones for the oracle);
-        fedasync/fedbuff plan starts on ``share`` of the band, ``call`` = "start"."""
+        training cannot end by the deadline gets no band. ``down``: the predicted download
+        times [K] s and the real download ends [K] s (channel downlink; the real ones, for
+        the oracle); fedasync/fedbuff plan starts on ``share`` of the band, ``call`` = "start"."""
         s, w, clients = self.w.scenario, self.w, window.clients
+        download_s = true_download_s = None
+        if down is not None:  # NaN: not before the deadline
+            download_s, true_download_s = down[0], np.nan_to_num(down[1] - window.t0, nan=np.inf)
         n, grid = len(clients), self.budget_grid()
         train_s = w.compute.seconds(clients, flops)
         lead_s = np.full(n, s.server.broadcast_s) if download_s is None else download_s

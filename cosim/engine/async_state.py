@@ -13,7 +13,7 @@ import simpy
 from simpy.events import NORMAL
 
 from cosim.engine.client import ClientOutcome
-from cosim.engine.jobs import Batch, Job
+from cosim.engine.jobs import Job
 from cosim.engine.shared_band import Member
 from cosim.engine.versions import Arrival, Interval
 from cosim.outputs.tables import RoundRow
@@ -54,7 +54,7 @@ def _outcome_back(d: dict[str, Any]) -> ClientOutcome:
 
 JOB_FIELDS = ("id", "client", "version", "t0", "row")
 MEMBER_FIELDS = ("job", "sent", "seg_t", "bw", "rate", "version", "bits")
-BATCH_FIELDS = ("bandwidth_hz", "budget", "payload_bits", "predicted_upload_s", "download_end")
+ALLOCATED = ("bandwidth_hz", "budget", "payload_bits", "predicted_upload_s")  # RoundPlan.of
 
 
 def capture(run: Any) -> dict[str, Any]:
@@ -84,11 +84,11 @@ def capture(run: Any) -> dict[str, Any]:
         if a.start is not None:
             starts[a.version] = a.start
     batches = []
-    for key, b in run.batches_live.items():
-        w = b.window
-        d = {name: getattr(b, name) for name in BATCH_FIELDS}
-        d.update(r=w.round, key=key, t0=w.t0, clients=w.clients, jobs=b.jobs)
-        batches.append({**d, "live": run.live[key], "chunk": run.chunks.get(key)})
+    for key, plan in run.plans.items():
+        d = {name: getattr(plan, name) for name in ALLOCATED}
+        d.update(r=plan.round, key=key, t0=plan.t0, clients=plan.clients, jobs=plan.uplink.jobs)
+        d.update(download_end=plan.download_end, live=run.live[key], chunk=run.chunks.get(key))
+        batches.append(d)
     return dict(
         next_job=run.next_job,
         batches=run.batches,
@@ -96,7 +96,6 @@ def capture(run: Any) -> dict[str, Any]:
         jobs=jobs,
         members=members,
         reallocations=run.band.reallocations,
-        peak=run.band.peak_assigned_hz,
         version=server.version,
         state=server.state,
         evaluated=server.evaluated,
@@ -114,13 +113,14 @@ def restore(run: Any, data: dict[str, Any]) -> None:
     starts = {int(v): st for v, st in data["starts"].items()}
     _restore_server(run, data, starts)
     run.next_job, run.batches = int(data["next_job"]), int(data["batches"])
-    run.band.reallocations, run.band.peak_assigned_hz = data["reallocations"], data["peak"]
+    run.band.reallocations = data["reallocations"]
     run.held = None if data["held"] is None else RoundRow(**data["held"])
     plans = {}
     for b in data["batch_list"]:
         key = b["key"]
         window = run.p.planner.window_for(b["r"], key, b["t0"], b["clients"], quiet=True)
-        plans[key] = run.plan(Batch(window, *(b[n] for n in BATCH_FIELDS), list(b["jobs"])))
+        allocated = tuple(b[name] for name in ALLOCATED)
+        plans[key] = run.plan(window, allocated, b["download_end"], list(b["jobs"]))
         run.live[key] = int(b["live"])
         if b["chunk"] is not None:
             run.chunks[key] = tuple(b["chunk"])

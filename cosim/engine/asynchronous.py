@@ -24,8 +24,8 @@ from cosim.engine.client import (
     ClientProcess,
 )
 from cosim.engine.finish import Finishing, client_row, evaluate, perplexity
-from cosim.engine.jobs import Batch, Job, Seats
-from cosim.engine.plan import Planner, RoundPlan, snr_over_band
+from cosim.engine.jobs import Job, Seats
+from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
 from cosim.engine.shared_band import SharedBand
 from cosim.engine.uplink import UplinkRadio
 from cosim.engine.versions import Arrival, VersionServer
@@ -81,7 +81,7 @@ class AsyncRun:
         self.interrupted: set[int] = set()
         self.live: dict[int, int] = {}  # batch -> jobs of it still in flight
         self.chunks: dict[int, tuple[int, dict[str, np.ndarray]]] = {}
-        self.batches_live: dict[int, Batch] = {}  # key -> a batch with jobs in flight
+        self.plans: dict[int, RoundPlan] = {}  # batch -> its plan, while it has jobs in flight
 
     # ------------------------------------------------------------------ the run
     def versions(self) -> Iterator[RoundRow]:
@@ -89,7 +89,7 @@ class AsyncRun:
         run.rounds versions or run.max_time_s. A version's row is written when the next one
         is made or the run ends, so the run's last version is always evaluated."""
         s, env = self.s, self.env
-        if not self.jobs and not self.next_job > 1:
+        if self.next_job == 1:  # a fresh run (a resumed one has its jobs)
             self._start_jobs(s.concurrency)
         limit = s.run.max_time_s
         while not self.over:
@@ -103,8 +103,8 @@ class AsyncRun:
             while self.pending:
                 yield self.pending.pop(0)
             if not self.made.triggered and not self.over:  # run.max_time_s
-                self._stop_all(STOP_MAX_TIME)
-        self._stop_all(STOP_RUN_END)
+                self._interrupt_all(STOP_MAX_TIME)
+        self._stop_all(STOP_RUN_END)  # (jobs already interrupted keep their reason)
         self._close()
         yield from self.pending
 
@@ -154,27 +154,16 @@ class AsyncRun:
         bits, flops = b.model_bits(self.server.state), b.step_flops(self.server.state)
         down = b.downloads(window, bits)
         decided = self.p.allocating.allocate(
-            window,
-            self.server.state,
-            flops,
-            None if down is None else down[0],
-            None if down is None else np.nan_to_num(down[1] - window.t0, nan=np.inf),
-            share=n / s.concurrency,
-            call="start",
+            window, self.server.state, flops, down, share=n / s.concurrency, call="start"
         )
         b.announce(r, window, bits, down, env.now)
         ids = list(range(self.next_job, self.next_job + n))
         self.next_job += n
-        batch = Batch(
-            window,
-            decided.allocation.bandwidth_hz,
-            decided.allocation.budget,
-            decided.payload_bits,
-            decided.predicted_upload_s,
-            None if down is None else down[1],
-            ids,
+        alloc = decided.allocation
+        allocated = (alloc.bandwidth_hz, alloc.budget, decided.payload_bits)
+        plan = self.plan(
+            window, (*allocated, decided.predicted_upload_s), None if down is None else down[1], ids
         )
-        plan = self.plan(batch)
         if self.finishing.recorder is not None:
             self.chunks[key] = (r, self.p.planner.chunk(window, plan.snr_db))
         self.live[key] = n
@@ -185,21 +174,27 @@ class AsyncRun:
             self.jobs[job_id] = job
             job.process = env.process(self._play(job, flops))
 
-    def plan(self, batch: Batch) -> RoundPlan:
-        """The RoundPlan its clients' processes play: the batch's window and allocation, its
-        rows seated on the shared band."""
-        window, ids = batch.window, batch.jobs
-        self.batches_live[window.key] = batch
-        allocated = (batch.bandwidth_hz, batch.budget, batch.payload_bits)
-        return RoundPlan.of(
+    def plan(
+        self,
+        window: RoundWindow,
+        allocated: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        download_end: np.ndarray | None,
+        ids: list[int],
+    ) -> RoundPlan:
+        """The RoundPlan a batch's processes play: its window, its allocation at the start
+        (bands, budgets, payload bits, predicted upload times), download ends, its rows
+        seated on the shared band as jobs ``ids``; kept while the batch has jobs in flight."""
+        plan = RoundPlan.of(
             window,
-            (*allocated, batch.predicted_upload_s),
-            snr_over_band(self.w, window.trace.gain_db, batch.bandwidth_hz[:, None]),
+            allocated,
+            snr_over_band(self.w, window.trace.gain_db, allocated[0][:, None]),
             Seats(self.band, window, ids),
-            batch.download_end,
+            download_end,
             key=window.key,
             stamp=lambda i: self._stamp(ids[i]),
         )
+        self.plans[window.key] = plan
+        return plan
 
     def _stamp(self, job_id: int) -> dict[str, Any]:
         """upload_end's fields of fedasync/fedbuff: the version the job started from, its
@@ -290,7 +285,7 @@ class AsyncRun:
         key = job.plan.key
         self.live[key] -= 1
         if self.live[key] == 0:
-            del self.live[key], self.batches_live[key]
+            del self.live[key], self.plans[key]
             if key in self.chunks:
                 r, chunk = self.chunks.pop(key)
                 self.finishing.record(r, chunk, now)

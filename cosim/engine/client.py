@@ -52,9 +52,6 @@ class ClientOutcome:
     sending_bits: int = 0  # its bits
 
 
-RESUMABLE = ("lead", "download", "download_miss", "cut_off", "draw", "train", "upload")
-
-
 @dataclass
 class ClientProcess:
     """Plays clients' rounds on ``env``: ``run(plan, i, ...)`` is the process of client i."""
@@ -90,7 +87,7 @@ class ClientProcess:
                 yield env.timeout(lead_s)
             yield from self._after_lead(plan, i, out, global_state, flops)
         except simpy.Interrupt as stop:
-            self._stopped(plan, i, out, out.t_start, str(stop.cause))
+            self._stopped(plan, i, out, str(stop.cause))
         return out
 
     def resume(
@@ -124,7 +121,7 @@ class ClientProcess:
             else:
                 self._after_upload(plan, i, out, value)
         except simpy.Interrupt as stop:
-            self._stopped(plan, i, out, out.t_start, str(stop.cause))
+            self._stopped(plan, i, out, str(stop.cause))
         return out
 
     def _after_lead(self, plan: RoundPlan, i: int, out: ClientOutcome, global_state, flops):
@@ -185,9 +182,7 @@ class ClientProcess:
         else:
             yield from self._train(plan, i, out, global_state)
 
-    def _stopped(
-        self, plan: RoundPlan, i: int, out: ClientOutcome, t_start: float, reason: str
-    ) -> None:
+    def _stopped(self, plan: RoundPlan, i: int, out: ClientOutcome, reason: str) -> None:
         """The round ended before this client's update arrived (``reason``: first-k's quorum,
         or run.max_time_s): training is abandoned (its host job dropped) or the upload
         stops; its band is freed."""
@@ -199,7 +194,7 @@ class ClientProcess:
         downloading = plan.download_end is not None and out.download_s is None
         out.upload_s = env.now - out.upload_t0 if uploading else 0.0
         out.bits, out.miss, out.on_time, out.payload = bits, MISS_STOPPED, False, None
-        trained = 0.0 if downloading else min(env.now - t_start, out.train_s)
+        trained = 0.0 if downloading else min(env.now - out.t_start, out.train_s)
         out.energy_j = self._energy(trained, out.upload_s)
         self.log.emit(
             env.now,

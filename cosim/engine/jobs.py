@@ -1,6 +1,6 @@
-"""What fedasync/fedbuff keep in flight: a batch of clients that started together (window and
-allocation), a job (one client's update on its way), and a batch's rows seated on the shared
-band as a ClientProcess sees its round's uplink."""
+"""What fedasync/fedbuff keep in flight: a job (one client's update on its way, on its batch's
+plan), and a batch's rows seated on the shared band as a ClientProcess sees its round's
+uplink."""
 
 from __future__ import annotations
 
@@ -13,21 +13,6 @@ from cosim.engine.client import ClientOutcome
 from cosim.engine.plan import RoundPlan, RoundWindow
 from cosim.engine.shared_band import Member, SharedBand
 from fl import State
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Clients that started together: their channel window, the allocation at their start
-    (bands [n] Hz, budgets [n], payload bits [n], predicted upload times [n] s), download
-    ends [n] s (downlink over the channel) and their job ids."""
-
-    window: RoundWindow
-    bandwidth_hz: np.ndarray
-    budget: np.ndarray
-    payload_bits: np.ndarray
-    predicted_upload_s: np.ndarray
-    download_end: np.ndarray | None
-    jobs: list[int]
 
 
 @dataclass

@@ -58,7 +58,6 @@ class SharedBand:
         self.members: dict[int, Member] = {}
         self.done: dict[int, simpy.Event] = {}
         self.reallocations = 0  # re-splits that changed a share (all runs long)
-        self.peak_assigned_hz = 0.0
         self.closed = False  # the run is over: uploads are stopped, the band not re-split
 
     # ------------------------------------------------------------------ jobs' side
@@ -189,7 +188,6 @@ class SharedBand:
             return  # no share changes: the segments go on
         self._set_rates(ms, after)
         self.reallocations += 1
-        self.peak_assigned_hz = max(self.peak_assigned_hz, float(after.sum()))
         self._schedule(ms)
         self.log.emit(
             now,

@@ -147,13 +147,7 @@ class Simulation:
         window = self.planner.window(r, env.now)
         bits = b.model_bits(self.global_state)
         down = b.downloads(window, bits)
-        decided = self.allocating.allocate(
-            window,
-            self.global_state,
-            flops,
-            None if down is None else down[0],
-            None if down is None else np.nan_to_num(down[1] - window.t0, nan=np.inf),
-        )
+        decided = self.allocating.allocate(window, self.global_state, flops, down)
         alloc = decided.allocation
         b.announce(r, window, bits, down, env.now)
         snr_db = snr_over_band(self.w, window.trace.gain_db, alloc.bandwidth_hz[:, None])

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (100, 1_000, 10_000)
 BOUND_S, BOUND_GIB = 60.0, 2.0
+SHARE_LISTS = True
 
 
 def point(
@@ -61,6 +62,7 @@ def point(
             "clients.per_round": min(per_round, clients),
             **({"channel.bandwidth_hz": band_hz} if band_hz else {}),
             **busy,
+            "output.share_lists": SHARE_LISTS,
         }
     )
     start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -26,7 +27,7 @@ class ChannelTrace:
     penetration_db: np.ndarray
     fading_gain: np.ndarray
 
-    @property
+    @cached_property
     def gain_db(self) -> np.ndarray:
         """Total channel power gain in dB: -(path loss + shadowing + penetration) + fading."""
         loss = self.pathloss_db + self.shadowing_db + self.penetration_db

@@ -312,3 +312,33 @@ def test_every_figure_draws_an_async_run_with_overlapping_jobs(tmp_path):
     assert sorted(act.versions) == [1, 2, 3, 4, 5, 6] and not act.starts
     spans = sorted((a, b) for bars in act.bars.values() for a, b, _ in bars)
     assert any(b1 > a2 for (_, b1), (a2, _) in itertools.pairwise(spans))  # overlap
+
+
+@pytest.mark.parametrize("protocol", ["sync", "fedbuff"])
+def test_share_lists_off_changes_the_reallocation_events_only(protocol, tmp_path):
+    """output.share_lists = false: `reallocation` events keep counts, not lists; every other
+    event, both tables and the figures are as with the lists."""
+    from cosim.analysis import plots
+
+    changes = {**BASE, "run.rounds": 4, "clients.per_round": 8}
+    if protocol == "fedbuff":
+        changes.update({"server.protocol": "fedbuff", "server.buffer_size": 4})
+    s = Scenario.load(DEFAULT).updated(changes)
+    run(s, tmp_path / "lists")
+    run(s.updated({"output.share_lists": False}), tmp_path / "counts")
+    for name in ("rounds.csv", "clients.csv"):
+        assert (tmp_path / "lists" / name).read_bytes() == (tmp_path / "counts" / name).read_bytes()
+    full, brief = read_events(tmp_path / "lists"), read_events(tmp_path / "counts")
+    assert len(full) == len(brief)
+    splits = 0
+    for a, b in zip(full, brief, strict=True):
+        if a["kind"] != "reallocation":
+            assert a == b
+            continue
+        splits += 1
+        assert b["uploads"] == len(a["clients"]) and "clients" not in b
+        assert b["changed"] == sum(
+            abs(x - y) > 1e-9 for x, y in zip(a["before_share"], a["after_share"], strict=True)
+        )
+    assert splits > 0
+    assert {p.name for p in plots.plot_run(tmp_path / "counts")} >= {"timeline.png"}

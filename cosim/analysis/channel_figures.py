@@ -115,7 +115,7 @@ class Allocation:
                 self.allocated[(e["round"], e["client"])] = e["bandwidth_hz"] or 0.0
                 if e["share"]:
                     self.total_hz = e["bandwidth_hz"] / e["share"]
-            elif kind == Kind.REALLOCATION:
+            elif kind == Kind.REALLOCATION and "clients" in e:  # (not with share_lists off)
                 for c, after in zip(e["clients"], e["after_share"], strict=True):
                     self.share[c].append((e["t"], after or 0.0))
             elif kind in (Kind.UPLOAD_END, Kind.DEADLINE_MISS, Kind.UPDATE_REJECTED):

@@ -97,7 +97,8 @@ def read_activity(events: list[dict], shown: tuple[int, int]) -> Activity:
             share[key] = e["share"] or 0.0
         elif kind in (Kind.DOWNLOAD_START, Kind.TRAIN_START, Kind.UPLOAD_START):
             began[(*key, STARTS[kind])] = t
-        elif kind == Kind.REALLOCATION:  # (fedasync/fedbuff: members of several rounds)
+        elif kind == Kind.REALLOCATION and "clients" in e:  # (not with share_lists off)
+            # (fedasync/fedbuff: members of several rounds)
             rs = e.get("rounds") or [r] * len(e["clients"])
             for rc, c, after in zip(rs, e["clients"], e["after_share"], strict=True):
                 _reshare(act, began, share, (rc, c), after or 0.0, t)

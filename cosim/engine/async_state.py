@@ -5,34 +5,16 @@ instant in its original order, so the resumed run goes on event for event."""
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import fields
 from typing import Any
 
-import simpy
-from simpy.events import NORMAL
-
 from cosim.engine.client import ClientOutcome
+from cosim.engine.instants import at, queued
 from cosim.engine.jobs import Job
-from cosim.engine.shared_band import Member
 from cosim.engine.versions import Arrival, Interval
 from cosim.outputs.tables import RoundRow
 from fl import State
 from fl.strategies import Payload
-
-
-def at(env: simpy.Environment, t: float) -> simpy.Event:
-    """An event processed at exactly ``t`` (a timeout's delay, added to now, could round off
-    the instant a checkpointed wait was due)."""
-    event = env.event()
-    event._ok, event._value = True, None  # triggered; processed when the clock reaches t
-    heapq.heappush(env._queue, (t, NORMAL, next(env._eid), event))
-    return event
-
-
-def _queued(env: simpy.Environment) -> dict[int, tuple[float, int]]:
-    """id(event) -> (instant, order) of every event waiting in the queue."""
-    return {id(ev): (t, eid) for t, _, eid, ev in env._queue}
 
 
 def _payload(p: Payload | None) -> dict | None:
@@ -53,29 +35,25 @@ def _outcome_back(d: dict[str, Any]) -> ClientOutcome:
 
 
 JOB_FIELDS = ("id", "client", "version", "t0", "row")
-MEMBER_FIELDS = ("job", "sent", "seg_t", "bw", "rate", "version", "bits")
 ALLOCATED = ("bandwidth_hz", "budget", "payload_bits", "predicted_upload_s")  # RoundPlan.of
 
 
 def capture(run: Any) -> dict[str, Any]:
     """Everything of ``run`` (an AsyncRun) in flight now, as plain data (no events are
     pending at this instant: ``versions()`` drained them)."""
-    queued, server = _queued(run.env), run.server
+    waiting, server = queued(run.env), run.server
     starts: dict[int, State] = {}
     jobs = []
     for job in run.jobs.values():
         d = {name: getattr(job, name) for name in JOB_FIELDS}
         upload = job.out.phase == "upload"  # it waits for its upload's end, not a timer
         d.update(key=job.plan.key, out=_outcome(job.out))
-        d["wake"] = None if upload else queued.get(id(job.process.target))
+        d["wake"] = None if upload else waiting.get(id(job.process.target))
         jobs.append(d)
         if job.start is not None:
             starts[job.version] = job.start
-    members = []
-    for m in run.band.members.values():
-        d = {name: getattr(m, name) for name in MEMBER_FIELDS}
-        d.update(delivered=m.timer_delivered, wake=queued[id(m.timer)])
-        members.append(d)
+    band = run.band.snapshot()
+    band["wake"] = None if run.band.timer is None else waiting[id(run.band.timer)]
     iv = {f.name: getattr(server.interval, f.name) for f in fields(Interval)}
     iv["arrivals"] = []
     for a in server.interval.arrivals:
@@ -94,8 +72,7 @@ def capture(run: Any) -> dict[str, Any]:
         batches=run.batches,
         batch_list=batches,
         jobs=jobs,
-        members=members,
-        reallocations=run.band.reallocations,
+        band=band,
         version=server.version,
         state=server.state,
         evaluated=server.evaluated,
@@ -113,7 +90,6 @@ def restore(run: Any, data: dict[str, Any]) -> None:
     starts = {int(v): st for v, st in data["starts"].items()}
     _restore_server(run, data, starts)
     run.next_job, run.batches = int(data["next_job"]), int(data["batches"])
-    run.band.reallocations = data["reallocations"]
     run.held = None if data["held"] is None else RoundRow(**data["held"])
     plans = {}
     for b in data["batch_list"]:
@@ -124,7 +100,7 @@ def restore(run: Any, data: dict[str, Any]) -> None:
         run.live[key] = int(b["live"])
         if b["chunk"] is not None:
             run.chunks[key] = tuple(b["chunk"])
-    waits: list[tuple[Any, Job | Member]] = []  # (wake, who): every pending wait
+    waits: list[tuple[Any, Any]] = []  # (wake, job or the band): every pending wait
     for j in data["jobs"]:
         job = Job(
             *(j[n] for n in JOB_FIELDS[:4]),
@@ -134,13 +110,16 @@ def restore(run: Any, data: dict[str, Any]) -> None:
             out=_outcome_back(j["out"]),
         )
         run.jobs[job.id] = job
+        run.busy[job.client] = True
         waits.append((j["wake"], job))
-    for m in data["members"]:
-        job = run.jobs[m["job"]]
-        member = job.plan.uplink.member(job.row, m["bits"], m["seg_t"])
-        member.sent, member.bw, member.rate = m["sent"], m["bw"], m["rate"]
-        member.version, member.timer_delivered = int(m["version"]), bool(m["delivered"])
-        waits.append((m["wake"], member))
+    band = data["band"]
+    members = []
+    for u in band["uploads"]:
+        job = run.jobs[u["job"]]
+        members.append(job.plan.uplink.member(job.row, u["bits"]))
+    run.band.restore(band, members)
+    if band["wake"] is not None:
+        waits.append((band["wake"], run.band))
     _rearm(run, waits)
 
 
@@ -165,14 +144,14 @@ def _restore_server(run: Any, data: dict[str, Any], starts: dict[int, State]) ->
     server.interval = Interval(**iv)
 
 
-def _rearm(run: Any, waits: list[tuple[Any, Job | Member]]) -> None:
+def _rearm(run: Any, waits: list[tuple[Any, Any]]) -> None:
     """Every timed wait at its exact instant, in its original queue order; then the jobs on
     air, waiting for their uploads' ends."""
     armed = sorted((w for w in waits if w[0] is not None), key=lambda w: w[0][1])
     for (t, _), who in armed:
         wake = at(run.env, t)
-        if isinstance(who, Member):
-            run.band.rejoin(who, wake)
+        if who is run.band:
+            run.band.arm(wake)
         else:
             run.resume_job(who, wake)
     for wake, who in waits:

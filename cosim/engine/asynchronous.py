@@ -26,7 +26,7 @@ from cosim.engine.client import (
 from cosim.engine.finish import Finishing, client_row, evaluate, perplexity
 from cosim.engine.jobs import Job, Seats
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
-from cosim.engine.shared_band import SharedBand
+from cosim.engine.shared_band import BandOptions, SharedBand
 from cosim.engine.uplink import UplinkRadio
 from cosim.engine.versions import Arrival, VersionServer
 from cosim.outputs.events import EventLog, Kind
@@ -64,8 +64,9 @@ class AsyncRun:
         s, log = self.s, parts.log
         self.band = SharedBand(
             env,
-            s.channel.bandwidth_hz,
-            s.channel.dt,
+            BandOptions(
+                s.channel.bandwidth_hz, s.channel.dt, s.channel.csi_delay_s, s.output.share_lists
+            ),
             UplinkRadio(self.w.link, self.w.rate, parts.allocating.efficiency),
             self.w.allocator,
             log,
@@ -73,6 +74,7 @@ class AsyncRun:
         self.server = VersionServer(self.w, log, parts.host, finishing, state)
         self.clients = ClientProcess(env, self.w, log, parts.host)
         self.jobs: dict[int, Job] = {}
+        self.busy = np.zeros(s.clients.count, dtype=bool)  # clients with a job in flight
         self.next_job, self.batches = 1, 0
         self.pending: list[RoundRow] = []
         self.held: RoundRow | None = None  # the newest version's row, written at the next
@@ -142,8 +144,7 @@ class AsyncRun:
         """``n`` idle clients (drawn by the batch's seed) start jobs now from the current
         global version: one channel window, one allocator call ("start"), one broadcast."""
         s, w, env, b = self.s, self.w, self.env, self.broadcasting
-        busy = np.array(sorted(j.client for j in self.jobs.values()), dtype=int)
-        idle = np.setdiff1d(np.arange(s.clients.count), busy)
+        idle = np.flatnonzero(~self.busy)  # sorted, as the draw needs
         n = min(n, len(idle))
         if n <= 0:
             return
@@ -172,6 +173,7 @@ class AsyncRun:
             out = self.clients.outcome(plan, i, flops)
             job = Job(job_id, int(clients[i]), self.server.version, env.now, plan, i, start, out)
             self.jobs[job_id] = job
+            self.busy[job.client] = True
             job.process = env.process(self._play(job, flops))
 
     def plan(
@@ -231,6 +233,7 @@ class AsyncRun:
         (or drops it as too stale), its clients.csv row, and another client starts."""
         env, server = self.env, self.server
         del self.jobs[job.id]
+        self.busy[job.client] = False
         tau = None
         if out.miss != MISS_STOPPED:
             self.w.allocator.observe(env.now - job.t0)  # TSFA: per-update latency

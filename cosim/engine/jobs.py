@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import simpy
 
 from cosim.engine.client import ClientOutcome
@@ -31,6 +30,16 @@ class Job:
     process: simpy.Process | None = None
 
 
+class _Held:
+    """``Seats.bw``: indexed by row, read from the band when asked."""
+
+    def __init__(self, seats: Seats) -> None:
+        self.seats = seats
+
+    def __getitem__(self, i: int) -> float:
+        return self.seats.band.held_hz(self.seats.jobs[i])
+
+
 class Seats:
     """A batch's rows on the shared band, as a ClientProcess sees its round's uplink."""
 
@@ -38,19 +47,19 @@ class Seats:
         self.band, self.window, self.jobs = band, window, jobs
 
     @property
-    def bw(self) -> np.ndarray:
-        """The band [Hz] each row's job holds now (0 before its upload joins the band)."""
-        return np.array([self.band.held_hz(j) for j in self.jobs])
+    def bw(self) -> _Held:
+        """The band [Hz] row i's job holds now, as ``bw[i]`` (0 before its upload joins)."""
+        return _Held(self)
 
     def drop(self, i: int, reason: str) -> None:
         """Row i will not upload: it holds no band, so nothing is freed."""
 
     def start(self, i: int, bits: float, predicted_s: float) -> simpy.Event:
         """Row i's upload joins the band now (the band is re-split)."""
-        return self.band.join(self.member(i, float(bits), self.band.env.now))
+        return self.band.join(self.member(i, float(bits)))
 
-    def member(self, i: int, bits: float, seg_t: float) -> Member:
-        """Row i's upload of ``bits`` as a member of the band, its segment from ``seg_t``."""
+    def member(self, i: int, bits: float) -> Member:
+        """Row i's upload of ``bits`` as a member of the band."""
         w = self.window
         return Member(
             job=self.jobs[i],
@@ -62,8 +71,6 @@ class Seats:
             row=i,
             deadline=w.deadline,
             bits=bits,
-            sent=0.0,
-            seg_t=seg_t,
         )
 
     def stop(self, i: int) -> tuple[float, float]:

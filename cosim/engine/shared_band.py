@@ -1,17 +1,25 @@
 """The cell's band under fedasync/fedbuff: uploads join and leave at their own instants, each on
 its own job's channel window, and every arrival or departure re-splits the band among those on
 air with the allocator's ``split_in_flight`` (a `reallocation` event; a split that changes no
-share is none). Uploads are played out segment by segment; a re-split ends a segment."""
+share is none).
+
+The band keeps one clock: between two wakes every upload's rate is constant (its band, and its
+gain over the current step of channel.dt), so a wake comes at the earliest of the next step's
+start, a delivery and a deadline, and each wake is one pass over the arrays of ``OnAir``. An
+upload's delivery instant is exact: its remaining bits over its rate in the step where they run
+out. The cost of a join, a departure or a step is linear in the uploads on air."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import simpy
 
-from channels import UploadOutcome, delivery_time
 from cosim.engine.csi import CsiEstimator
+from cosim.engine.instants import at
+from cosim.engine.on_air import OnAir
 from cosim.engine.uplink import UplinkRadio, UploadResult
 from cosim.outputs.events import EventLog, Kind
 from fl import Allocator, InFlightRequest
@@ -19,8 +27,9 @@ from fl import Allocator, InFlightRequest
 
 @dataclass
 class Member:
-    """One upload on air: its job, client, true gain over its job's window [n] dB (from global
-    step ``step0``), the server's CSI of it, its deadline [s], payload and progress."""
+    """One upload on air: its job, client and batch round, true gain over its job's window
+    [n] dB (from global step ``step0``), the server's CSI of its batch (row ``row``), its
+    deadline [s] and payload [bit]; ``slot`` in the band's arrays while on air."""
 
     job: int
     client: int
@@ -31,41 +40,54 @@ class Member:
     row: int
     deadline: float
     bits: float
-    sent: float
-    seg_t: float
-    bw: float = 0.0
-    rate: np.ndarray | None = None  # [n] bit/s at bw over the window
-    version: int = 0
-    timer: simpy.Event | None = None  # the current segment's end
-    timer_delivered: bool = False  # whether that end is a delivery (else the deadline)
+    slot: int = -1
+
+
+@dataclass(frozen=True)
+class BandOptions:
+    """The band's settings: total [Hz], the grid step channel.dt [s], the CSI's staleness
+    channel.csi_delay_s [s], and whether `reallocation` events list every upload's share
+    (output.share_lists)."""
+
+    total_hz: float
+    dt: float
+    csi_delay_s: float
+    share_lists: bool = True
 
 
 class SharedBand:
-    """Who is on air, with which band, and when each upload ends."""
+    """Who is on air, with which band, and when the next of them ends."""
 
     def __init__(
         self,
         env: simpy.Environment,
-        total_hz: float,
-        dt: float,
+        options: BandOptions,
         radio: UplinkRadio,
         allocator: Allocator,
         log: EventLog,
     ) -> None:
-        self.env, self.total_hz, self.dt = env, total_hz, dt
+        self.env, self.o = env, options
+        self.total_hz, self.dt = options.total_hz, options.dt
         self.link, self.rate_model, self.efficiency = radio.link, radio.rate, radio.efficiency
         self.allocator, self.log = allocator, log
-        self.members: dict[int, Member] = {}
+        self.air = OnAir(options.dt)
+        self.members: dict[int, Member] = {}  # job -> member, in the order they joined
+        self.by_slot: dict[int, Member] = {}
         self.done: dict[int, simpy.Event] = {}
-        self.reallocations = 0  # re-splits that changed a share (all runs long)
+        self.t_last = 0.0  # the instant the arrays' remaining bits hold for
+        self.timer: simpy.Event | None = None  # the next wake
+        self._gen = 0  # the current wake's number (older wakes are superseded)
+        self.reallocations = 0  # re-splits that changed a share (all run long)
         self.closed = False  # the run is over: uploads are stopped, the band not re-split
 
     # ------------------------------------------------------------------ jobs' side
     def join(self, member: Member) -> simpy.Event:
         """``member`` starts its upload now; the event's value is an UploadResult."""
-        self.members[member.job] = member
+        self._settle()
+        self._seat(member)
         self.done[member.job] = self.env.event()
         self._resplit("upload started", member)
+        self._retime()
         return self.done[member.job]
 
     def leave(self, job: int) -> tuple[float, float]:
@@ -73,122 +95,138 @@ class SharedBand:
         m = self.members.get(job)
         if m is None:
             return 0.0, 0.0
-        self._settle([m])
-        held = m.bw
-        self._remove(job)
-        self._resplit("upload stopped", m)
-        return m.sent, held
+        self._settle()
+        held, sent = float(self.air.bw[m.slot]), self._sent(m)
+        self._unseat(m)
+        self.done.pop(job)
+        if not self.closed:
+            self._resplit("upload stopped", m)
+            self._retime()
+        return sent, held
 
     def held_hz(self, job: int) -> float:
         """The band job ``job`` holds now (0 when not on air)."""
         m = self.members.get(job)
-        return m.bw if m is not None else 0.0
+        return float(self.air.bw[m.slot]) if m is not None else 0.0
 
-    # ------------------------------------------------------------------ segments
-    def _aligned(self, ms: list[Member]) -> tuple[float, np.ndarray]:
-        """The members' rate traces [M, W] bit/s on one stretch of the global grid (zero
-        outside each member's window) and the stretch's start [s]."""
-        lo = min(m.step0 for m in ms)
-        hi = max(m.step0 + len(m.gain_db) for m in ms)
-        rate = np.zeros((len(ms), hi - lo))
-        for j, m in enumerate(ms):
-            rate[j, m.step0 - lo : m.step0 - lo + len(m.gain_db)] = m.rate
-        return lo * self.dt, rate
-
-    def _deliver(self, ms: list[Member], limits: np.ndarray) -> UploadOutcome:
-        """The members' remaining bits over their current segments, from each one's segment
-        start to ``limits`` [len(ms)] s (one batched call)."""
-        t0, rate = self._aligned(ms)
-        return delivery_time(
-            np.array([m.bits - m.sent for m in ms]),
-            rate,
-            t0,
-            self.dt,
-            np.array([m.seg_t for m in ms]),
-            limits,
+    def _seat(self, m: Member) -> None:
+        csi = m.csi
+        m.slot = self.air.add(
+            m.bits,
+            m.deadline,
+            m.gain_db,
+            m.step0,
+            csi.gain_db[m.row] + csi.offset_db[m.row],
+            csi.grid.t0,
+            (m.client, m.job, m.round),
         )
+        self.members[m.job] = self.by_slot[m.slot] = m
 
-    def _settle(self, ms: list[Member]) -> None:
-        """Book each member's bits of its current segment up to now; a new segment starts."""
+    def _unseat(self, m: Member) -> None:
+        self.air.remove(m.slot)
+        del self.members[m.job], self.by_slot[m.slot]
+
+    def _sent(self, m: Member) -> float:
+        return float(self.air.sent[m.slot])
+
+    # ------------------------------------------------------------------ the clock
+    def _settle(self) -> None:
+        """Every upload's bits since the last wake, at the rates it held; the arrays hold for
+        now from here."""
         now = self.env.now
-        moving = [m for m in ms if now > m.seg_t and m.bw > 0]
-        if moving:
-            got = self._deliver(moving, np.full(len(moving), now)).delivered_bits
-            for m, g in zip(moving, got, strict=True):
-                m.sent = min(m.bits, m.sent + float(g))
-        for m in ms:
-            m.seg_t = now
+        self.air.settle(now - self.t_last)
+        self.t_last = now
 
-    def _schedule(self, ms: list[Member]) -> None:
-        """Timers for the members' new segments: delivery, or their deadline."""
-        held = [m for m in ms if m.bw > 0]
-        ends = np.full(len(held), np.nan)
-        if held:
-            ends = self._deliver(held, np.array([m.deadline for m in held])).t_end
-        end_of = {m.job: float(t) for m, t in zip(held, ends, strict=True)}
-        for m in ms:
-            m.version += 1
-            t = end_of.get(m.job, np.nan)
-            delivered = not np.isnan(t)
-            m.timer_delivered = delivered
-            when = t if delivered else m.deadline
-            m.timer = self._arm(m, self.env.timeout(max(when - self.env.now, 0.0)))
+    def _step_of(self, t: float) -> int:
+        """The global step k of channel.dt with k·dt <= t < (k+1)·dt."""
+        k = math.floor(t / self.dt)
+        while (k + 1) * self.dt <= t:
+            k += 1
+        while k * self.dt > t:
+            k -= 1
+        return k
 
-    def _arm(self, m: Member, wake: simpy.Event) -> simpy.Event:
-        """Member ``m``'s current segment ends at ``wake`` (a callback, not a process: one
-        event per segment)."""
-        version, delivered = m.version, m.timer_delivered
-        wake.callbacks.append(lambda _: self._fire(m, version, delivered))
-        return wake
+    def _retime(self) -> None:
+        """Rates over the current step at the bands held, and the next wake: the earliest of
+        the next step's start, a delivery and a deadline."""
+        self._gen += 1
+        self.timer = None
+        o = self.air.order
+        if not len(o) or self.closed:
+            return
+        now = self.env.now
+        step = self._step_of(now)
+        self.air.rates(step, self.link, self.rate_model)
+        fin = self.air.finish_times(now)
+        wake = min((step + 1) * self.dt, float(fin.min()), float(self.air.deadline[o].min()))
+        self.arm(at(self.env, max(wake, now)))
 
-    def rejoin(self, m: Member, wake: simpy.Event) -> None:
-        """A member restored from a checkpoint, its segment's end at ``wake``."""
-        self.members[m.job] = m
-        self.done[m.job] = self.env.event()
-        m.timer = self._arm(m, wake)
+    def arm(self, wake: simpy.Event) -> None:
+        """The band wakes at ``wake`` (a callback, not a process: one event per wake); also
+        how a restored band's pending wake is re-armed."""
+        gen = self._gen
+        wake.callbacks.append(lambda _: self._wake(gen))
+        self.timer = wake
 
-    def _fire(self, m: Member, version: int, delivered: bool) -> None:
-        """Member ``m``'s segment ended (delivered, or at its deadline), unless superseded."""
-        if self.members.get(m.job) is not m or m.version != version:
-            return  # superseded by a re-split, or stopped
-        self._settle([m])
-        if delivered:
-            m.sent = m.bits
-        self._remove(m.job).succeed(UploadResult(delivered, self.env.now, m.sent))
-        self._resplit("upload finished" if delivered else "deadline", m)
-
-    def _remove(self, job: int) -> simpy.Event:
-        """Take job ``job`` off the air; its done event."""
-        m = self.members.pop(job)
-        m.bw, m.version = 0.0, m.version + 1
-        return self.done.pop(job)
+    def _wake(self, gen: int) -> None:
+        """Uploads due now are delivered (their bits run out) or miss their deadline; the
+        first of them (in joining order) ends and re-splits the band, the others end at
+        further wakes at this same instant (after the first one's job has gone on); then the
+        rates of the step now, and the next wake."""
+        if gen != self._gen or self.closed:
+            return  # superseded by a join or a departure, or the run is over
+        self._settle()
+        now, air = self.env.now, self.air
+        o = air.order
+        delivered = air.t_fin[o] <= now
+        air.sent[o[delivered]] = air.bits[o[delivered]]  # delivered now, whenever each
+        # one's turn to end comes
+        due = o[delivered | (air.deadline[o] <= now)]
+        if len(due):
+            m = self.by_slot[int(due[0])]
+            done = bool(air.t_fin[m.slot] <= now)
+            sent = self._sent(m)
+            self._unseat(m)
+            self.done.pop(m.job).succeed(UploadResult(done, now, sent))
+            self._resplit("upload finished" if done else "deadline", m)
+        self._retime()
 
     # ------------------------------------------------------------------ re-split
     def _resplit(self, reason: str, trigger: Member) -> None:
-        """The band among the members on air, by the allocator's ``split_in_flight``; a
-        `reallocation` event when a share changed (the members' segments restart)."""
-        now, ms = self.env.now, list(self.members.values())
-        if not ms or self.closed:
+        """The band among the uploads on air, by the allocator's ``split_in_flight``; a
+        `reallocation` event when a share changed (the arrays are settled to now)."""
+        now, air = self.env.now, self.air
+        o = air.order
+        if not len(o) or self.closed:
             return
-        self._settle(ms)
-        before = np.array([m.bw for m in ms])
-        left = np.array([m.bits - m.sent for m in ms])
-        snr = self.link.snr_per_hz(np.array([m.csi.estimate_db(m.row, now) for m in ms]))
+        before = air.bw[o].copy()
+        left = air.bits[o] - air.sent[o]
         request = InFlightRequest(
-            clients=np.array([m.client for m in ms]),
+            clients=air.ids[o, 0].copy(),
             remaining_bits=left,
-            snr_per_hz=snr,
-            time_left_s=np.array([m.deadline - now for m in ms]),
+            snr_per_hz=self.link.snr_per_hz(air.estimate_db(now, self.o.csi_delay_s)),
+            time_left_s=air.deadline[o] - now,
             total_bandwidth_hz=self.total_hz,
             efficiency=self.efficiency,
         )
         after = np.asarray(self.allocator.split_in_flight(request), dtype=float)
-        self._check(after, len(ms))
-        if np.all(np.abs(after - before) <= 1e-9 * self.total_hz):
-            return  # no share changes: the segments go on
-        self._set_rates(ms, after)
+        self._check(after, len(o))
+        changed = np.abs(after - before) > 1e-9 * self.total_hz
+        if not changed.any():
+            return  # no share changes: the uploads go on as they were
+        air.bw[o] = after
         self.reallocations += 1
-        self._schedule(ms)
+        lists: dict = dict(uploads=len(o), changed=int(changed.sum()))
+        if self.o.share_lists:
+            ids = air.ids[o]
+            lists = dict(
+                clients=ids[:, 0],
+                jobs=ids[:, 1],
+                rounds=ids[:, 2],
+                before_share=before / self.total_hz,
+                after_share=after / self.total_hz,
+                remaining_bits=left,
+            )
         self.log.emit(
             now,
             Kind.REALLOCATION,
@@ -197,27 +235,10 @@ class SharedBand:
             reason=reason,
             call="in_flight",
             allocator=self.allocator.name,
-            clients=[m.client for m in ms],
-            jobs=[m.job for m in ms],
-            rounds=[m.round for m in ms],
-            before_share=before / self.total_hz,
-            after_share=after / self.total_hz,
-            remaining_bits=left,
+            **lists,
             pool_hz=self.total_hz,
             assigned_hz=float(after.sum()),
         )
-
-    def _set_rates(self, ms: list[Member], bw: np.ndarray) -> None:
-        """Each member's band and its rate trace [n] bit/s over its window at that band, in
-        one elementwise pass over all members' steps."""
-        lengths = [len(m.gain_db) for m in ms]
-        per_step = np.repeat(bw, lengths)
-        snr_db = self.link.snr_db(
-            np.concatenate([m.gain_db for m in ms]), np.maximum(per_step, 1e-9)
-        )
-        rates = np.split(per_step * self.rate_model.efficiency(snr_db), np.cumsum(lengths)[:-1])
-        for m, b, rate in zip(ms, bw, rates, strict=True):
-            m.bw, m.rate = float(b), rate
 
     def _check(self, bw: np.ndarray, n: int) -> None:
         """The allocator's split: n finite, non-negative bands summing to at most the total."""
@@ -229,3 +250,32 @@ class SharedBand:
             )
         if bw.sum() > self.total_hz * (1 + 1e-9):
             raise RuntimeError(f"allocator {name!r} assigned {bw.sum()} Hz of {self.total_hz} Hz")
+
+    # ------------------------------------------------------------------ checkpoints
+    def snapshot(self) -> dict:
+        """The band as plain data: per upload on air (in joining order) its job and progress,
+        the instant the progress holds for; its pending wake is read by the caller."""
+        air = self.air
+        ups = [
+            dict(
+                job=m.job,
+                bits=m.bits,
+                sent=float(air.sent[m.slot]),
+                bw=float(air.bw[m.slot]),
+                rate=float(air.rate[m.slot]),
+                t_fin=float(air.t_fin[m.slot]),
+            )
+            for m in self.members.values()
+        ]
+        return dict(uploads=ups, t_last=self.t_last, reallocations=self.reallocations)
+
+    def restore(self, data: dict, members: list[Member]) -> None:
+        """``snapshot``'s data poured back, ``members`` rebuilt in the same order (the wake
+        is re-armed by the caller with ``arm``)."""
+        self.t_last, self.reallocations = float(data["t_last"]), int(data["reallocations"])
+        for m, d in zip(members, data["uploads"], strict=True):
+            self._seat(m)
+            self.done[m.job] = self.env.event()
+            s = m.slot
+            self.air.sent[s], self.air.bw[s] = d["sent"], d["bw"]
+            self.air.rate[s], self.air.t_fin[s] = d["rate"], d["t_fin"]

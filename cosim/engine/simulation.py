@@ -209,7 +209,9 @@ class Simulation:
             bandwidth_hz,
             self.s.channel.bandwidth_hz,
             UplinkRadio(self.w.link, self.w.rate, self.allocating.efficiency),
-            SplitPolicy(a.reallocate, a.realloc_threshold, a.realloc_min_s),
+            SplitPolicy(
+                a.reallocate, a.realloc_threshold, a.realloc_min_s, self.s.output.share_lists
+            ),
             self.log,
             self._band(window) if self.s.channel.frequency_selective else None,
             quorum=self.s.aggregate_k if self.s.server.protocol == "first-k" else 0,

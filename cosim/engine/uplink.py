@@ -56,11 +56,13 @@ class _Upload:
 @dataclass(frozen=True)
 class SplitPolicy:
     """When band is re-split inside a round (the scenario's allocation section): on/off, the
-    share of its bits an upload may fall behind plan, the least time between its checks."""
+    share of its bits an upload may fall behind plan, the least time between its checks; and
+    whether `reallocation` events list every upload's share (output.share_lists)."""
 
     reallocate: bool
     threshold: float
     min_interval_s: float
+    share_lists: bool = True
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Uplink:
         self.clients = clients
         self.reallocate_on = policy.reallocate
         self.threshold, self.min_interval_s = policy.threshold, policy.min_interval_s
+        self.share_lists = policy.share_lists
         n = len(self.bw)
         self.state = [WAITING] * n
         self.version = np.zeros(n, dtype=int)
@@ -339,16 +342,23 @@ class Uplink:
             span = remaining_s if np.isfinite(remaining_s) and remaining_s > 0 else None
             self.uploads[i].ref_rate = left[j] / span if span else 0.0
         self._schedule(active)
+        if self.share_lists:
+            lists: dict = dict(
+                clients=[int(self.clients[i]) for i in active],
+                before_share=before / self.total_hz,
+                after_share=new_bw / self.total_hz,
+                remaining_bits=left,
+            )
+        else:
+            changed = np.abs(new_bw - before) > 1e-9 * self.total_hz
+            lists = dict(uploads=len(active), changed=int(changed.sum()))
         self.emit(
             now,
             Kind.REALLOCATION,
             self.round,
             int(self.clients[trigger]),
             reason=reason,
-            clients=[int(self.clients[i]) for i in active],
-            before_share=before / self.total_hz,
-            after_share=new_bw / self.total_hz,
-            remaining_bits=left,
+            **lists,
             pool_hz=pool,
             assigned_hz=assigned,
             predicted_remaining_s=remaining_s,

@@ -20,6 +20,10 @@ def plain(value: Any) -> Any:
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, np.ndarray) and value.ndim == 0:
         return plain(value.item())
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iub":
+        return value.tolist()  # ints and bools: as the loop below makes them, at once
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and np.isfinite(value).all():
+        return value.tolist()  # finite floats: the same Python floats, at once
     if isinstance(value, list | tuple | np.ndarray):
         return [plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
     if isinstance(value, np.bool_ | bool):

@@ -350,8 +350,11 @@ class OutputSection(Section):
     """Optional outputs: the channel trace (channel.npz), and checkpoints for `wfl-cosim run
     --resume`: at the end of every checkpoint_every-th round (0 = never) once at least
     checkpoint_min_s host seconds passed since the last one (when they are written never
-    changes results); the checkpoint is removed when the run completes."""
+    changes results); the checkpoint is removed when the run completes. share_lists = false
+    keeps `reallocation` events to counts (uploads on air, shares changed) instead of a list
+    per upload: with hundreds of uploads on air those lists grow as their square."""
 
     channel: bool = False
+    share_lists: bool = True
     checkpoint_every: Annotated[int, Field(ge=0, le=100_000, description="rounds")] = 1
     checkpoint_min_s: Annotated[float, Field(ge=0.0, le=1e6, description="host s")] = 10.0

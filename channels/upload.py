@@ -23,13 +23,20 @@ class UploadOutcome:
 
 
 def step_bits(
-    rate_bps: np.ndarray, grid_t0: float, dt: float, t_start: np.ndarray, t_limit: np.ndarray
+    rate_bps: np.ndarray,
+    grid_t0: float,
+    dt: float,
+    t_start: np.ndarray,
+    t_limit: np.ndarray,
+    first: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bits [K, n] each upload sends in each step: the rate [K, n] bit/s times the part of
     the step inside [t_start, t_limit] [K] s; with each step's first instant used [K, n].
-    The one integration of delivered bits (upload timing and the re-split checks use it)."""
+    Column j of the rate is step ``first + j`` of the grid starting at ``grid_t0`` (a trace
+    cut where nothing is sent gives the same values). The one integration of delivered bits
+    (upload timing and the re-split checks use it)."""
     n = rate_bps.shape[1]
-    step_start = grid_t0 + dt * np.arange(n)
+    step_start = grid_t0 + dt * np.arange(first, first + n)
     lo = np.maximum(step_start[None, :], t_start[:, None])
     hi = np.minimum(step_start[None, :] + dt, t_limit[:, None])
     return lo, rate_bps * np.clip(hi - lo, 0.0, None)
@@ -42,12 +49,15 @@ def delivery_time(
     dt: float,
     t_start: np.ndarray,
     t_limit: np.ndarray,
+    first: int = 0,
 ) -> UploadOutcome:
     """Delivery instants of K payloads over rate traces [K, n] (rate constant within a step).
 
-    Step i covers [grid_t0 + i·dt, grid_t0 + (i+1)·dt). The bits sent in a step are the rate
-    times the part of the step inside [t_start, t_limit]; the delivery instant is exact within
-    the step where the cumulative sum reaches ``bits``. Vectorised over uploads.
+    Column i covers step first + i, [grid_t0 + (first + i)·dt, grid_t0 + (first + i + 1)·dt).
+    The bits sent in a step are the rate times the part of the step inside [t_start, t_limit];
+    the delivery instant is exact within the step where the cumulative sum reaches ``bits``.
+    Vectorised over uploads; a trace cut at ``first`` before every t_start gives the same
+    values as the whole one (the steps cut sent nothing).
     """
     rate = np.atleast_2d(np.asarray(rate_bps, dtype=float))
     k, n = rate.shape
@@ -58,13 +68,15 @@ def delivery_time(
         raise ValueError("rate trace must be finite and non-negative")
     if np.any(bits < 0):
         raise ValueError("bits must be non-negative")
-    grid_end = grid_t0 + n * dt
-    if np.any(t_start < grid_t0) or np.any(t_limit > grid_end + 1e-9 * max(1.0, grid_end)):
+    grid_end = grid_t0 + (first + n) * dt
+    if np.any(t_start < grid_t0 + first * dt) or np.any(
+        t_limit > grid_end + 1e-9 * max(1.0, grid_end)
+    ):
         raise ValueError(
-            f"rate trace [{grid_t0}, {grid_end}) does not cover the upload window "
+            f"rate trace [{grid_t0 + first * dt}, {grid_end}) does not cover the upload window "
             f"[{t_start.min()}, {t_limit.max()}]"
         )
-    lo, sent = step_bits(rate, grid_t0, dt, t_start, t_limit)
+    lo, sent = step_bits(rate, grid_t0, dt, t_start, t_limit, first)
     cum = np.cumsum(sent, axis=1)
     total = cum[:, -1] if n else np.zeros(k)
     done = (total >= bits) & (bits > 0)

@@ -171,12 +171,19 @@ class Uplink:
         return max(self.total_hz - float(self.bw.sum()), 0.0)
 
     # ------------------------------------------------------------------ segments
-    def _efficiency_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Spectral efficiency traces [K, n] (bit/s/Hz) of ``rows`` over the band each holds
-        now: η(SNR) at the carrier, or the mean of η(SNR(f)) over its piece's subbands."""
+    def _first(self, seg_t: np.ndarray) -> int:
+        """A window column at or before the step holding the earliest of ``seg_t``: the
+        columns before it carry no bits of these segments, so traces may start there."""
+        return max(self.grid.column(float(np.min(seg_t))) - 1, 0)
+
+    def _efficiency_rows(self, rows: np.ndarray, first: int = 0) -> np.ndarray:
+        """Spectral efficiency traces [K, n − first] (bit/s/Hz) of ``rows`` from window
+        column ``first`` over the band each holds now: η(SNR) at the carrier, or the mean of
+        η(SNR(f)) over its piece's subbands."""
         bw = np.maximum(self.bw[rows], 1e-9)
         if self.band is None:
-            return self.rate.efficiency(self.link.snr_db(self.gain_db[rows], bw[:, None]))
+            g = self.gain_db[rows, first:]
+            return self.rate.efficiency(self.link.snr_db(g, bw[:, None]))
         fresh = [
             j
             for j, i in enumerate(rows)
@@ -192,7 +199,7 @@ class Uplink:
             eta = self.rate.efficiency(self.link.snr_db(g_db, bw[fresh][:, None, None]))
             for i, e in zip(r, eta.mean(axis=-1), strict=True):
                 self._eta[int(i)] = (float(self.lo[i]), float(self.bw[i]), e)
-        return np.stack([self._eta[int(i)][2] for i in rows])
+        return np.stack([self._eta[int(i)][2][first:] for i in rows])
 
     def _settle(self, rows: list[int], sent: np.ndarray | None = None) -> None:
         """Book the bits of the current segments up to now (``sent``: ``_sent_by_now(rows)``
@@ -210,13 +217,16 @@ class Uplink:
         if moving:
             r = np.array([rows[j] for j in moving])
             ups = [self.uploads[i] for i in r]
+            seg_t = np.array([up.seg_t for up in ups])
+            first = self._first(seg_t)
             got = delivery_time(
                 np.array([up.bits - up.sent for up in ups]),
-                self.bw[r][:, None] * self._efficiency_rows(r),
+                self.bw[r][:, None] * self._efficiency_rows(r, first),
                 self.grid_t0,
                 self.dt,
-                np.array([up.seg_t for up in ups]),
+                seg_t,
                 now,
+                first,
             ).delivered_bits
             for j, up, g in zip(moving, ups, got, strict=True):
                 sent[j] = min(up.bits, up.sent + float(g))
@@ -229,7 +239,8 @@ class Uplink:
         r = np.array(rows)
         ups = [self.uploads[i] for i in rows]
         seg_t = np.array([up.seg_t for up in ups])
-        eta = self._efficiency_rows(r)
+        first = self._first(seg_t)
+        eta = self._efficiency_rows(r, first)
         out = delivery_time(
             np.array([up.bits - up.sent for up in ups]),
             self.bw[r][:, None] * eta,
@@ -237,9 +248,10 @@ class Uplink:
             self.dt,
             seg_t,
             self.deadline,
+            first,
         )
         behind = (
-            self._behind_times(r, ups, seg_t, eta, out.t_end)
+            self._behind_times(r, ups, seg_t, eta, out.t_end, first)
             if self.reallocate_on
             else [None] * len(rows)
         )
@@ -247,11 +259,11 @@ class Uplink:
             self.version[i] += 1
             v = int(self.version[i])
             if out.delivered[j]:
-                self.env.process(self._timer(i, v, float(out.t_end[j]), "end"))
+                self._timer(i, v, float(out.t_end[j]), "end")
             else:
-                self.env.process(self._timer(i, v, self.deadline, "deadline"))
+                self._timer(i, v, self.deadline, "deadline")
             if behind[j] is not None:
-                self.env.process(self._timer(i, v, behind[j], "behind"))
+                self._timer(i, v, behind[j], "behind")
 
     def _behind_times(
         self,
@@ -260,11 +272,13 @@ class Uplink:
         seg_t: np.ndarray,
         eta: np.ndarray,
         t_end: np.ndarray,
+        first: int,
     ) -> list[float | None]:
         """Per upload, the first step end t ≥ segment start + min interval (before delivery)
         where the bits sent in the segment fall below (1 − threshold) x planned rate x
-        elapsed time; None when it never does (or has no plan)."""
-        ends = self.grid.step_ends
+        elapsed time; None when it never does (or has no plan). ``eta`` from column
+        ``first``."""
+        ends = self.grid.step_ends[first:]
         limit = np.minimum(np.where(np.isnan(t_end), self.deadline, t_end), self.deadline)
         ref = np.array([up.ref_rate for up in ups])
         check = (
@@ -275,14 +289,19 @@ class Uplink:
         if not check.any():
             return [None] * len(ups)
         rate = self.bw[rows][:, None] * eta
-        sent = np.cumsum(step_bits(rate, self.grid_t0, self.dt, seg_t, limit)[1], axis=1)
+        sent = np.cumsum(step_bits(rate, self.grid_t0, self.dt, seg_t, limit, first)[1], axis=1)
         elapsed = ends[None, :] - seg_t[:, None]
         behind = check & (sent < (1.0 - self.threshold) * ref[:, None] * elapsed)
         first = np.argmax(behind, axis=1)
         return [float(ends[first[j]]) if behind[j].any() else None for j in range(len(ups))]
 
-    def _timer(self, i: int, version: int, t: float, kind: str):
-        yield self.env.timeout(max(t - self.env.now, 0.0))
+    def _timer(self, i: int, version: int, t: float, kind: str) -> None:
+        """Client ``i``'s segment ``version`` ends at ``t`` (its ``kind``: end, deadline or
+        behind): one timeout with a callback, not a process."""
+        wake = self.env.timeout(max(t - self.env.now, 0.0))
+        wake.callbacks.append(lambda _: self._fire(i, version, kind))
+
+    def _fire(self, i: int, version: int, kind: str) -> None:
         if self.version[i] != version or self.state[i] != UPLOADING or self.closed:
             return  # superseded by a reallocation, or the quorum closed the band
         up = self.uploads[i]

@@ -1,6 +1,6 @@
-"""Multi-site geometry of 38.901 system-level layouts (groundwork for several cells, not used by
-the engine yet): hexagonal sites in rings, wrap-around images of the layout, and the sector
-antenna element pattern of TR 38.901 Table 7.3-1.
+"""Multi-site geometry of 38.901 system-level layouts: hexagonal sites in rings, wrap-around
+images of the layout, and the sector antenna of TR 38.901 §7.3 (the element pattern of Table
+7.3-1 and a vertical array's gain at an electrical downtilt).
 
 Sites lie on a hexagonal lattice with inter-site distance ISD: 1 + 3n(n+1) sites for n rings
 (7 for one ring, 19 for two). Wrap-around (as in 38.901's calibration, §7.8.1, and the ITU-R
@@ -82,3 +82,18 @@ def element_gain_db(zenith_deg: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarr
     a_v = -np.minimum(12.0 * ((theta - 90.0) / BEAMWIDTH_DEG) ** 2, MAX_ATTENUATION_DB)
     a_h = -np.minimum(12.0 * (phi / BEAMWIDTH_DEG) ** 2, MAX_ATTENUATION_DB)
     return ELEMENT_MAX_GAIN_DBI - np.minimum(-(a_v + a_h), MAX_ATTENUATION_DB)
+
+
+def vertical_array_gain_db(
+    zenith_deg: np.ndarray, tilt_deg: float, elements: int, spacing_wl: float
+) -> np.ndarray:
+    """Gain [dB] of ``elements`` vertically stacked elements ``spacing_wl`` wavelengths apart,
+    fed as one port steered ``tilt_deg`` below the horizon (zenith 90° + tilt): the array factor
+    |Σ_m exp(j2π m d (cos θ − cos θ_tilt))|² / M, M (10·log10 M dB) in the steered direction."""
+    theta = np.radians(np.asarray(zenith_deg, dtype=float))
+    steer = np.cos(np.radians(90.0 + tilt_deg))
+    m = np.arange(elements)
+    phase = 2.0 * np.pi * spacing_wl * np.multiply.outer(np.cos(theta) - steer, m)
+    af = np.abs(np.exp(1j * phase).sum(axis=-1)) ** 2 / elements
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(af)

@@ -154,15 +154,18 @@ class O2IState:
 
 @dataclass(frozen=True)
 class SiteLinks:
-    """Every client's large-scale links to every site [..., S] and cell [..., C]: 2-D and
-    3-D distance [m], LoS, path loss, shadowing [dB]; ``gain_db`` [..., C] the coupling gain
+    """Clients' large-scale links to N sites each [..., N] (``sites`` [..., N]: which; all of
+    them, or the nearest N) and to their cells [..., N·sectors] (``cells``: which, site-major):
+    2-D and 3-D distance [m], LoS, path loss, shadowing [dB]; ``gain_db`` the coupling gain
     (−path loss − shadowing − penetration + antenna gain, no fast fading)."""
 
+    sites: np.ndarray
     d2d_m: np.ndarray
     d3d_m: np.ndarray
     los: np.ndarray
     pathloss_db: np.ndarray
     shadowing_db: np.ndarray
+    cells: np.ndarray
     gain_db: np.ndarray
 
 
@@ -187,30 +190,47 @@ class MultiSite:
             ]
         return self._fields[site]
 
-    def links(self, clients: np.ndarray, positions: np.ndarray) -> SiteLinks:
-        """The links of ``clients`` [K] at ``positions`` [K, n, 3] m to every site and cell."""
+    def strongest_sites(self, clients: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
+        """The ``n`` sites [K, n] of each client whose best cell is strongest at ``positions``
+        [K, 3] m (one instant), strongest first: what a trace over the next seconds computes
+        (the distance alone misses the strongest site for ~5 % of UMi clients: shadowing and
+        LoS state decide)."""
+        links = self.links(clients, np.asarray(positions, dtype=float)[:, None, :])
+        best = links.gain_db[:, 0].reshape(len(clients), -1, self.layout.sectors).max(axis=-1)
+        return np.argsort(-best, axis=-1, kind="stable")[:, :n]
+
+    def links(
+        self, clients: np.ndarray, positions: np.ndarray, sites: np.ndarray | None = None
+    ) -> SiteLinks:
+        """The links of ``clients`` [K] at ``positions`` [K, n, 3] m to every site and cell,
+        or only to ``sites`` [K, N] of each client (``strongest_sites``): cost grows with
+        clients × N, not with the layout."""
         clients = np.asarray(clients, dtype=int)
         pos = np.asarray(positions, dtype=float)
         p, lay = self.params, self.layout
-        d = lay.offsets(pos[..., :2])  # [K, n, S, 2] client -> site image
-        h_ut = np.broadcast_to(pos[..., 2:3], d.shape[:-1])  # [K, n, S]
+        every = lay.offsets(pos[..., :2])  # [K, n, S, 2] client -> site image
+        if sites is None:
+            idx = np.broadcast_to(np.arange(len(lay.sites)), every.shape[:-1])
+        else:
+            chosen = np.asarray(sites, dtype=int)
+            idx = np.broadcast_to(chosen[:, None, :], (*every.shape[:2], chosen.shape[1]))
+        d = np.take_along_axis(every, idx[..., None], axis=-2)  # [K, n, N, 2]
+        h_ut = np.broadcast_to(pos[..., 2:3], d.shape[:-1])
         d2d_true = np.linalg.norm(d, axis=-1)
         d2d = np.maximum(d2d_true, p.min_d2d_m)
         d3d = np.sqrt(d2d**2 + (lay.bs_height_m - h_ut) ** 2)
         indoor = np.broadcast_to(self.o2i.indoor[clients][:, None, None], d2d.shape)
         d2d_out = np.maximum(d2d - self.o2i.d2d_in[clients][:, None, None], 0.0)
-        frame = lay.sites[None, None] - d  # the client's position as seen from each site
-        los_out = np.empty(d2d.shape, dtype=bool)
-        unit = np.empty(d2d.shape)
-        for s in range(len(lay.sites)):
-            f = self.fields(s)
-            xy = frame[:, :, s]
-            los_out[..., s] = ndtr(f[0](xy)) < los_probability(
-                p.name, d2d_out[..., s], h_ut[..., s]
-            )
-            los_s = los_out[..., s] & ~indoor[..., s]
-            g = np.where(los_s, f[1](xy), f[2](xy))
-            unit[..., s] = np.where(indoor[..., s], f[3](xy), g)
+        frame = lay.sites[idx] - d  # the client's position as seen from each site
+        p_los = los_probability(p.name, d2d_out, h_ut)
+        los_out = np.zeros(d2d.shape, dtype=bool)
+        unit = np.zeros(d2d.shape)
+        for s in np.unique(idx):
+            at = idx == s
+            f, xy = self.fields(int(s)), frame[at]
+            los_out[at] = ndtr(f[0](xy)) < p_los[at]
+            g = np.where(los_out[at] & ~indoor[at], f[1](xy), f[2](xy))
+            unit[at] = np.where(indoor[at], f[3](xy), g)
         pl = pathloss_db(p.name, d2d, d3d, self.carrier_hz, lay.bs_height_m, h_ut, los_out)
         los = los_out & ~indoor
         sf = shadowing_std_db(p, los, indoor, d2d, self.carrier_hz, h_ut) * unit
@@ -218,4 +238,6 @@ class MultiSite:
         azimuth = np.degrees(np.arctan2(-d[..., 1], -d[..., 0]))
         loss = pl + sf + self.o2i.penetration_db[clients][:, None, None]
         per_cell = np.repeat(-loss, lay.sectors, axis=-1)
-        return SiteLinks(d2d, d3d, los, pl, sf, per_cell + lay.bs_gain_db(zenith, azimuth))
+        cells = (idx[..., None] * lay.sectors + np.arange(lay.sectors)).reshape(per_cell.shape)
+        gain = per_cell + lay.bs_gain_db(zenith, azimuth)
+        return SiteLinks(idx, d2d, d3d, los, pl, sf, cells, gain)

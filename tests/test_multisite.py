@@ -107,3 +107,24 @@ def test_calibration_medians_match_the_3gpp_reference(cell):
         se = np.sqrt(0.25 / n) / density
         ref = calibration.REFERENCE[cell][name][1]
         assert abs(q50 - ref) < 4 * se + 1.5, (name, q50, ref, se)
+
+
+def test_the_strongest_sites_alone_give_the_same_links_and_the_serving_cell():
+    """A trace over a client's strongest N sites gives, for those sites, the values of the
+    whole computation, and its serving (strongest) cell at the instant they were chosen."""
+    lay = Layout(2, 200.0)
+    n = 400
+    site, _ = _site(n, lay, seed=5)
+    xy = lay.uniform(np.random.default_rng(2), n, 10.0)
+    pos = np.concatenate([xy, np.full((n, 1), 1.5)], axis=1)
+    walk = pos[:, None, :] + np.linspace(0.0, 30.0, 5)[None, :, None] * np.array([1.0, 0.5, 0.0])
+    full = site.links(np.arange(n), walk)
+    top = site.strongest_sites(np.arange(n), pos, 3)
+    few = site.links(np.arange(n), walk, top)
+    assert few.gain_db.shape == (n, 5, 9)
+    np.testing.assert_allclose(
+        np.take_along_axis(full.gain_db, few.cells, axis=-1), few.gain_db, rtol=1e-12
+    )
+    best_full = full.cells[np.arange(n), 0, np.argmax(full.gain_db[:, 0], axis=-1)]
+    best_few = few.cells[np.arange(n), 0, np.argmax(few.gain_db[:, 0], axis=-1)]
+    np.testing.assert_array_equal(best_full, best_few)

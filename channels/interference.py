@@ -60,32 +60,31 @@ class Sinr:
 
 
 def uplink_sinr(up: Uplinks, noise_dbm_hz: float) -> Sinr:
-    """Rates and SINRs of every upload in ``up`` with the others' interference."""
+    """Rates and SINRs of every upload in ``up`` with the others' interference: the band cut
+    at every piece edge into elementary intervals E, on which who transmits is constant; one
+    pass of [E, U] and [E, C] arrays (no loop over uploads)."""
     lo, hi = np.asarray(up.lo_hz, dtype=float), np.asarray(up.hi_hz, dtype=float)
     width = np.maximum(hi - lo, 0.0)
     n = len(lo)
-    psd_mw = 10.0 ** (np.asarray(up.power_dbm, dtype=float) / 10.0) / np.maximum(width, 1e-300)
-    cell = np.asarray(up.cell)
+    cell = np.asarray(up.cell, dtype=np.int64)
     gain = 10.0 ** (np.asarray(up.gain_db, dtype=float) / 10.0)  # [U, C]
-    own = gain[np.arange(n), cell]
-    signal = psd_mw * own  # mW/Hz at the serving cell
+    psd_mw = 10.0 ** (np.asarray(up.power_dbm, dtype=float) / 10.0) / np.maximum(width, 1e-300)
+    signal = psd_mw * gain[np.arange(n), cell]  # mW/Hz at the serving cell
     noise = 10.0 ** (noise_dbm_hz / 10.0)
-    # what each upload v puts into the serving cell of upload u, per Hz: [U(u), U(v)]
-    into = psd_mw[None, :] * gain[:, cell].T * (cell[None, :] != cell[:, None])
-    rate = np.zeros(n)
-    mean_i = np.zeros(n)
-    edges_all = np.concatenate([lo, hi])
-    for u in range(n):
-        if width[u] <= 0:
-            continue
-        cuts = np.unique(np.clip(edges_all, lo[u], hi[u]))  # segment edges inside the piece
-        mid = 0.5 * (cuts[:-1] + cuts[1:])
-        on = (lo[None, :] <= mid[:, None]) & (mid[:, None] < hi[None, :])  # [seg, V]
-        i_seg = on.astype(float) @ into[u]  # interference PSD per segment
-        seg = np.diff(cuts)
-        rate[u] = np.sum(seg * np.log2(1.0 + signal[u] / (noise + i_seg)))
-        mean_i[u] = np.sum(seg * i_seg) / width[u]
-    with np.errstate(divide="ignore"):
+    cuts = np.unique(np.concatenate([lo, hi]))
+    seg, mid = np.diff(cuts), 0.5 * (cuts[:-1] + cuts[1:])
+    on = (lo[None, :] <= mid[:, None]) & (mid[:, None] < hi[None, :])  # [E, U]
+    onf = on.astype(float)
+    heard = onf @ (psd_mw[:, None] * gain)  # [E, C]: every upload's PSD at every cell
+    own = np.zeros((len(mid), gain.shape[1]))  # [E, C]: the cell's own uploads' part
+    np.add.at(own.T, cell, (onf * (psd_mw * gain[np.arange(n), cell])[None, :]).T)
+    interference = np.maximum(heard - own, 0.0)[:, cell]  # [E, U] at each upload's cell
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bits = np.where(
+            on, seg[:, None] * np.log2(1.0 + signal[None, :] / (noise + interference)), 0.0
+        )
+        rate = bits.sum(axis=0)
+        mean_i = (onf * seg[:, None] * interference).sum(axis=0) / width
         eff = np.where(width > 0, rate / np.maximum(width, 1e-300), 0.0)
         sinr_db = 10.0 * np.log10(2.0**eff - 1.0)
-        return Sinr(rate, 10.0 * np.log10(mean_i), sinr_db)
+        return Sinr(rate, 10.0 * np.log10(np.where(width > 0, mean_i, 0.0)), sinr_db)

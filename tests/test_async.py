@@ -5,6 +5,7 @@ import csv
 import itertools
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -342,3 +343,26 @@ def test_share_lists_off_changes_the_reallocation_events_only(protocol, tmp_path
         )
     assert splits > 0
     assert {p.name for p in plots.plot_run(tmp_path / "counts")} >= {"timeline.png"}
+
+
+def test_a_checkpoint_from_before_the_band_clock_is_refused_naming_it(tmp_path):
+    """An async checkpoint whose uploads were stored as members (the format before the band
+    kept one clock) is refused with a CheckpointError, not a traceback."""
+    from cosim.running import integrity
+    from cosim.running.checkpoint import PARTS, CheckpointError
+    from cosim.running.runner import resume
+
+    s = Scenario.load(DEFAULT).updated(
+        {**BASE, "server.protocol": "fedbuff", "run.rounds": 6, "output.checkpoint_min_s": 0.0}
+    )
+    with pytest.raises(Stop):
+        run(s, tmp_path / "part", observers=[_stop_at_version(4)])
+    folder = tmp_path / "part" / "checkpoint"
+    state = (folder / "state.json").read_text()
+    assert '"band"' in state
+    (folder / "state.json").write_text(state.replace('"band"', '"members"'))
+    sums = {part: integrity.digest(folder / part) for part in PARTS}
+    (folder / "checksum.json").write_text(json.dumps(sums))
+    shutil.rmtree(tmp_path / "part" / ".checkpoint.old", ignore_errors=True)
+    with pytest.raises(CheckpointError, match="before the band kept one clock"):
+        resume(tmp_path / "part")

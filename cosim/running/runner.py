@@ -144,6 +144,13 @@ def _play(
     sim = Simulation(world, log, rounds, clients, recorder)
     if saved is not None:
         restored = checkpoint.restore(saved, _parts(world, sim, recorder))
+        flight = restored["engine"].get("flight")
+        if flight is not None and "band" not in flight:
+            raise checkpoint.CheckpointError(
+                f"{saved.folder}: a fedasync/fedbuff checkpoint from before the band kept one "
+                "clock (its uploads are stored another way); this version cannot resume it — "
+                "run the scenario again"
+            )
         sim.load_state(restored["engine"])
     bar = Progress(scenario.run.rounds, rounds.rows, progress)
     clock = _Checkpoints(world, sim, recorder, out, log, rounds, clients)

@@ -156,10 +156,18 @@ class SharedBand:
             return
         now = self.env.now
         step = self._step_of(now)
-        self.air.rates(step, self.link, self.rate_model)
+        self._rates(step)
         fin = self.air.finish_times(now)
         wake = min((step + 1) * self.dt, float(fin.min()), float(self.air.deadline[o].min()))
-        self.arm(at(self.env, max(wake, now)))
+        self.arm(at(self.env, max(min(wake, self._other_wake()), now)))
+
+    def _rates(self, step: int) -> None:
+        """Every upload's rate over global step ``step`` (a cell: b·η(SNR(b)))."""
+        self.air.rates(step, self.link, self.rate_model)
+
+    def _other_wake(self) -> float:
+        """Another instant the band must wake at (none here; several cells: handovers)."""
+        return math.inf
 
     def arm(self, wake: simpy.Event) -> None:
         """The band wakes at ``wake`` (a callback, not a process: one event per wake); also
@@ -195,8 +203,18 @@ class SharedBand:
     def _resplit(self, reason: str, trigger: Member) -> None:
         """The band among the uploads on air, by the allocator's ``split_in_flight``; a
         `reallocation` event when a share changed (the arrays are settled to now)."""
+        self._split(reason, trigger, self.air.order, self.total_hz)
+
+    def _split(
+        self,
+        reason: str,
+        trigger: Member,
+        o: np.ndarray,
+        total_hz: float,
+        extra: dict | None = None,
+    ) -> None:
+        """``total_hz`` among the uploads in slots ``o`` (``extra``: more event fields)."""
         now, air = self.env.now, self.air
-        o = air.order
         if not len(o) or self.closed:
             return
         before = air.bw[o].copy()
@@ -206,12 +224,12 @@ class SharedBand:
             remaining_bits=left,
             snr_per_hz=self.link.snr_per_hz(air.estimate_db(now, self.o.csi_delay_s)),
             time_left_s=air.deadline[o] - now,
-            total_bandwidth_hz=self.total_hz,
+            total_bandwidth_hz=total_hz,
             efficiency=self.efficiency,
         )
         after = np.asarray(self.allocator.split_in_flight(request), dtype=float)
-        self._check(after, len(o))
-        changed = np.abs(after - before) > 1e-9 * self.total_hz
+        self._check(after, len(o), total_hz)
+        changed = np.abs(after - before) > 1e-9 * total_hz
         if not changed.any():
             return  # no share changes: the uploads go on as they were
         air.bw[o] = after
@@ -223,8 +241,8 @@ class SharedBand:
                 clients=ids[:, 0],
                 jobs=ids[:, 1],
                 rounds=ids[:, 2],
-                before_share=before / self.total_hz,
-                after_share=after / self.total_hz,
+                before_share=before / total_hz,
+                after_share=after / total_hz,
                 remaining_bits=left,
             )
         self.log.emit(
@@ -236,11 +254,12 @@ class SharedBand:
             call="in_flight",
             allocator=self.allocator.name,
             **lists,
-            pool_hz=self.total_hz,
+            pool_hz=total_hz,
             assigned_hz=float(after.sum()),
+            **(extra or {}),
         )
 
-    def _check(self, bw: np.ndarray, n: int) -> None:
+    def _check(self, bw: np.ndarray, n: int, total_hz: float) -> None:
         """The allocator's split: n finite, non-negative bands summing to at most the total."""
         name = self.allocator.name
         if bw.shape != (n,) or not np.all(np.isfinite(bw)) or np.any(bw < 0):
@@ -248,8 +267,8 @@ class SharedBand:
                 f"allocator {name!r}: split_in_flight gave {bw.tolist()[:8]}; it must give "
                 f"{n} finite bands >= 0"
             )
-        if bw.sum() > self.total_hz * (1 + 1e-9):
-            raise RuntimeError(f"allocator {name!r} assigned {bw.sum()} Hz of {self.total_hz} Hz")
+        if bw.sum() > total_hz * (1 + 1e-9):
+            raise RuntimeError(f"allocator {name!r} assigned {bw.sum()} Hz of {total_hz} Hz")
 
     # ------------------------------------------------------------------ checkpoints
     def snapshot(self) -> dict:

@@ -69,6 +69,7 @@ class Kind:
     DEADLINE_MISS = "deadline_miss"
     STOPPED = "stopped"  # the round ended first (first-k's quorum, run.max_time_s)
     REALLOCATION = "reallocation"
+    HANDOVER = "handover"  # several cells: an upload on air moves to another cell
     AGGREGATE = "aggregate"
 
 

@@ -144,13 +144,7 @@ def _play(
     sim = Simulation(world, log, rounds, clients, recorder)
     if saved is not None:
         restored = checkpoint.restore(saved, _parts(world, sim, recorder))
-        flight = restored["engine"].get("flight")
-        if flight is not None and "band" not in flight:
-            raise checkpoint.CheckpointError(
-                f"{saved.folder}: a fedasync/fedbuff checkpoint from before the band kept one "
-                "clock (its uploads are stored another way); this version cannot resume it — "
-                "run the scenario again"
-            )
+        _resumable(saved.folder, restored["engine"])
         sim.load_state(restored["engine"])
     bar = Progress(scenario.run.rounds, rounds.rows, progress)
     clock = _Checkpoints(world, sim, recorder, out, log, rounds, clients)
@@ -283,3 +277,14 @@ def timing(result: RunResult) -> dict[str, Any]:
         "engine_and_io_s": round(result.wall_s - result.build_s - h.train_s - h.eval_s, 3),
         "trained_updates": h.trained_updates,
     }
+
+
+def _resumable(folder: Path, engine: dict[str, Any]) -> None:
+    """Refuse a fedasync/fedbuff checkpoint written before the band kept one clock."""
+    flight = engine.get("flight")
+    if flight is not None and "band" not in flight:
+        raise checkpoint.CheckpointError(
+            f"{folder}: a fedasync/fedbuff checkpoint from before the band kept one clock (its "
+            "uploads are stored another way); this version cannot resume it — run the scenario "
+            "again"
+        )

@@ -1,0 +1,133 @@
+"""Several cells' bands on one clock (cosim/engine/cell_band.py): SINR rates that change as
+the other cells' uploads come and go, a handover that pauses an upload and resumes it at the
+new cell's band, and each cell's band never over-assigned."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import simpy
+
+from channels import LinkBudget, Shannon
+from channels.handover import Handover
+from channels.interference import Uplinks, open_loop_power_dbm, uplink_sinr
+from cosim.engine.cell_band import CellBand, CellLinks, CellsOptions
+from cosim.engine.shared_band import BandOptions, Member
+from cosim.engine.uplink import UplinkRadio
+from fl.allocators.fixed import EqualShare
+
+TOTAL, DT, STEPS = 10e6, 0.01, 1000
+CELLS = CellsOptions(count=3, noise_dbm_hz=-169.0, p_max_dbm=23.0, p0_dbm=-86.0, alpha=0.8)
+
+
+class _Log:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, t, kind, r, k, **f):
+        self.events.append(dict(t=t, kind=kind, client=k, **f))
+
+
+def _band(env):
+    radio = UplinkRadio(LinkBudget(23.0, 5.0), Shannon(), lambda x: np.log2(1.0 + x))
+    log = _Log()
+    band = CellBand(env, BandOptions(TOTAL, DT, 0.0), CELLS, radio, EqualShare(1.0), log)
+    return band, log
+
+
+def _member(job, bits, deadline=9.0):
+    csi = SimpleNamespace(
+        gain_db=np.full((1, STEPS), -100.0), offset_db=np.zeros(1), grid=SimpleNamespace(t0=0.0)
+    )
+    return Member(job, job, 1, np.full(STEPS, -100.0), 0, csi, 0, deadline, float(bits))
+
+
+def _links(gains, serving, handovers=()):
+    """Static coupling gains [dB] to cells 0..len-1."""
+    g = np.tile(np.asarray(gains, dtype=float), (STEPS, 1))
+    return CellLinks(np.arange(len(gains)), g, np.zeros_like(g), serving, tuple(handovers))
+
+
+def _rate(cells, gains, bw=TOTAL):
+    """Rates of uploads each alone in its cell on the full band, by uplink_sinr."""
+    gains = np.asarray(gains, dtype=float)
+    cells = np.asarray(cells)
+    own = gains[np.arange(len(cells)), cells]
+    power = open_loop_power_dbm(-own, bw, 23.0, -86.0, 0.8)
+    up = Uplinks(cells, np.zeros(len(cells)), np.full(len(cells), bw), power, gains)
+    return uplink_sinr(up, CELLS.noise_dbm_hz).rate_bps
+
+
+def test_two_cells_interfere_while_both_send_and_not_after():
+    env = simpy.Environment()
+    band, _ = _band(env)
+    ga, gb = [-100.0, -112.0, -200.0], [-115.0, -98.0, -200.0]
+    ends = {}
+
+    def upload(job, links, bits):
+        band.expect(job, links)
+        res = yield band.join(_member(job, bits))
+        ends[job] = env.now
+        assert res.delivered
+
+    env.process(upload(1, _links(ga, 0), 2e6))
+    env.process(upload(2, _links(gb, 1), 60e6))
+    env.run()
+    both = _rate([0, 1], [ga, gb])
+    alone_b = _rate([1], [gb])[0]
+    assert ends[1] == pytest.approx(2e6 / both[0], rel=1e-9)
+    assert ends[2] == pytest.approx(ends[1] + (60e6 - both[1] * ends[1]) / alone_b, rel=1e-9)
+    assert both[0] < _rate([0], [ga])[0]  # interference costs A rate
+
+
+def test_a_handover_pauses_the_upload_and_resumes_it_at_the_new_cells_band():
+    env = simpy.Environment()
+    band, log = _band(env)
+    g = [-100.0, -95.0, -200.0]
+    t_h = 0.0537  # not on the 10 ms grid
+    ho = Handover(1, t_h, 0, 1, -60.0, -55.0, 0.05)
+    out = {}
+
+    def upload():
+        band.expect(1, _links(g, 0, [ho]))
+        out["res"] = yield band.join(_member(1, 30e6))
+        out["cell"] = band.state.get(1)
+
+    env.process(upload())
+    env.run()
+    r0, r1 = _rate([0], [g])[0], _rate([1], [g])[0]
+    want = t_h + 0.05 + (30e6 - r0 * t_h) / r1
+    assert out["res"].delivered and out["res"].t_end == pytest.approx(want, rel=1e-9)
+    hos = [e for e in log.events if e["kind"] == "handover"]
+    assert len(hos) == 1 and hos[0]["t"] == t_h
+    assert (hos[0]["source"], hos[0]["target"], hos[0]["interrupt_s"]) == (0, 1, 0.05)
+    moved = [e for e in log.events if e["kind"] == "reallocation" and e["t"] == t_h]
+    assert [(e["reason"], e["cell"]) for e in moved] == [("handover in", 1)]
+    assert moved[0]["after_share"].tolist() == [1.0]
+
+
+def test_each_cells_band_is_never_over_assigned_as_uploads_come_go_and_hand_over():
+    rng = np.random.default_rng(7)
+    env = simpy.Environment()
+    band, log = _band(env)
+
+    def upload(job):
+        yield env.timeout(float(rng.uniform(0, 0.5)))
+        gains = rng.uniform(-120.0, -90.0, 3)
+        serving = int(np.argmax(gains))
+        hos = ()
+        if job % 3 == 0:
+            target = (serving + 1) % 3
+            hos = (Handover(job, env.now + 0.03, serving, target, -70.0, -66.0, 0.05),)
+        band.expect(job, _links(gains, serving, hos))
+        yield band.join(_member(job, float(rng.uniform(1e6, 8e6)), deadline=env.now + 2.0))
+
+    for job in range(1, 19):
+        env.process(upload(job))
+    env.run()
+    splits = [e for e in log.events if e["kind"] == "reallocation"]
+    assert splits and {e["cell"] for e in splits} == {0, 1, 2}
+    for e in splits:
+        assert sum(e["after_share"]) <= 1 + 1e-9 and e["assigned_hz"] <= TOTAL * (1 + 1e-9)
+    assert len([e for e in log.events if e["kind"] == "handover"]) >= 1
+    assert not band.members  # every upload ended

@@ -34,6 +34,10 @@ def _pool() -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(cores) if cores > 1 else None
 
 
+# a forked child has none of its parent's threads: it makes its own pool when it needs one
+os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def by_blocks(k: int, per_client: int, fn: Callable[[slice], np.ndarray]) -> np.ndarray:
     """``fn`` over blocks of the K clients (each block at most BLOCK waves, ``per_client``
     per client), concatenated: the same values as one call — every value is elementwise in

@@ -177,3 +177,19 @@ def test_phy_abstraction_rate_is_an_achievable_5g_rate():
     )
     expected = 1e6 / (1e6 * phy.efficiency(np.array([10.0]))[0])
     assert out.t_end[0] == pytest.approx(expected)
+
+
+def test_fading_blocks_work_in_a_forked_child_of_a_process_that_used_them():
+    """The block pool's threads do not survive a fork: the child makes its own (it would
+    otherwise wait forever on a pool with no threads)."""
+    import multiprocessing
+
+    from channels.fading import SumOfSinusoids
+
+    f = SumOfSinusoids(64, 3.5e9, np.random.default_rng(1), np.zeros(3))
+    pos = np.random.default_rng(2).random((64, 400, 3)) * 50
+    want = f.gains(np.arange(64), pos)  # several blocks: the pool is made here
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(f.gains, (np.arange(64), pos)).get(timeout=60)
+    np.testing.assert_array_equal(got, want)

@@ -81,14 +81,15 @@ def handovers(
             when = due[i, cand].min()
             first = cand[due[i, cand] == when]
             target = int(first[np.argmax(m[i, first])])
+            source = int(cell[i])
             done.append(
                 Handover(
                     int(i),
                     float(when),
-                    int(cell[i]),
+                    source,
                     target,
-                    m[i, cell[i]],
-                    m[i, target],
+                    float(m[i, source]),
+                    float(m[i, target]),
                     rule.interrupt_s,
                 )
             )

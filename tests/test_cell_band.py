@@ -131,3 +131,32 @@ def test_each_cells_band_is_never_over_assigned_as_uploads_come_go_and_hand_over
         assert sum(e["after_share"]) <= 1 + 1e-9 and e["assigned_hz"] <= TOTAL * (1 + 1e-9)
     assert len([e for e in log.events if e["kind"] == "handover"]) >= 1
     assert not band.members  # every upload ended
+
+
+def test_a_split_of_one_cell_reads_the_estimates_of_that_cells_uploads_only():
+    """A per-cell re-split hands the allocator the gains of its own cell's uploads (the new
+    cell's gain after a handover), one per upload it splits among."""
+    seen = []
+
+    class Spy(EqualShare):
+        def split_in_flight(self, request):
+            seen.append((len(request.clients), request.snr_per_hz.copy()))
+            return super().split_in_flight(request)
+
+    env = simpy.Environment()
+    radio = UplinkRadio(LinkBudget(23.0, 5.0), Shannon(), lambda x: np.log2(1.0 + x))
+    band = CellBand(env, BandOptions(TOTAL, DT, 0.0), CELLS, radio, Spy(1.0), _Log())
+    link = LinkBudget(23.0, 5.0)
+
+    def upload(job, gains, serving, start):
+        yield env.timeout(start)
+        band.expect(job, _links(gains, serving))
+        yield band.join(_member(job, 4e6))
+
+    env.process(upload(1, [-100.0, -120.0, -200.0], 0, 0.0))
+    env.process(upload(2, [-118.0, -97.0, -200.0], 1, 0.001))
+    env.process(upload(3, [-99.0, -130.0, -200.0], 0, 0.002))
+    env.run()
+    assert [n for n, _ in seen[:3]] == [1, 1, 2]  # cell 0; cell 1; cell 0 with two uploads
+    np.testing.assert_allclose(seen[1][1], link.snr_per_hz(np.array([-97.0])))
+    np.testing.assert_allclose(seen[2][1], link.snr_per_hz(np.array([-100.0, -99.0])))

@@ -123,6 +123,21 @@ class CellBand(SharedBand):
         mine = np.array([self.state[self.by_slot[int(s)].job].cell == cell for s in o], dtype=bool)
         self._split(reason, trigger, o[mine], self.total_hz, {"cell": cell})
 
+    def _estimate_db(self, o: np.ndarray, now: float) -> np.ndarray:
+        """The server's estimate of each upload's gain to the cell serving it now: the gain
+        ``channel.csi_delay_s`` ago plus the upload's CSI error (after a handover, the new
+        cell's gain: the server measures the link it serves)."""
+        step = self._step_of(max(now - self.o.csi_delay_s, 0.0))
+        out = np.empty(len(o))
+        for i, slot in enumerate(o.tolist()):
+            m = self.by_slot[slot]
+            st = self.state[m.job]
+            lk = st.links
+            col = min(max(step - m.step0, 0), len(lk.gain_db) - 1)
+            k = int(np.flatnonzero(lk.cells == st.cell)[0])
+            out[i] = lk.gain_db[col, k] + lk.fading_db[col, k] + m.csi.offset_db[m.row]
+        return out
+
     # ------------------------------------------------------------------ the clock
     def _other_wake(self) -> float:
         """The next handover of an upload on air, or the end of an interruption."""

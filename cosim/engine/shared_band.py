@@ -161,6 +161,11 @@ class SharedBand:
         wake = min((step + 1) * self.dt, float(fin.min()), float(self.air.deadline[o].min()))
         self.arm(at(self.env, max(min(wake, self._other_wake()), now)))
 
+    def _estimate_db(self, o: np.ndarray, now: float) -> np.ndarray:
+        """The server's gain estimate [len(o)] dB of the uploads in slots ``o`` at ``now``."""
+        est = self.air.estimate_db(now, self.o.csi_delay_s)
+        return est if len(o) == len(self.air.order) else est[np.isin(self.air.order, o)]
+
     def _rates(self, step: int) -> None:
         """Every upload's rate over global step ``step`` (a cell: b·η(SNR(b)))."""
         self.air.rates(step, self.link, self.rate_model)
@@ -222,7 +227,7 @@ class SharedBand:
         request = InFlightRequest(
             clients=air.ids[o, 0].copy(),
             remaining_bits=left,
-            snr_per_hz=self.link.snr_per_hz(air.estimate_db(now, self.o.csi_delay_s)),
+            snr_per_hz=self.link.snr_per_hz(self._estimate_db(o, now)),
             time_left_s=air.deadline[o] - now,
             total_bandwidth_hz=total_hz,
             efficiency=self.efficiency,

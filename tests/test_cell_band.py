@@ -91,7 +91,6 @@ def test_a_handover_pauses_the_upload_and_resumes_it_at_the_new_cells_band():
     def upload():
         band.expect(1, _links(g, 0, [ho]))
         out["res"] = yield band.join(_member(1, 30e6))
-        out["cell"] = band.state.get(1)
 
     env.process(upload())
     env.run()

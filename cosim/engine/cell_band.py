@@ -18,7 +18,7 @@ nothing until the interruption ends (`handover` event: from, to, RSRPs, interrup
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -63,7 +63,20 @@ class _State:
     cell: int
     paused_until: float = -math.inf
     next_ho: int = 0
-    handovers: list[Handover] = field(default_factory=list)
+
+    @property
+    def coming(self) -> Handover | None:
+        """The next handover of its window not yet made."""
+        hos = self.links.handovers
+        return hos[self.next_ho] if self.next_ho < len(hos) else None
+
+    def serving_db(self, step: int, step0: int) -> tuple[int, float]:
+        """(the window's column of global ``step``, the gain [dB] to the serving cell there,
+        its fading included)."""
+        lk = self.links
+        col = min(max(step - step0, 0), len(lk.gain_db) - 1)
+        k = int(np.flatnonzero(lk.cells == self.cell)[0])
+        return col, float(lk.gain_db[col, k] + lk.fading_db[col, k])
 
 
 class CellBand(SharedBand):
@@ -88,10 +101,6 @@ class CellBand(SharedBand):
     def expect(self, job: int, links: CellLinks) -> None:
         """Job ``job``'s links over its window (before its upload joins)."""
         self.links[job] = links
-
-    def cell_of(self, job: int) -> int:
-        """The cell serving job ``job``'s upload now."""
-        return self.state[job].cell
 
     def join(self, member: Member) -> simpy.Event:
         """``member``'s upload starts now, at the cell serving it now (the handovers of its
@@ -131,11 +140,7 @@ class CellBand(SharedBand):
         out = np.empty(len(o))
         for i, slot in enumerate(o.tolist()):
             m = self.by_slot[slot]
-            st = self.state[m.job]
-            lk = st.links
-            col = min(max(step - m.step0, 0), len(lk.gain_db) - 1)
-            k = int(np.flatnonzero(lk.cells == st.cell)[0])
-            out[i] = lk.gain_db[col, k] + lk.fading_db[col, k] + m.csi.offset_db[m.row]
+            out[i] = self.state[m.job].serving_db(step, m.step0)[1] + m.csi.offset_db[m.row]
         return out
 
     # ------------------------------------------------------------------ the clock
@@ -143,8 +148,8 @@ class CellBand(SharedBand):
         """The next handover of an upload on air, or the end of an interruption."""
         now, t = self.env.now, math.inf
         for st in self.state.values():
-            if st.next_ho < len(st.links.handovers):
-                t = min(t, st.links.handovers[st.next_ho].t)
+            if st.coming is not None:
+                t = min(t, st.coming.t)
             if st.paused_until > now:
                 t = min(t, st.paused_until)
         return t
@@ -159,8 +164,8 @@ class CellBand(SharedBand):
         for slot in self.air.order.tolist():
             m = self.by_slot[slot]
             st = self.state[m.job]
-            if st.next_ho < len(st.links.handovers) and st.links.handovers[st.next_ho].t <= now:
-                self._hand_over(m, st, st.links.handovers[st.next_ho])
+            if st.coming is not None and st.coming.t <= now:
+                self._hand_over(m, st, st.coming)
                 self._retime()
                 return
         super()._wake(gen)
@@ -171,7 +176,6 @@ class CellBand(SharedBand):
         st.next_ho += 1
         source = st.cell
         st.cell, st.paused_until = ho.target, ho.t + ho.interrupt_s
-        st.handovers.append(ho)
         self.air.bw[m.slot] = 0.0
         self.log.emit(
             self.env.now,
@@ -204,11 +208,8 @@ class CellBand(SharedBand):
         for i, slot in enumerate(o.tolist()):
             m = self.by_slot[slot]
             st = self.state[m.job]
-            lk = st.links
-            col = min(max(step - m.step0, 0), len(lk.gain_db) - 1)
-            gain[i, lk.cells] = lk.gain_db[col]
-            k = int(np.flatnonzero(lk.cells == st.cell)[0])
-            own_gain[i] = lk.gain_db[col, k] + lk.fading_db[col, k]
+            col, own_gain[i] = st.serving_db(step, m.step0)
+            gain[i, st.links.cells] = st.links.gain_db[col]
             gain[i, st.cell] = own_gain[i]
             serving[i] = st.cell
             paused[i] = st.paused_until > now

@@ -25,10 +25,5 @@ class CsiEstimator:
 
     def snr_per_hz(self, rows: np.ndarray, now: float) -> np.ndarray:
         """Estimated linear SNR·Hz [len(rows)] of the window's clients ``rows`` at ``now``."""
-        return self.link.snr_per_hz(self.estimate_db(rows, now))
-
-    def estimate_db(self, rows: np.ndarray | int, now: float) -> np.ndarray | float:
-        """The estimated gain [dB] of the window's clients ``rows`` (or one row) at ``now``:
-        what ``snr_per_hz`` converts, for callers that gather many windows' clients."""
         j = self.grid.column(now - self.delay_s)
-        return self.gain_db[rows, j] + self.offset_db[rows]
+        return self.link.snr_per_hz(self.gain_db[rows, j] + self.offset_db[rows])

@@ -126,9 +126,8 @@ class OnAir:
         self.t_fin[o] = t
         return t
 
-    def estimate_db(self, now: float, delay_s: float) -> np.ndarray:
-        """The server's gain estimate [n] dB of every upload at ``now``: its CSI window's
-        column holding ``now − delay_s`` (clamped into the window)."""
-        o = self.order
+    def estimate_db(self, o: np.ndarray, now: float, delay_s: float) -> np.ndarray:
+        """The server's gain estimate [len(o)] dB of the uploads in slots ``o`` at ``now``:
+        its CSI window's column holding ``now − delay_s`` (clamped into the window)."""
         col = np.floor_divide(now - delay_s - self.csi_t0[o], self.dt).astype(np.int64)
         return self.csi_gain[o, np.clip(col, 0, self.csi_n[o] - 1)]

@@ -74,7 +74,7 @@ class SharedBand:
         self.members: dict[int, Member] = {}  # job -> member, in the order they joined
         self.by_slot: dict[int, Member] = {}
         self.done: dict[int, simpy.Event] = {}
-        self.t_last = 0.0  # the instant the arrays' remaining bits hold for
+        self.t_last = 0.0  # the instant the arrays' bits sent hold for
         self.timer: simpy.Event | None = None  # the next wake
         self._gen = 0  # the current wake's number (older wakes are superseded)
         self.reallocations = 0  # re-splits that changed a share (all run long)
@@ -163,8 +163,7 @@ class SharedBand:
 
     def _estimate_db(self, o: np.ndarray, now: float) -> np.ndarray:
         """The server's gain estimate [len(o)] dB of the uploads in slots ``o`` at ``now``."""
-        est = self.air.estimate_db(now, self.o.csi_delay_s)
-        return est if len(o) == len(self.air.order) else est[np.isin(self.air.order, o)]
+        return self.air.estimate_db(o, now, self.o.csi_delay_s)
 
     def _rates(self, step: int) -> None:
         """Every upload's rate over global step ``step`` (a cell: b·η(SNR(b)))."""
@@ -192,8 +191,8 @@ class SharedBand:
         now, air = self.env.now, self.air
         o = air.order
         delivered = air.t_fin[o] <= now
-        air.sent[o[delivered]] = air.bits[o[delivered]]  # delivered now, whenever each
-        # one's turn to end comes
+        # delivered now, whenever each one's turn to end comes
+        air.sent[o[delivered]] = air.bits[o[delivered]]
         due = o[delivered | (air.deadline[o] <= now)]
         if len(due):
             m = self.by_slot[int(due[0])]

@@ -292,8 +292,8 @@ class Uplink:
         sent = np.cumsum(step_bits(rate, self.grid_t0, self.dt, seg_t, limit, first)[1], axis=1)
         elapsed = ends[None, :] - seg_t[:, None]
         behind = check & (sent < (1.0 - self.threshold) * ref[:, None] * elapsed)
-        first = np.argmax(behind, axis=1)
-        return [float(ends[first[j]]) if behind[j].any() else None for j in range(len(ups))]
+        hit = np.argmax(behind, axis=1)
+        return [float(ends[hit[j]]) if behind[j].any() else None for j in range(len(ups))]
 
     def _timer(self, i: int, version: int, t: float, kind: str) -> None:
         """Client ``i``'s segment ``version`` ends at ``t`` (its ``kind``: end, deadline or
@@ -344,9 +344,8 @@ class Uplink:
         x = self.estimate(idx, now)
         new_bw, remaining_s = minmax_split(left, np.zeros(len(idx)), x, pool, self.efficiency)
         before = self.bw[idx].copy()
-        if self.free_hz <= 1e-9 * self.total_hz and np.all(
-            np.abs(new_bw - before) <= 1e-9 * self.total_hz
-        ):
+        changed = np.abs(new_bw - before) > 1e-9 * self.total_hz
+        if self.free_hz <= 1e-9 * self.total_hz and not changed.any():
             return False  # no share would change (a sole uploader behind plan): no re-split
         self._settle(active, sent)
         active = idx.tolist()
@@ -369,7 +368,6 @@ class Uplink:
                 remaining_bits=left,
             )
         else:
-            changed = np.abs(new_bw - before) > 1e-9 * self.total_hz
             lists = dict(uploads=len(active), changed=int(changed.sum()))
         self.emit(
             now,

@@ -3,6 +3,7 @@
     python benchmarks/scale.py [--rounds 100] [--per-round 100] [--channels rayleigh umi]
     python benchmarks/scale.py --scheduled 100 1000 3000 [--rounds 5]   # a round's scale
     python benchmarks/scale.py --in-flight 100 300 1000 [--rounds 3]     # fedbuff's scale
+    python benchmarks/scale.py --cells [--rounds 100] [--per-round 200]  # 19 sites x 3 sectors
 
 With --scheduled: 10,000 clients on Rayleigh fading and a 100 MHz band, that many scheduled
 per round (uploads in flight together), sync rounds; printed per point: host seconds per
@@ -12,7 +13,11 @@ linear in the uploads in flight. With --in-flight: the same cell under fedbuff, 
 clients busy at once and a global version every that many updates (so a version is worth a
 sync round of as many clients); printed per point: seconds per version, jobs ended per
 version (delivered or missed: a starved band makes many more jobs than updates) and ms per
-job. --no-share-lists runs the points with output.share_lists = false.
+job. --no-share-lists runs the points with output.share_lists = false. With --cells: issue
+19's multi-cell point, scenarios/highway_handover.toml grown to 19 UMa sites x 3 sectors with
+wrap-around, 2,000 cars driving straight at 30-60 km/h, fedbuff with --per-round busy and a
+version every 10 updates, --rounds versions; printed: setup and run seconds, jobs and
+handovers, seconds per version and ms per job, peak memory against the 2 GiB bound.
 
 Each point is the default scenario's cell and allocator (equal shares, reallocation on,
 pedestrians, 2 s deadline) in fl.mode = surrogate with clients.count and clients.per_round
@@ -90,11 +95,19 @@ def main() -> None:
     ap.add_argument("--in-flight", nargs="+", type=int, help="fedbuff's scale (see above)")
     ap.add_argument("--band-hz", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--no-share-lists", action="store_true", help="output.share_lists = false")
+    ap.add_argument("--cells", action="store_true", help="the multi-cell point (see above)")
+    ap.add_argument("--cells-point", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--protocol", default="sync", help=argparse.SUPPRESS)
     ap.add_argument("--point", nargs=2, metavar=("CHANNEL", "CLIENTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     global SHARE_LISTS
     SHARE_LISTS = not args.no_share_lists
+    if args.cells_point:
+        print(json.dumps(cells_point(args.per_round, args.rounds)))
+        return
+    if args.cells:
+        cells_scale(args.per_round, args.rounds)
+        return
     if args.point:
         out = point(
             args.point[0],
@@ -173,6 +186,57 @@ def round_scale(
             flush=True,
         )
         prev = per_round
+
+
+def cells_point(busy: int, versions: int) -> dict:
+    """The multi-cell run, in this process: host seconds, jobs, handovers, peak memory."""
+    from cosim import Scenario, run
+
+    s = Scenario.load(ROOT / "scenarios" / "highway_handover.toml").updated(
+        {
+            "cells.rings": 2,
+            "clients.count": 2000,
+            "clients.per_round": busy,
+            "server.concurrency": busy,
+            "server.buffer_size": 10,
+            "mobility.model": "linear",
+            "mobility.speed_min_mps": 8.33,
+            "mobility.speed_max_mps": 16.67,
+            "run.rounds": versions,
+            "run.max_time_s": 0.0,
+            "output.share_lists": False,
+        }
+    )
+    start = time.perf_counter()
+    res = run(s)
+    wall = time.perf_counter() - start
+    return dict(
+        build_s=res.build_s,
+        run_s=wall - res.build_s,
+        versions=len(res.rounds),
+        jobs=len(res.clients),
+        handovers=sum(int(c["handovers"]) for c in res.clients),
+        sim_s=float(res.rounds[-1]["t_end"]),
+        peak_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    )
+
+
+def cells_scale(busy: int, versions: int) -> None:
+    """Issue 19's point: 19 sites x 3 sectors, 2,000 clients, ``versions`` fedbuff versions."""
+    cmd = [sys.executable, __file__, "--cells-point", "--per-round", str(busy)]
+    cmd += ["--rounds", str(versions)]
+    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    print(
+        f"learning-free fedbuff over 19 UMa sites x 3 sectors (wrap-around), 2,000 cars, "
+        f"{busy} busy, a version every 10 updates; one process"
+    )
+    print("  versions  jobs  handovers  sim s  setup s  run s  s/version  ms/job  peak GiB")
+    ok = "met" if r["peak_gib"] <= BOUND_GIB else "NOT met"
+    print(
+        f"{r['versions']:>10} {r['jobs']:>5} {r['handovers']:>10} {r['sim_s']:>6.1f}"
+        f" {r['build_s']:>8.1f} {r['run_s']:>6.1f} {r['run_s'] / r['versions']:>10.2f}"
+        f" {1e3 * r['run_s'] / r['jobs']:>7.1f} {r['peak_gib']:>9.2f}  (2 GiB bound: {ok})"
+    )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,35 @@ class CellFading(Protocol):
         ...
 
 
+def draw_o2i(
+    cell: str,
+    carrier_hz: float,
+    k: int,
+    g: np.random.Generator,
+    indoor_ratio: float,
+    in_car_ratio: float,
+    o2i_model: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each of ``k`` clients' O2I state, drawn once (§7.4.3): indoor [k] bool, in a car [k]
+    bool, indoor distance d2D_in [k] m (0 outdoors), penetration loss [k] dB (building or
+    car; 0 outdoors)."""
+    p = CELLS[cell]
+    u = g.random(k)
+    indoor = u < indoor_ratio
+    in_car = (u >= indoor_ratio) & (u < indoor_ratio + in_car_ratio)
+    d_in = np.minimum(
+        g.uniform(0, p.max_indoor_distance_m, k), g.uniform(0, p.max_indoor_distance_m, k)
+    )
+    o2i = (
+        o2i_wall_loss_db(carrier_hz, o2i_model)
+        + 0.5 * d_in
+        + g.normal(0.0, O2I_STD_DB[o2i_model], k)
+    )
+    car = g.normal(IN_CAR_MEAN_DB, IN_CAR_STD_DB, k)
+    penetration = np.where(indoor, o2i, np.where(in_car, car, 0.0))
+    return indoor, in_car, np.where(indoor, d_in, 0.0), penetration
+
+
 class Cell38901:
     """Large-scale state of a 38.901 cell, times a small-scale fading component."""
 
@@ -87,22 +116,10 @@ class Cell38901:
         self.carrier_hz = float(carrier_hz)
         self.dt = float(dt)
         self.fading = fading
-        p, k = self.params, num_clients
-        g = rng("o2i")
-        u = g.random(k)
-        self.indoor = u < indoor_ratio
-        self.in_car = (u >= indoor_ratio) & (u < indoor_ratio + in_car_ratio)
-        d_in = np.minimum(
-            g.uniform(0, p.max_indoor_distance_m, k), g.uniform(0, p.max_indoor_distance_m, k)
+        p = self.params
+        self.indoor, self.in_car, self.d2d_in, self.penetration_db = draw_o2i(
+            cell, carrier_hz, num_clients, rng("o2i"), indoor_ratio, in_car_ratio, o2i_model
         )
-        self.d2d_in = np.where(self.indoor, d_in, 0.0)
-        o2i = (
-            o2i_wall_loss_db(carrier_hz, o2i_model)
-            + 0.5 * d_in
-            + g.normal(0.0, O2I_STD_DB[o2i_model], k)
-        )
-        car = g.normal(IN_CAR_MEAN_DB, IN_CAR_STD_DB, k)
-        self.penetration_db = np.where(self.indoor, o2i, np.where(self.in_car, car, 0.0))
         corr = [p.los_corr_m, p.sf_corr_los_m, p.sf_corr_nlos_m, p.sf_corr_o2i_m]
         # one field per purpose for the whole site: LoS state, shadowing in LoS / NLoS / O2I
         self.fields = [ExponentialField(d, rng("largescale_field", j)) for j, d in enumerate(corr)]

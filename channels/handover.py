@@ -7,9 +7,11 @@ when Mn − Hys > Mp + Off, M the RSRP [dBm] of the neighbour and of the serving
 that stays entered for ``time_to_trigger_s`` triggers a handover to it at exactly its entry
 instant + time-to-trigger (the strongest such neighbour if several trigger at once); the
 client then cannot send for ``interrupt_s``. RSRPs are known at the instants of the trace (the
-grid of channel.dt): a neighbour has stayed entered if it was entered at every one of them
-from its entry to the trigger instant. Initial association: the strongest RSRP. Defaults as
-ns-3's A3RsrpHandoverAlgorithm (hysteresis 3 dB, time-to-trigger 256 ms, no offset).
+grid of channel.dt), each holding until the next (the last over one more step): a neighbour
+has stayed entered if it was entered at every one of them from its entry to the trigger
+instant; nothing triggers after the trace's end. Initial association: the strongest RSRP.
+Defaults as ns-3's A3RsrpHandoverAlgorithm (hysteresis 3 dB, time-to-trigger 256 ms, no
+offset).
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def handovers(
         holds[rows, cell] = False
         entered = np.where(holds, np.where(np.isnan(entered), t[j], entered), np.nan)
         due = entered + rule.time_to_trigger_s
-        nxt = t[j + 1] if j + 1 < n else np.inf
+        # the instant's RSRPs hold until the next (the last one's over one more step)
+        nxt = t[j + 1] if j + 1 < n else t[j] + (t[j] - t[j - 1] if n > 1 else 0.0)
         fire = holds & (due < nxt)  # it held at every instant up to its trigger
         for i in np.flatnonzero(fire.any(axis=1)):
             cand = np.flatnonzero(fire[i])

@@ -176,18 +176,17 @@ class MultiSite:
         self, cell: str, layout: Layout, carrier_hz: float, o2i: O2IState, rng: RngFactory
     ) -> None:
         self.params, self.layout, self.carrier_hz, self.o2i = CELLS[cell], layout, carrier_hz, o2i
-        self._rng = rng
-        self._fields: dict[int, list[ExponentialField]] = {}
+        p = self.params
+        corr = [p.los_corr_m, p.sf_corr_los_m, p.sf_corr_nlos_m, p.sf_corr_o2i_m]
+        # drawn at once (a few kB a site): a cache filled later would not survive a checkpoint
+        self._fields = [
+            [ExponentialField(d, rng("site_field", site, j)) for j, d in enumerate(corr)]
+            for site in range(len(layout.sites))
+        ]
 
     def fields(self, site: int) -> list[ExponentialField]:
-        """Site ``site``'s fields: LoS state, shadowing in LoS, NLoS, O2I (drawn when first
-        needed, from the seed and the site only)."""
-        if site not in self._fields:
-            p = self.params
-            corr = [p.los_corr_m, p.sf_corr_los_m, p.sf_corr_nlos_m, p.sf_corr_o2i_m]
-            self._fields[site] = [
-                ExponentialField(d, self._rng("site_field", site, j)) for j, d in enumerate(corr)
-            ]
+        """Site ``site``'s fields: LoS state, shadowing in LoS, NLoS, O2I (from the seed and
+        the site only)."""
         return self._fields[site]
 
     def strongest_sites(self, clients: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:

@@ -133,8 +133,9 @@ def test_each_cells_band_is_never_over_assigned_as_uploads_come_go_and_hand_over
 
 
 def test_a_split_of_one_cell_reads_the_estimates_of_that_cells_uploads_only():
-    """A per-cell re-split hands the allocator the gains of its own cell's uploads (the new
-    cell's gain after a handover), one per upload it splits among."""
+    """A per-cell re-split hands the allocator the SINR estimates of its own cell's uploads
+    (the new cell's gain after a handover, less the interference that cell measured), one per
+    upload it splits among."""
     seen = []
 
     class Spy(EqualShare):
@@ -157,5 +158,47 @@ def test_a_split_of_one_cell_reads_the_estimates_of_that_cells_uploads_only():
     env.process(upload(3, [-99.0, -130.0, -200.0], 0, 0.002))
     env.run()
     assert [n for n, _ in seen[:3]] == [1, 1, 2]  # cell 0; cell 1; cell 0 with two uploads
-    np.testing.assert_allclose(seen[1][1], link.snr_per_hz(np.array([-97.0])))
-    np.testing.assert_allclose(seen[2][1], link.snr_per_hz(np.array([-100.0, -99.0])))
+    # each estimate is an SINR: the gain less the interference its cell measured then (the
+    # other cell's upload over the full band at its open-loop power), as I/N
+    noise = 10 ** (CELLS.noise_dbm_hz / 10)
+
+    def i_over_n(own_gain_db, gain_to_cell_db):
+        p = 10 ** (open_loop_power_dbm(np.array([-own_gain_db]), TOTAL, 23.0, -86.0, 0.8) / 10)
+        return p[0] * 10 ** (gain_to_cell_db / 10) / TOTAL / noise
+
+    cut1 = 10 * np.log10(1 + i_over_n(-100.0, -120.0))  # at cell 1, from upload 1
+    cut0 = 10 * np.log10(1 + i_over_n(-97.0, -118.0))  # at cell 0, from upload 2
+    assert seen[0][1] == pytest.approx(link.snr_per_hz(np.array([-100.0])), rel=1e-12)
+    np.testing.assert_allclose(seen[1][1], link.snr_per_hz(np.array([-97.0 - cut1])))
+    np.testing.assert_allclose(seen[2][1], link.snr_per_hz(np.array([-100.0, -99.0]) - cut0))
+    assert cut0 > 0.01 and cut1 > 0.01
+
+
+def test_a_connected_job_hands_over_before_its_upload_and_starts_at_the_new_cell():
+    """A job is connected from its start: a handover while it trains is made (and logged) at
+    its instant, without re-splitting anyone's band; its upload then starts at the new cell,
+    not paused once the interruption is over; finish gives its cell and handovers."""
+    env = simpy.Environment()
+    band, log = _band(env)
+    g = [-100.0, -95.0, -200.0]
+    ho = Handover(1, 0.1234, 0, 1, -60.0, -55.0, 0.05)
+    out = {}
+
+    def job():
+        band.expect(1, _links(g, 0, [ho]), client=1, round_=1)
+        band.connected()
+        yield env.timeout(0.3)  # training
+        out["res"] = yield band.join(_member(1, 30e6))
+        out["end"] = band.finish(1)
+
+    env.process(job())
+    env.run()
+    hos = [e for e in log.events if e["kind"] == "handover"]
+    assert [(e["t"], e["uploading"], e["source"], e["target"]) for e in hos] == [
+        (0.1234, False, 0, 1)
+    ]
+    splits = [e for e in log.events if e["kind"] == "reallocation"]
+    assert [(e["t"], e["cell"]) for e in splits] == [(0.3, 1)]  # its start, at cell 1 only
+    want = 0.3 + 30e6 / _rate([1], [g])[0]
+    assert out["res"].t_end == pytest.approx(want, rel=1e-9)
+    assert out["end"] == (1, 1) and not band.state

@@ -144,3 +144,26 @@ def test_trace_path_is_relative_to_the_scenario_file(tmp_path):
     f.write_text('[mobility]\nmodel = "trace"\ntrace_file = "trace.csv"\n')
     s = load_scenario(f)
     assert s.mobility.trace_file == str((tmp_path / "sub" / "trace.csv").resolve())
+
+
+def test_highway_cars_keep_their_lane_direction_and_speed_and_turn_back_at_the_edge():
+    from cosim.mobility import Highway, highway_lanes
+
+    rng = np.random.default_rng(0)
+    start = np.column_stack(
+        [rng.uniform(-300, 300, 40), rng.uniform(-300, 300, 40), np.full(40, 1.5)]
+    )
+    lanes = highway_lanes(start, 100.0)
+    assert np.allclose(lanes[:, 0], start[:, 0])
+    assert set(np.round(lanes[:, 1] - 100.0, 2)) == {-5.25, -1.75, 1.75, 5.25}
+    paths = Highway(lanes, lambda b: np.random.default_rng(b), 400.0, 20.0, 30.0)
+    t = np.linspace(0.0, 5.0, 11)
+    pos, vel = paths.positions(t), paths.velocities(t)
+    assert np.allclose(pos[:, :, 1], lanes[:, 1:2])  # never leaves its lane
+    east = np.arange(40) % 4 < 2
+    early = vel[:, 0, 0]
+    assert (early[east] > 0).all() and (early[~east] < 0).all()
+    speed = np.abs(early)
+    assert ((speed >= 20.0) & (speed <= 30.0)).all()
+    far = paths.positions(np.array([200.0]))[:, 0]
+    assert (np.hypot(far[:, 0], far[:, 1]) <= 400.0 + 1e-6).all()  # turned back at the edge

@@ -64,9 +64,9 @@ def test_row_types_are_the_table_columns_and_a_table_refuses_other_keys(tmp_path
     assert lm[lm.index("loss") + 1] == "perplexity" and round_columns("classify") == ROUND_COLUMNS
     assert round_columns("classify", True) == (*ROUND_COLUMNS, "staleness_mean")
     # download_s is a column of downlink.model = "channel" runs only, placed before train_s;
-    # version and staleness of fedasync/fedbuff runs, last
+    # version and staleness of fedasync/fedbuff runs, then cell and handovers of several cells
     dl = client_columns("channel")
-    assert tuple(f.name for f in fields(ClientRow)) == client_columns("channel", True)
+    assert tuple(f.name for f in fields(ClientRow)) == client_columns("channel", True, True)
     assert client_columns("fixed") == CLIENT_COLUMNS
     assert client_columns("fixed", True) == (*CLIENT_COLUMNS, "version", "staleness")
     assert dl[dl.index("train_s") - 1] == "download_s"

@@ -14,7 +14,9 @@ import simpy
 
 from cosim.engine.allocate import Allocating
 from cosim.engine.async_state import capture, restore
+from cosim.engine.bands import make_band
 from cosim.engine.broadcast import Broadcasting
+from cosim.engine.cell_band import CellBand
 from cosim.engine.client import (
     MISS_STALE,
     MISS_STOPPED,
@@ -26,8 +28,6 @@ from cosim.engine.client import (
 from cosim.engine.finish import Finishing, client_row, evaluate, perplexity
 from cosim.engine.jobs import Job, Seats
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
-from cosim.engine.shared_band import BandOptions, SharedBand
-from cosim.engine.uplink import UplinkRadio
 from cosim.engine.versions import Arrival, VersionServer
 from cosim.outputs.events import EventLog, Kind
 from cosim.outputs.results import HostTime
@@ -62,15 +62,7 @@ class AsyncRun:
         self.env, self.p, self.w, self.s = env, parts, parts.world, parts.world.scenario
         self.finishing, self.broadcasting = finishing, broadcasting
         s, log = self.s, parts.log
-        self.band = SharedBand(
-            env,
-            BandOptions(
-                s.channel.bandwidth_hz, s.channel.dt, s.channel.csi_delay_s, s.output.share_lists
-            ),
-            UplinkRadio(self.w.link, self.w.rate, parts.allocating.efficiency),
-            self.w.allocator,
-            log,
-        )
+        self.band = make_band(env, s, self.w, parts.allocating.efficiency, log)
         self.server = VersionServer(self.w, log, parts.host, finishing, state)
         self.clients = ClientProcess(env, self.w, log, parts.host)
         self.jobs: dict[int, Job] = {}
@@ -143,7 +135,7 @@ class AsyncRun:
     def _start_jobs(self, n: int) -> None:
         """``n`` idle clients (drawn by the batch's seed) start jobs now from the current
         global version: one channel window, one allocator call ("start"), one broadcast."""
-        s, w, env, b = self.s, self.w, self.env, self.broadcasting
+        w, env, b = self.w, self.env, self.broadcasting
         idle = np.flatnonzero(~self.busy)  # sorted, as the draw needs
         n = min(n, len(idle))
         if n <= 0:
@@ -155,7 +147,7 @@ class AsyncRun:
         bits, flops = b.model_bits(self.server.state), b.step_flops(self.server.state)
         down = b.downloads(window, bits)
         decided = self.p.allocating.allocate(
-            window, self.server.state, flops, down, share=n / s.concurrency, call="start"
+            window, self.server.state, flops, down, share=self._share(n), call="start"
         )
         b.announce(r, window, bits, down, env.now)
         ids = list(range(self.next_job, self.next_job + n))
@@ -168,6 +160,8 @@ class AsyncRun:
         if self.finishing.recorder is not None:
             self.chunks[key] = (r, self.p.planner.chunk(window, plan.snr_db))
         self.live[key] = n
+        if isinstance(self.band, CellBand):
+            self.band.connected()
         start = None if w.learning_free else self.server.state
         for i, job_id in enumerate(ids):
             out = self.clients.outcome(plan, i, flops)
@@ -196,7 +190,20 @@ class AsyncRun:
             stamp=lambda i: self._stamp(ids[i]),
         )
         self.plans[window.key] = plan
+        if isinstance(self.band, CellBand):  # connected from now, at their strongest cells
+            links = window.trace.links  # type: ignore[attr-defined]
+            for i, job in enumerate(ids):
+                self.band.expect(job, links[i], int(window.clients[i]), window.round)
         return plan
+
+    def _share(self, n: int) -> float:
+        """The part of a band a batch of ``n`` starting jobs plans on: n/concurrency of the
+        one cell's; over several cells, each with its own band, n·cells/concurrency of one
+        (as many uploads per cell as on average), at most all of it."""
+        share = n / self.s.concurrency
+        if isinstance(self.band, CellBand):
+            share = min(1.0, share * self.band.cells.count)
+        return share
 
     def _stamp(self, job_id: int) -> dict[str, Any]:
         """upload_end's fields of fedasync/fedbuff: the version the job started from, its
@@ -253,8 +260,13 @@ class AsyncRun:
                     job=job.id,
                 )
         server.ended(out)
+        more = {}
+        if isinstance(self.band, CellBand):
+            more["cell"], more["handovers"] = self.band.finish(job.id)
         self.finishing.clients_table.append(
-            client_row(self.s.fl.mode, job.plan, job.row, out, version=job.version, staleness=tau)
+            client_row(
+                self.s.fl.mode, job.plan, job.row, out, version=job.version, staleness=tau, **more
+            )
         )
         self._batch_done(job, env.now)
         if out.on_time:

@@ -25,24 +25,11 @@ import simpy
 
 from channels.handover import Handover
 from channels.interference import Uplinks, open_loop_power_dbm, uplink_sinr
+from channels.multicell import CellLinks
 from cosim.engine.shared_band import BandOptions, Member, SharedBand
 from cosim.engine.uplink import UplinkRadio
 from cosim.outputs.events import EventLog, Kind
 from fl import Allocator
-
-
-@dataclass(frozen=True)
-class CellLinks:
-    """An upload's links over its job's window: the ``cells`` [M] kept (its strongest sites'
-    cells), ``gain_db`` [n, M] the coupling gain to each per step of the window (the
-    serving link's fading included where ``fading_db`` [n, M] is added), its ``serving`` cell
-    at the window start and the A3 ``handovers`` in the window, in time order."""
-
-    cells: np.ndarray
-    gain_db: np.ndarray
-    fading_db: np.ndarray
-    serving: int
-    handovers: tuple[Handover, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,14 +42,18 @@ class CellsOptions:
     p_max_dbm: float
     p0_dbm: float
     alpha: float
+    array_gain_db: float = 0.0  # MRC over the cell's receive antennas: the wanted signal's
 
 
 @dataclass
 class _State:
     links: CellLinks
     cell: int
+    client: int = -1
+    round: int = -1
     paused_until: float = -math.inf
     next_ho: int = 0
+    made: int = 0  # handovers while connected (logged)
 
     @property
     def coming(self) -> Handover | None:
@@ -93,39 +84,40 @@ class CellBand(SharedBand):
     ) -> None:
         super().__init__(env, options, radio, allocator, log)
         self.cells = cells
-        self.state: dict[int, _State] = {}  # job -> its cell and handovers
-        self._gone: _State | None = None  # the state of the upload that just left
-        self.links: dict[int, CellLinks] = {}  # job -> links (set before its upload joins)
+        self.state: dict[int, _State] = {}  # job -> its cell and handovers, while in flight
+        # (instant, every cell's band-average interference [C] mW/Hz from then on)
+        self._measured: list[tuple[float, np.ndarray]] = []
 
     # ------------------------------------------------------------------ jobs' side
-    def expect(self, job: int, links: CellLinks) -> None:
-        """Job ``job``'s links over its window (before its upload joins)."""
-        self.links[job] = links
-
-    def join(self, member: Member) -> simpy.Event:
-        """``member``'s upload starts now, at the cell serving it now (the handovers of its
-        window up to now applied; still interrupted if the last one's interruption lasts)."""
-        links = self.links.pop(member.job)
-        now = self.env.now
-        st = _State(links, links.serving)
-        for ho in links.handovers:
-            if ho.t > now:
-                break
-            st.cell, st.paused_until = ho.target, ho.t + ho.interrupt_s
+    def expect(self, job: int, links: CellLinks, client: int = -1, round_: int = -1) -> None:
+        """Job ``job`` of ``client`` (batch round ``round_``) is connected from now over its
+        window's ``links``: at its serving cell, the handovers before now made (the client
+        was idle then: no interruption); the later ones happen at their instants, whether
+        it is uploading or not."""
+        st = _State(links, links.serving, client, round_)
+        while st.coming is not None and st.coming.t < self.env.now:
+            st.cell = st.coming.target
             st.next_ho += 1
-        self.state[member.job] = st
-        return super().join(member)
+        self.state[job] = st
 
-    def _unseat(self, m: Member) -> None:
-        super()._unseat(m)
-        self._gone = self.state.pop(m.job)  # its cell, for the re-split that follows
+    def connected(self) -> None:
+        """Jobs were expected: the band wakes for their handovers too."""
+        self._settle()
+        self._retime()
+
+    def finish(self, job: int) -> tuple[int, int]:
+        """Job ``job`` ended: (the cell serving it at its end, its handovers); forgotten."""
+        st = self.state.pop(job)
+        return st.cell, st.made
+
+    def cell_of(self, job: int) -> int:
+        """The cell serving job ``job`` now."""
+        return self.state[job].cell
 
     # ------------------------------------------------------------------ re-split
     def _resplit(self, reason: str, trigger: Member) -> None:
         """The band of the trigger's cell among that cell's uploads."""
-        st = self.state.get(trigger.job) or self._gone
-        if st is not None:
-            self._split_cell(reason, trigger, st.cell)
+        self._split_cell(reason, trigger, self.state[trigger.job].cell)
 
     def _split_cell(self, reason: str, trigger: Member, cell: int) -> None:
         o = self.air.order
@@ -136,27 +128,54 @@ class CellBand(SharedBand):
         """The server's estimate of each upload's gain to the cell serving it now: the gain
         ``channel.csi_delay_s`` ago plus the upload's CSI error (after a handover, the new
         cell's gain: the server measures the link it serves)."""
-        step = self._step_of(max(now - self.o.csi_delay_s, 0.0))
+        t_csi = max(now - self.o.csi_delay_s, 0.0)
+        step = self._step_of(t_csi)
+        i_over_n = self._interference_at(t_csi) / 10.0 ** (self.cells.noise_dbm_hz / 10.0)
         out = np.empty(len(o))
         for i, slot in enumerate(o.tolist()):
             m = self.by_slot[slot]
-            out[i] = self.state[m.job].serving_db(step, m.step0)[1] + m.csi.offset_db[m.row]
+            st = self.state[m.job]
+            gain = st.serving_db(step, m.step0)[1] + m.csi.offset_db[m.row]
+            out[i] = gain - 10.0 * np.log10(1.0 + i_over_n[st.cell])
         return out
+
+    def _interference_at(self, t: float) -> np.ndarray:
+        """Each cell's interference [C] mW/Hz averaged over its band, as measured at the last
+        wake at or before ``t`` (0 before any)."""
+        past = [i for when, i in self._measured if when <= t]
+        return past[-1] if past else np.zeros(self.cells.count)
+
+    def _measure(self, interference: np.ndarray) -> None:
+        """Record the cells' interference [C] mW/Hz from now on; older records than the CSI's
+        age are dropped (the latest before it kept)."""
+        now = self.env.now
+        while self._measured and self._measured[-1][0] == now:
+            self._measured.pop()
+        self._measured.append((now, interference))
+        oldest = now - self.o.csi_delay_s
+        while len(self._measured) > 1 and self._measured[1][0] <= oldest:
+            self._measured.pop(0)
+
+    def _retime(self) -> None:
+        if not len(self.air.order):
+            self._measure(np.zeros(self.cells.count))  # no upload on air: none heard
+        super()._retime()
 
     # ------------------------------------------------------------------ the clock
     def _other_wake(self) -> float:
-        """The next handover of an upload on air, or the end of an interruption."""
+        """The next handover of a job in flight, or the end of an upload's interruption."""
         now, t = self.env.now, math.inf
-        for st in self.state.values():
+        for job, st in self.state.items():
             if st.coming is not None:
                 t = min(t, st.coming.t)
-            if st.paused_until > now:
+            if st.paused_until > now and job in self.members:
                 t = min(t, st.paused_until)
         return t
 
     def _wake(self, gen: int) -> None:
-        """A handover due now moves its upload (one per wake, in joining order); otherwise
-        the shared band's deliveries and deadlines."""
+        """A handover due now of an upload on air moves it (one per wake, in joining order);
+        those of jobs not uploading are made all at once; then the shared band's deliveries
+        and deadlines."""
         if gen != self._gen or self.closed:
             return
         self._settle()
@@ -168,27 +187,37 @@ class CellBand(SharedBand):
                 self._hand_over(m, st, st.coming)
                 self._retime()
                 return
+        for job, st in self.state.items():
+            while job not in self.members and st.coming is not None and st.coming.t <= now:
+                self._switch(job, st, st.coming, uploading=False)
         super()._wake(gen)
 
-    def _hand_over(self, m: Member, st: _State, ho: Handover) -> None:
-        """``m``'s upload moves from its cell to ``ho.target``: both cells re-split, and it
-        sends nothing until the interruption ends."""
-        st.next_ho += 1
+    def _switch(self, job: int, st: _State, ho: Handover, uploading: bool) -> None:
+        """Job ``job`` is handed over to ``ho.target`` now: its state and a `handover` event."""
         source = st.cell
+        st.next_ho += 1
+        st.made += 1
         st.cell, st.paused_until = ho.target, ho.t + ho.interrupt_s
-        self.air.bw[m.slot] = 0.0
         self.log.emit(
             self.env.now,
             Kind.HANDOVER,
-            m.round,
-            m.client,
+            st.round,
+            st.client,
             source=source,
             target=ho.target,
             rsrp_source_dbm=ho.rsrp_source_dbm,
             rsrp_target_dbm=ho.rsrp_target_dbm,
             interrupt_s=ho.interrupt_s,
-            job=m.job,
+            job=job,
+            uploading=uploading,
         )
+
+    def _hand_over(self, m: Member, st: _State, ho: Handover) -> None:
+        """``m``'s upload moves from its cell to ``ho.target``: both cells re-split, and it
+        sends nothing until the interruption ends."""
+        source = st.cell
+        self._switch(m.job, st, ho, uploading=True)
+        self.air.bw[m.slot] = 0.0
         self._split_cell("handover out", m, source)
         self._split_cell("handover in", m, ho.target)
 
@@ -210,7 +239,7 @@ class CellBand(SharedBand):
             st = self.state[m.job]
             col, own_gain[i] = st.serving_db(step, m.step0)
             gain[i, st.links.cells] = st.links.gain_db[col]
-            gain[i, st.cell] = own_gain[i]
+            gain[i, st.cell] = own_gain[i] + self.cells.array_gain_db
             serving[i] = st.cell
             paused[i] = st.paused_until > now
         bw = air.bw[o]
@@ -224,3 +253,31 @@ class CellBand(SharedBand):
         power[paused] = -np.inf  # an interrupted upload sends nothing, and disturbs no one
         sinr = uplink_sinr(Uplinks(serving, lo, lo + bw, power, gain), self.cells.noise_dbm_hz)
         air.rate[o] = np.where(paused | (bw <= 0), 0.0, sinr.rate_bps)
+        heard = 10.0 ** (power[:, None] / 10.0) * 10.0 ** (gain / 10.0)  # [n, C] mW
+        heard[serving[:, None] == np.arange(c)] = 0.0  # a cell's own uploads are orthogonal
+        self._measure(heard.sum(axis=0) / self.total_hz)
+
+    # ------------------------------------------------------------------ checkpoints
+    def snapshot(self) -> dict:
+        """The shared band's data, every job in flight's cell, handovers made and
+        interruption, and the interference the cells measured lately."""
+        data = super().snapshot()
+        data["cells"] = [
+            dict(job=job, cell=st.cell, next_ho=st.next_ho, made=st.made, paused=st.paused_until)
+            for job, st in self.state.items()
+        ]
+        data["measured"] = [dict(t=when, mw_hz=i) for when, i in self._measured]
+        return data
+
+    def restore(self, data: dict, members: list[Member]) -> None:
+        """``snapshot``'s data poured back: the jobs were expected again (their windows
+        recomputed); their cells and handovers as they were; ended jobs forgotten."""
+        kept = {}
+        for d in data["cells"]:
+            st = self.state[int(d["job"])]
+            st.cell, st.next_ho, st.made = int(d["cell"]), int(d["next_ho"]), int(d["made"])
+            st.paused_until = float(d["paused"])
+            kept[int(d["job"])] = st
+        self.state = kept
+        self._measured = [(float(d["t"]), np.asarray(d["mw_hz"])) for d in data["measured"]]
+        super().restore(data, members)

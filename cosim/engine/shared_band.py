@@ -152,9 +152,14 @@ class SharedBand:
         self._gen += 1
         self.timer = None
         o = self.air.order
-        if not len(o) or self.closed:
+        if self.closed:
             return
         now = self.env.now
+        if not len(o):  # nothing on air: a wake only for what else is due (handovers)
+            t = self._other_wake()
+            if t < math.inf:
+                self.arm(at(self.env, max(t, now)))
+            return
         step = self._step_of(now)
         self._rates(step)
         fin = self.air.finish_times(now)

@@ -1,5 +1,5 @@
 """The built-in mobility models that draw their legs: linear with reflection at the area edge,
-random waypoint, Gauss–Markov."""
+random waypoint, Gauss–Markov, cars on a straight highway."""
 
 from __future__ import annotations
 
@@ -139,3 +139,39 @@ class GaussMarkov(Paths):
         next_update = (k + 1) * self.update
         dur = np.minimum(next_update - t_start, _exit_time(p, v, self.radius))
         return v.reshape(m, 3), np.maximum(dur, 1e-9)
+
+
+LANE_WIDTH_M = 3.5
+LANES = 4  # two each way
+
+
+def highway_lanes(start: np.ndarray, road_y_m: float) -> np.ndarray:
+    """Start positions [K, 3] moved onto a 4-lane road along x centred on y = ``road_y_m``:
+    client k keeps its x and drives in lane k mod 4 (lanes 0-1 eastbound, 2-3 westbound,
+    3.5 m wide)."""
+    out = np.array(start, dtype=float, copy=True)
+    lane = np.arange(len(out)) % LANES
+    out[:, 1] = road_y_m + (lane - (LANES - 1) / 2) * LANE_WIDTH_M
+    return out
+
+
+class Highway(Paths):
+    """Cars along a straight road on the x axis (see ``highway_lanes``): each at a constant
+    speed drawn once, eastbound or westbound by its lane; at the area edge it turns back."""
+
+    name = "highway"
+    uniforms_per_leg = 1
+
+    def __init__(self, start, block_rng, radius_m: float, speed_min: float, speed_max: float):
+        super().__init__(start, block_rng)
+        self.radius, self.smin, self.smax = radius_m, speed_min, speed_max
+
+    def next_legs(self, clients, legs, p, v_prev):
+        first = legs == 0
+        v = -v_prev  # a later leg starts at the area edge: turn back
+        if first.any():
+            u = self.uniforms(clients[first], legs[first])
+            speed = self.smin + (self.smax - self.smin) * u[:, 0]
+            east = clients[first] % LANES < LANES // 2
+            v[first] = _heading_velocity(speed, np.where(east, 0.0, np.pi))
+        return v, np.maximum(_exit_time(p, v, self.radius), 1e-9)

@@ -51,6 +51,8 @@ class Paths:
         self.odo0 = np.zeros((k, cap))
         self.n = np.zeros(k, dtype=int)
         self.end = np.zeros(k)  # paths are known on [0, end)
+        # maps positions [..., 2] back into the area (a wrap-around layout); None: as drawn
+        self.fold: Callable[[np.ndarray], np.ndarray] | None = None
         self._start = start
 
     # ---------------------------------------------------------------- queries
@@ -58,7 +60,10 @@ class Paths:
         """Positions [K, n, 3] at times t [n] (of ``clients`` only, when given)."""
         t, rows, idx = self._locate(t, clients)
         p0, v, t0 = self._gather(rows, idx)
-        return p0 + v * (t[None, :, None] - t0[..., None])
+        p = p0 + v * (t[None, :, None] - t0[..., None])
+        if self.fold is not None:
+            p[..., :2] = self.fold(p[..., :2])
+        return p
 
     def velocities(self, t: np.ndarray, clients: np.ndarray | None = None) -> np.ndarray:
         """Velocities [K, n, 3] at times t [n] (of ``clients`` only, when given)."""

@@ -61,13 +61,17 @@ class ClientRow:
     energy_j: float
     version: int | None = None  # fedasync/fedbuff: the global version it started from
     staleness: int | None = None  # fedasync/fedbuff: versions made meanwhile (delivered only)
+    cell: int | None = None  # cells.layout = hex: the cell serving it at its job's end
+    handovers: int | None = None  # cells.layout = hex: its handovers during the job
 
 
 ROUND_COLUMNS = tuple(
     f.name for f in fields(RoundRow) if f.name not in ("perplexity", "staleness_mean")
 )
 CLIENT_COLUMNS = tuple(
-    f.name for f in fields(ClientRow) if f.name not in ("download_s", "version", "staleness")
+    f.name
+    for f in fields(ClientRow)
+    if f.name not in ("download_s", "version", "staleness", "cell", "handovers")
 )
 
 
@@ -81,14 +85,19 @@ def round_columns(task: str, overlapping: bool = False) -> tuple[str, ...]:
     return (*cols, "staleness_mean") if overlapping else cols
 
 
-def client_columns(downlink: str, overlapping: bool = False) -> tuple[str, ...]:
+def client_columns(
+    downlink: str, overlapping: bool = False, cells: bool = False
+) -> tuple[str, ...]:
     """clients.csv's columns for downlink.model ``downlink``: "channel" adds download_s
-    before train_s; ``overlapping`` rounds (fedasync/fedbuff) add version and staleness."""
+    before train_s; ``overlapping`` rounds (fedasync/fedbuff) add version and staleness;
+    several ``cells`` (cells.layout = hex) add cell and handovers."""
     cols = CLIENT_COLUMNS
     if downlink == "channel":
         i = cols.index("train_s")
         cols = (*cols[:i], "download_s", *cols[i:])
-    return (*cols, "version", "staleness") if overlapping else cols
+    if overlapping:
+        cols = (*cols, "version", "staleness")
+    return (*cols, "cell", "handovers") if cells else cols
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -219,7 +219,7 @@ def _outputs(
     )
     clients = CsvTable(
         path("clients.csv"),
-        client_columns(scenario.downlink.model, scenario.server.is_async),
+        client_columns(scenario.downlink.model, scenario.server.is_async, scenario.cells.multi),
         resume_at("clients.csv"),
     )
     return log, rounds, clients

@@ -11,6 +11,7 @@ from typing import Any, Self
 from pydantic import ValidationError, model_validator
 
 from cosim.scenario import errors
+from cosim.scenario.cells import ISD_DEFAULTS_M, CellsSection
 from cosim.scenario.errors import ScenarioError
 from cosim.scenario.io import apply_overrides, read_toml, toml_text
 from cosim.scenario.rules import builtin_problem
@@ -50,6 +51,7 @@ class Scenario(Section):
     fl: FlSection = FlSection()
     server: ServerSection = ServerSection()
     downlink: DownlinkSection = DownlinkSection()
+    cells: CellsSection = CellsSection()
     output: OutputSection = OutputSection()
 
     @classmethod
@@ -113,6 +115,8 @@ class Scenario(Section):
             )
         if self.server.is_async:
             self._check_async()
+        if self.cells.multi:
+            self._check_cells()
         if self.downlink.model == "channel" and self.server.broadcast_s:
             raise ValueError(
                 f"server.broadcast_s ({self.server.broadcast_s}) is the downlink time of "
@@ -139,6 +143,36 @@ class Scenario(Section):
                 "is not built yet (docs/PROTOCOLS.md): pieces of the band for uploads that "
                 "come and go; use it with 'sync' or 'first-k'"
             )
+
+    def _check_cells(self) -> None:
+        """What a `hex` layout needs of the other sections, and what is not built with it."""
+        c, model, protocol = self.cells, self.channel.model, self.server.protocol
+        if model not in ISD_DEFAULTS_M:
+            raise ValueError(
+                f"cells.layout = 'hex' needs a 38.901 channel.model (umi, uma, rma); got {model!r}"
+            )
+        if protocol not in ("fedasync", "fedbuff"):
+            raise ValueError(
+                f"cells.layout = 'hex' runs with server.protocol = 'fedasync' or 'fedbuff' "
+                f"(their band keeps one clock for every cell); {protocol!r} over several cells "
+                "is not built yet (docs/CELLS.md)"
+            )
+        if c.strongest_sites > c.sites:
+            raise ValueError(
+                f"cells.strongest_sites ({c.strongest_sites}) must be <= the layout's sites "
+                f"({c.sites} for cells.rings = {c.rings})"
+            )
+        unbuilt = {
+            "downlink.model = 'channel'": self.downlink.model == "channel",
+            "output.channel = true": self.output.channel,
+            "allocation.stage1 = true": self.allocation.stage1,
+            "mobility.model = 'random_waypoint'": self.mobility.model == "random_waypoint",
+        }
+        for what, on in unbuilt.items():
+            if on:
+                raise ValueError(
+                    f"{what} with cells.layout = 'hex' is not built yet (docs/CELLS.md)"
+                )
 
 
 def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Scenario:

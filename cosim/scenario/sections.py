@@ -83,7 +83,10 @@ class ClientsSection(Section):
 
 
 class MobilitySection(Section):
-    """How clients move; a preset fills the fields that the file does not set."""
+    """How clients move; a preset fills the fields that the file does not set. Models:
+    `static`, `linear` (constant heading), `random_waypoint`, `gauss_markov`, `highway` (cars
+    on a 4-lane road along x centred on y = road_y_m, two lanes each way, each at a speed
+    drawn once), `trace` (a CSV of positions), or a registered one."""
 
     preset: Literal["none", "pedestrian", "vehicular", "high_speed"] = "none"
     model: Annotated[str, AfterValidator(known("mobility"))] = "static"
@@ -94,6 +97,9 @@ class MobilitySection(Section):
     gm_update_s: Annotated[float, Field(gt=0.0, le=1e4)] = 1.0
     gm_heading_std_deg: Annotated[float, Field(ge=0.0, le=180.0)] = 20.0
     trace_file: str = ""
+    road_y_m: Annotated[
+        float, Field(ge=-1e5, le=1e5, strict=False, description="highway: the road's y")
+    ] = 0.0
     options: Annotated[Options, Field(description="knobs of a registered model")] = {}
 
     @model_validator(mode="before")
@@ -134,7 +140,10 @@ class ComputeSection(Section):
 
 
 class ChannelSection(Section):
-    """Radio: channel model, trace step, carrier, bandwidth, link budget, CSI quality."""
+    """Radio: channel model, trace step, carrier, bandwidth, link budget, CSI quality; with
+    cells.layout = hex, the uplink's open-loop power control P = min(tx_power_dbm, p0_dbm +
+    alpha·PL + 10·log10(RBs)) (TS 38.213 §7.1.1; α 0.8, P0 −86 dBm: a common fractional
+    setting, our choice)."""
 
     model: Literal["pathloss", "rayleigh", "rician", "umi", "uma", "rma"] = "pathloss"
     dt: Annotated[float, Field(ge=1e-4, le=10.0, description="trace step [s]")] = 0.01
@@ -160,6 +169,12 @@ class ChannelSection(Section):
     delay_spread_s: Annotated[
         float, Field(ge=0.0, le=1e-5, description="rayleigh/rician exponential delay profile")
     ] = 1e-7
+    p0_dbm: Annotated[
+        float, Field(ge=-130.0, le=0.0, strict=False, description="cells.layout = hex: P0")
+    ] = -86.0
+    alpha: Annotated[
+        float, Field(ge=0.0, le=1.0, strict=False, description="cells.layout = hex: α")
+    ] = 0.8
 
     @model_validator(mode="before")
     @classmethod

@@ -10,6 +10,7 @@ import numpy as np
 from cosim.mobility import place_uniform_disc
 from cosim.mobility.paths import Paths
 from cosim.scenario.schema import Scenario
+from cosim.world.cells import layout_of, placement_over_layout
 from cosim.world.components import build_allocator, build_mobility, build_strategy, check_pair
 from cosim.world.compute import ComputeModel
 from cosim.world.learning import (
@@ -42,14 +43,19 @@ def build_air(s: Scenario) -> Air:
     """Placement, mobility and radio of ``s``, each from its own named stream."""
     seeds = SeedBank(s.run.seed)
     bs_position = np.array([0.0, 0.0, s.channel.bs_height_m])
-    placement = place_uniform_disc(
-        s.clients.count,
-        s.clients.area_radius_m,
-        s.clients.min_distance_m,
-        s.clients.height_m,
-        seeds.rng("placement"),
-    )
+    if s.cells.multi:
+        placement = placement_over_layout(s, seeds.rng("placement"))
+    else:
+        placement = place_uniform_disc(
+            s.clients.count,
+            s.clients.area_radius_m,
+            s.clients.min_distance_m,
+            s.clients.height_m,
+            seeds.rng("placement"),
+        )
     mobility = build_mobility(s, placement, seeds)
+    if s.cells.multi and s.cells.wraparound:
+        mobility.fold = layout_of(s).wrap  # walkers leaving the layout re-enter on its far side
     return Air(seeds, bs_position, mobility, build_radio(s, seeds, bs_position))
 
 

@@ -9,10 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.mobility import GaussMarkov, Linear, Paths, RandomWaypoint, Static, TraceFile
+from cosim.mobility import (
+    GaussMarkov,
+    Highway,
+    Linear,
+    Paths,
+    RandomWaypoint,
+    Static,
+    TraceFile,
+    highway_lanes,
+)
 from cosim.scenario.registry import ComponentError, custom, make, register_builtin
 from cosim.scenario.rules import dense_only_problem, in_flight_problem
 from cosim.scenario.schema import Scenario
+from cosim.world.cells import mobility_radius_m
 from cosim.world.seeding import SeedBank
 from fl import (
     STRATEGIES,
@@ -38,7 +48,7 @@ def _gauss_markov(s: Scenario, placement: np.ndarray, block: BlockRng) -> Paths:
     return GaussMarkov(
         placement,
         block,
-        s.clients.area_radius_m,
+        mobility_radius_m(s),
         m.speed_min_mps,
         m.speed_max_mps,
         m.gm_memory,
@@ -53,19 +63,26 @@ MOBILITY = {
     "linear": lambda s, placement, block: Linear(
         placement,
         block,
-        s.clients.area_radius_m,
+        mobility_radius_m(s),
         s.mobility.speed_min_mps,
         s.mobility.speed_max_mps,
     ),
     "random_waypoint": lambda s, placement, block: RandomWaypoint(
         placement,
         block,
-        s.clients.area_radius_m,
+        mobility_radius_m(s),
         s.mobility.speed_min_mps,
         s.mobility.speed_max_mps,
         s.mobility.pause_s,
     ),
     "gauss_markov": _gauss_markov,
+    "highway": lambda s, placement, block: Highway(
+        highway_lanes(placement, s.mobility.road_y_m),
+        block,
+        mobility_radius_m(s),
+        s.mobility.speed_min_mps,
+        s.mobility.speed_max_mps,
+    ),
     "trace": lambda s, placement, block: TraceFile(
         Path(s.mobility.trace_file), s.clients.count, s.clients.height_m
     ),

@@ -19,6 +19,7 @@ from channels import (
     SumOfSinusoids,
 )
 from cosim.scenario.schema import Scenario
+from cosim.world.cells import build_multicell
 from cosim.world.seeding import SeedBank
 from fl.allocators import Efficiency, shannon_least_bandwidth
 
@@ -54,6 +55,8 @@ def build_radio(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> Radio:
 def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> ChannelModel:
     """The scenario's channel model (``channel.model``)."""
     c, k = s.channel, s.clients.count
+    if s.cells.multi:
+        return build_multicell(s, seeds)
     if c.model in ("umi", "uma", "rma"):
         fading = SionnaRayFading(
             c.model,

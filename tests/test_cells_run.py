@@ -1,0 +1,182 @@
+"""Runs over a multi-site layout (cells.layout = "hex"): scenario checks, clients over the
+layout, the serving cell and its handovers in simulated time, per-cell bands, resume."""
+
+import csv
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from conftest import read_events
+from test_checkpoint import Stop
+
+from cosim import Scenario, ScenarioError, run
+from cosim.world.build import build_air
+from cosim.world.cells import layout_of
+
+HEX = {
+    "fl.mode": "surrogate",
+    "cells.layout": "hex",
+    "channel.model": "uma",
+    "channel.dt": 0.005,
+    "channel.bandwidth_hz": 5e6,
+    "channel.indoor_ratio": 0.0,
+    "channel.in_car_ratio": 0.0,
+    "clients.count": 30,
+    "clients.per_round": 8,
+    "mobility.model": "linear",  # cars at 100-150 km/h, as mobility.preset = "high_speed"
+    "mobility.speed_min_mps": 27.8,
+    "mobility.speed_max_mps": 41.7,
+    "server.protocol": "fedbuff",
+    "server.buffer_size": 4,
+    "deadline.seconds": 2.0,
+    "run.rounds": 1000,
+    "run.max_time_s": 5.0,
+    "run.seed": 3,
+}
+
+
+def _scenario(**more):
+    return Scenario().updated({**HEX, **more})
+
+
+@pytest.fixture(scope="module")
+def hex_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hex") / "run"
+    run(_scenario(), out)
+    return out
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"channel.model": "rayleigh"}, "needs a 38.901 channel.model"),
+        ({"server.protocol": "sync", "server.buffer_size": 0}, "'sync' over several cells"),
+        ({"cells.strongest_sites": 8}, "must be <= the layout's sites (7"),
+        ({"output.channel": True}, "output.channel = true with cells.layout = 'hex' is not built"),
+        ({"mobility.model": "random_waypoint"}, "random_waypoint' with cells.layout = 'hex'"),
+        ({"cells.sectors": 2}, "cells.sectors"),
+    ],
+)
+def test_a_hex_layout_refuses_what_it_cannot_run_naming_the_field(changes, words):
+    with pytest.raises(ScenarioError) as e:
+        _scenario(**changes)
+    assert words in str(e.value)
+
+
+def test_the_single_layout_is_the_default_and_writes_no_cell_columns():
+    s = Scenario()
+    assert s.cells.layout == "single" and not s.cells.multi
+    from cosim.outputs.tables import client_columns
+
+    assert "cell" not in client_columns("fixed", True)
+    assert client_columns("fixed", True, True)[-2:] == ("cell", "handovers")
+
+
+def test_clients_start_over_the_layout_and_cars_wrap_around_it():
+    s = _scenario(**{"clients.count": 200})
+    air = build_air(s)
+    lay = layout_of(s)
+    t = np.arange(0.0, 60.0, 0.5)
+    pos = air.mobility.positions(t)
+    assert lay.inside(pos[:, :, :2]).all()  # folded back into the layout at every instant
+    start = pos[:, 0, :2]
+    assert np.linalg.norm(lay.offsets(start), axis=-1).min() >= s.clients.min_distance_m
+    # the layout's radius is ~1.2 km: cars at 28-42 m/s cross it within a minute, so every
+    # one of them re-entered on the far side at least once (a jump of more than a step's path)
+    jumps = np.linalg.norm(np.diff(pos[:, :, :2], axis=1), axis=-1) > 42.0 * 0.5 + 1e-6
+    assert jumps.any(axis=1).mean() > 0.9
+
+
+def test_the_window_trace_follows_the_serving_cell_of_its_links(tmp_path):
+    """The trace toward the serving cell equals its links' gain (large scale + fading) at
+    every step, and the serving cell changes exactly at the handovers A3 found."""
+    s = _scenario(**{"clients.count": 40})
+    air = build_air(s)
+    ch = air.radio.channel
+    clients = np.arange(40)
+    steps = np.arange(0, 1200)
+    t = steps * s.channel.dt
+    tr = ch.trace(
+        clients, steps, air.mobility.positions(t, clients), air.mobility.velocities(t, clients)
+    )
+    moved = 0
+    for i, lk in enumerate(tr.links):
+        col = np.array([np.flatnonzero(lk.cells == c)[0] for c in tr.cell[i]])
+        rows = np.arange(len(steps))
+        want = lk.gain_db[rows, col] + lk.fading_db[rows, col]
+        np.testing.assert_allclose(tr.gain_db[i], want, rtol=0, atol=1e-9)
+        assert tr.cell[i, 0] == lk.serving
+        cell = lk.serving
+        for h in lk.handovers:
+            assert h.source == cell and h.target != cell
+            assert h.rsrp_target_dbm > h.rsrp_source_dbm + s.cells.hysteresis_db
+            after = np.searchsorted(t, h.t, side="left")
+            assert tr.cell[i, after] == h.target
+            cell = h.target
+            moved += 1
+    assert moved >= 5  # cars at 100-150 km/h for 6 s in a 500 m layout hand over
+
+
+def test_a_hex_run_hands_over_in_simulated_time_and_counts_it_per_job(hex_run):
+    events = read_events(hex_run)
+    hos = [e for e in events if e["kind"] == "handover"]
+    assert hos and all(e["source"] != e["target"] for e in hos)
+    assert {e["uploading"] for e in hos} == {True, False}
+    times = [e["t"] for e in events]
+    assert times == sorted(times)  # the log stays in time order
+    with open(hex_run / "clients.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sum(int(r["handovers"]) for r in rows) == len(hos)
+    last = {}
+    for e in hos:
+        last[e["job"]] = e["target"]
+    ended = {e["job"]: e for e in events if e["kind"] in ("upload_end", "client_missed")}
+    assert ended  # jobs ended and were counted
+    cells = {int(r["cell"]) for r in rows}
+    assert len(cells) >= 5 and max(cells) < 21  # 7 sites x 3 sectors
+
+
+def test_each_cells_band_is_never_over_assigned_in_a_run(hex_run):
+    splits = [e for e in read_events(hex_run) if e["kind"] == "reallocation"]
+    per_cell = defaultdict(int)
+    for e in splits:
+        assert sum(e["after_share"]) <= 1 + 1e-9
+        assert e["assigned_hz"] <= e["pool_hz"] * (1 + 1e-9)
+        per_cell[e["cell"]] += 1
+    assert len(per_cell) >= 5
+
+
+def test_interruptions_pause_uploads_in_a_run(hex_run):
+    """An upload handed over sends nothing for handover_interrupt_s: a job with a handover
+    on air takes longer than its bits at the rate before it would."""
+    events = read_events(hex_run)
+    on_air = [e for e in events if e["kind"] == "handover" and e["uploading"]]
+    assert on_air
+    for e in on_air:
+        assert e["interrupt_s"] == pytest.approx(0.05)
+
+
+def _stop_at_version(v):
+    def watch(event):
+        if event["kind"] == "aggregate" and event["round"] == v:
+            raise Stop
+
+    return watch
+
+
+def test_a_hex_run_resumes_across_handovers_to_the_same_outputs(tmp_path):
+    from cosim.running.runner import resume
+
+    s = _scenario(**{"run.max_time_s": 4.0, "output.checkpoint_min_s": 0.0})
+    run(s, tmp_path / "full")
+    with pytest.raises(Stop):
+        run(s, tmp_path / "part", observers=[_stop_at_version(4)])
+    saved = json.loads((tmp_path / "part" / "checkpoint" / "state.json").read_text())
+    assert saved["round"] >= 2
+    before = [e for e in read_events(tmp_path / "full") if e["kind"] == "handover"]
+    cut = max(e["t"] for e in read_events(tmp_path / "part"))
+    assert any(e["t"] < cut for e in before) and any(e["t"] > cut for e in before)
+    resume(tmp_path / "part")
+    for name in ("events.jsonl", "rounds.csv", "clients.csv"):
+        assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "part" / name).read_bytes()

@@ -79,6 +79,13 @@ class MultiCellChannel:
         self.bs_position = np.array([0.0, 0.0, lay.bs_height_m])  # the centre site
         self.cells = lay.cells
 
+    def camping(self, clients: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """The cell [K] each of ``clients`` camps on at ``positions`` [K, 3] m (one instant):
+        the strongest RSRP of every cell of the layout."""
+        links = self.sites.links(clients, np.asarray(positions, dtype=float)[:, None, :])
+        best = np.argmax(links.gain_db[:, 0], axis=-1)
+        return np.take_along_axis(links.cells[:, 0], best[:, None], axis=-1)[:, 0]
+
     def trace(
         self, clients: np.ndarray, steps: np.ndarray, positions: np.ndarray, velocities: np.ndarray
     ) -> CellTrace:

@@ -127,6 +127,36 @@ class Layout:
             have += int(keep.sum())
         return np.concatenate(out)[:n]
 
+    def cell_of(self, xy: np.ndarray) -> np.ndarray:
+        """The geometric cell [...] of positions [..., 2]: the nearest site (image, with
+        wrap-around) and, with 3 sectors, the sector whose boresight is nearest the position's
+        azimuth from it."""
+        d = self.offsets(np.asarray(xy, dtype=float))  # [..., S, 2] position -> site image
+        site = np.argmin(np.linalg.norm(d, axis=-1), axis=-1)
+        if self.sectors == 1:
+            return site
+        v = np.take_along_axis(d, site[..., None, None], axis=-2)[..., 0, :]
+        azimuth = np.degrees(np.arctan2(-v[..., 1], -v[..., 0]))  # as seen from the site
+        off = (azimuth[..., None] - np.asarray(SECTOR_BORESIGHTS_DEG) + 180.0) % 360.0 - 180.0
+        return site * self.sectors + np.argmin(np.abs(off), axis=-1)
+
+    def per_cell(self, rng: np.random.Generator, n: int, min_d2d_m: float = 0.0) -> np.ndarray:
+        """``n`` positions [n, 2] m with as many in every cell (the first n mod cells get one
+        more), each uniform over its cell's area (``cell_of``), at least ``min_d2d_m`` from
+        every site; ordered cell by cell."""
+        want = np.full(self.cells, n // self.cells)
+        want[: n % self.cells] += 1
+        got: list[list[np.ndarray]] = [[] for _ in range(self.cells)]
+        left = want.copy()
+        while left.any():
+            xy = self.uniform(rng, max(64, 2 * int(left.sum())), min_d2d_m)
+            cell = self.cell_of(xy)
+            for c in np.flatnonzero(left):
+                mine = xy[cell == c][: left[c]]
+                got[c].append(mine)
+                left[c] -= len(mine)
+        return np.concatenate([p for parts in got for p in parts])
+
     def bs_gain_db(self, zenith_deg: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
         """Antenna gain [..., C] dB of every cell toward directions given per site: zenith and
         azimuth [..., S] degrees (as seen from each site, azimuth from +x)."""

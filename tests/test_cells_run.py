@@ -180,3 +180,49 @@ def test_a_hex_run_resumes_across_handovers_to_the_same_outputs(tmp_path):
     resume(tmp_path / "part")
     for name in ("events.jsonl", "rounds.csv", "clients.csv"):
         assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "part" / name).read_bytes()
+
+
+def test_per_cell_placement_puts_as_many_clients_in_every_cell():
+    s = _scenario(**{"clients.count": 44, "clients.placement": "per_cell"})
+    air = build_air(s)
+    lay = layout_of(s)
+    start = air.mobility.positions(np.zeros(1))[:, 0, :2]
+    counts = np.bincount(lay.cell_of(start), minlength=lay.cells)
+    assert counts.tolist() == [3, 3] + [2] * 19  # 44 over 21 cells: the first 2 get one more
+    assert lay.inside(start).all()
+    with pytest.raises(ScenarioError, match="needs several cells"):
+        Scenario().updated({"clients.placement": "per_cell"})
+
+
+def test_the_geometric_cell_is_the_nearest_site_and_the_sector_facing_the_position():
+    s = _scenario()
+    lay = layout_of(s)
+    # 100 m from the centre site at azimuths 30, 150, 270 (the boresights) and 89 degrees
+    az = np.radians([30.0, 150.0, 270.0, 89.0])
+    xy = 100.0 * np.column_stack([np.cos(az), np.sin(az)])
+    assert lay.cell_of(xy).tolist() == [0, 1, 2, 0]
+    near = lay.sites[4] + np.array([0.0, -60.0])  # below site 4: azimuth 270 -> sector 2
+    assert lay.cell_of(near[None])[0] == 4 * 3 + 2
+
+
+def test_per_cell_scheduling_keeps_that_many_busy_in_every_cell(tmp_path):
+    """clients.per_cell = 1: the first batch starts one job in every cell, from a client
+    camping on it (its `csi` event's cell), and a cell never has two jobs drawn for it."""
+    s = _scenario(**{"clients.count": 300, "clients.per_cell": 1, "run.max_time_s": 3.0})
+    assert s.concurrency == 21
+    run(s, tmp_path / "run")
+    events = read_events(tmp_path / "run")
+    first = [e for e in events if e["kind"] == "csi" and e["t"] == 0.0]
+    assert sorted(e["cell"] for e in first) == list(range(21))
+    busy, home = defaultdict(int), {}
+    for e in events:
+        if e["kind"] == "csi":
+            home[e["client"]] = e["cell"]
+            busy[e["cell"]] += 1
+            assert busy[e["cell"]] <= 1
+        elif e["kind"] in ("upload_end", "deadline_miss", "stopped", "update_dropped"):
+            busy[home.pop(e["client"])] -= 1
+    with pytest.raises(ScenarioError, match="server.concurrency"):
+        _scenario(**{"clients.per_cell": 1, "server.concurrency": 5})
+    with pytest.raises(ScenarioError, match="needs several cells"):
+        Scenario().updated({"clients.per_cell": 1})

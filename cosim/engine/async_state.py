@@ -34,7 +34,7 @@ def _outcome_back(d: dict[str, Any]) -> ClientOutcome:
     return ClientOutcome(**d)
 
 
-JOB_FIELDS = ("id", "client", "version", "t0", "row")
+JOB_FIELDS = ("id", "client", "version", "t0", "row", "home")
 ALLOCATED = ("bandwidth_hz", "budget", "payload_bits", "predicted_upload_s")  # RoundPlan.of
 
 
@@ -108,9 +108,12 @@ def restore(run: Any, data: dict[str, Any]) -> None:
             j["row"],
             starts.get(j["version"]),
             out=_outcome_back(j["out"]),
+            home=int(j.get("home", -1)),
         )
         run.jobs[job.id] = job
         run.busy[job.client] = True
+        if job.home >= 0:
+            run.home_busy[job.home] += 1
         waits.append((j["wake"], job))
     band = data["band"]
     members = []

@@ -26,6 +26,7 @@ from cosim.engine.client import (
     ClientProcess,
 )
 from cosim.engine.finish import Finishing, client_row, evaluate, perplexity
+from cosim.engine.grid import RoundGrid
 from cosim.engine.jobs import Job, Seats
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
 from cosim.engine.versions import Arrival, VersionServer
@@ -67,6 +68,8 @@ class AsyncRun:
         self.clients = ClientProcess(env, self.w, log, parts.host)
         self.jobs: dict[int, Job] = {}
         self.busy = np.zeros(s.clients.count, dtype=bool)  # clients with a job in flight
+        cells = s.cells.sites * s.cells.sectors
+        self.home_busy = np.zeros(cells, dtype=np.int64)  # clients.per_cell: busy per cell
         self.next_job, self.batches = 1, 0
         self.pending: list[RoundRow] = []
         self.held: RoundRow | None = None  # the newest version's row, written at the next
@@ -132,17 +135,49 @@ class AsyncRun:
                 p.interrupt(reason)
 
     # ------------------------------------------------------------------ jobs
-    def _start_jobs(self, n: int) -> None:
-        """``n`` idle clients (drawn by the batch's seed) start jobs now from the current
-        global version: one channel window, one allocator call ("start"), one broadcast."""
-        w, env, b = self.w, self.env, self.broadcasting
+    def _draw(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The idle clients [m] that start jobs now (sorted; drawn by the batch's seed) and
+        the cell each is drawn for [m] (−1: over the whole layout): ``n`` of them, or with
+        clients.per_cell as many as each cell lacks, from the clients camping on it."""
         idle = np.flatnonzero(~self.busy)  # sorted, as the draw needs
+        per = self.s.clients.per_cell if self.s.cells.multi else 0
+        if per:
+            need = per - self.home_busy
+            if not len(idle) or not (need > 0).any():
+                return idle[:0], idle[:0]
+            self.batches += 1
+            rng = self.w.seeds.rng("schedule", self.batches)
+            # where each camps at the instant a window starting now begins (its first step)
+            c = self.s.channel
+            t_csi = max(self.env.now - c.csi_delay_s, 0.0)
+            first = RoundGrid.for_round(t_csi, self.env.now, self.env.now + 1.0, c.dt).times[:1]
+            at = self.w.mobility.positions(first, idle)[:, 0]
+            camping = self.w.channel.camping(idle, at)  # type: ignore[attr-defined]
+            picks = [
+                (rng.choice(idle[camping == c], min(need[c], np.sum(camping == c)), False), c)
+                for c in np.flatnonzero(need > 0)
+            ]
+            clients = np.concatenate([p for p, _ in picks]).astype(np.int64)
+            homes = np.concatenate([np.full(len(p), c) for p, c in picks]).astype(np.int64)
+            order = np.argsort(clients)
+            return clients[order], homes[order]
         n = min(n, len(idle))
         if n <= 0:
-            return
+            return idle[:0], idle[:0]
         self.batches += 1
+        clients = np.sort(self.w.seeds.rng("schedule", self.batches).choice(idle, n, False))
+        return clients, np.full(n, -1)
+
+    def _start_jobs(self, n: int) -> None:
+        """``n`` idle clients (drawn by the batch's seed; with clients.per_cell, what each
+        cell lacks) start jobs now from the current global version: one channel window, one
+        allocator call ("start"), one broadcast."""
+        w, env, b = self.w, self.env, self.broadcasting
+        clients, homes = self._draw(n)
+        n = len(clients)
+        if n <= 0:
+            return
         key, r = self.batches, self.server.version + 1
-        clients = np.sort(w.seeds.rng("schedule", key).choice(idle, n, replace=False))
         window = self.p.planner.window_for(r, key, env.now, clients)
         bits, flops = b.model_bits(self.server.state), b.step_flops(self.server.state)
         down = b.downloads(window, bits)
@@ -166,8 +201,11 @@ class AsyncRun:
         for i, job_id in enumerate(ids):
             out = self.clients.outcome(plan, i, flops)
             job = Job(job_id, int(clients[i]), self.server.version, env.now, plan, i, start, out)
+            job.home = int(homes[i])
             self.jobs[job_id] = job
             self.busy[job.client] = True
+            if job.home >= 0:
+                self.home_busy[job.home] += 1
             job.process = env.process(self._play(job, flops))
 
     def plan(
@@ -241,6 +279,8 @@ class AsyncRun:
         env, server = self.env, self.server
         del self.jobs[job.id]
         self.busy[job.client] = False
+        if job.home >= 0:
+            self.home_busy[job.home] -= 1
         tau = None
         if out.miss != MISS_STOPPED:
             self.w.allocator.observe(env.now - job.t0)  # TSFA: per-update latency

@@ -28,6 +28,7 @@ class Job:
     start: State | None
     out: ClientOutcome
     process: simpy.Process | None = None
+    home: int = -1  # clients.per_cell: the cell it was drawn for
 
 
 class _Held:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from channels import ChannelTrace
+from channels.multicell import CellTrace
 from cosim.engine.csi import CsiEstimator
 from cosim.engine.grid import RoundGrid
 from cosim.engine.uplink import Uplink
@@ -135,7 +136,9 @@ class Planner:
         """`csi` events: the gain at the window's first step (``age_s`` before now), plus the
         estimation error in dB; what the allocator will see."""
         csi, j0, trace = window.csi, window.grid.j0, window.trace
+        cells = isinstance(trace, CellTrace)  # several cells: the serving one too
         for i, k in enumerate(window.clients):
+            more = {"cell": int(trace.cell[i, j0])} if cells else {}  # type: ignore[attr-defined]
             self.log.emit(
                 window.t0,
                 Kind.CSI,
@@ -148,6 +151,7 @@ class Planner:
                 distance_m=trace.distance_3d_m[i, j0],
                 los=bool(trace.los[i, j0]),
                 speed_mps=float(np.linalg.norm(window.velocities[i, j0])),
+                **more,
             )
 
     def chunk(self, window: RoundWindow, snr_db: np.ndarray) -> dict[str, np.ndarray]:

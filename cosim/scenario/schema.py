@@ -75,7 +75,9 @@ class Scenario(Section):
     @property
     def concurrency(self) -> int:
         """Clients busy at once under fedasync/fedbuff: server.concurrency, or
-        clients.per_round when 0."""
+        clients.per_round when 0; with clients.per_cell, that many in every cell."""
+        if self.clients.per_cell and self.cells.multi:
+            return self.clients.per_cell * self.cells.sites * self.cells.sectors
         return self.server.concurrency or self.clients.per_round
 
     @property
@@ -115,6 +117,16 @@ class Scenario(Section):
             )
         if self.server.is_async:
             self._check_async()
+        if self.clients.per_cell and not self.cells.multi:
+            raise ValueError(
+                f"clients.per_cell ({self.clients.per_cell}) needs several cells "
+                "(cells.layout = 'hex'); one cell schedules clients.per_round"
+            )
+        if self.clients.placement == "per_cell" and not self.cells.multi:
+            raise ValueError(
+                "clients.placement = 'per_cell' needs several cells (cells.layout = 'hex'); "
+                "one cell's clients are 'uniform_disc'"
+            )
         if self.cells.multi:
             self._check_cells()
         if self.downlink.model == "channel" and self.server.broadcast_s:
@@ -156,6 +168,17 @@ class Scenario(Section):
                 f"cells.layout = 'hex' runs with server.protocol = 'fedasync' or 'fedbuff' "
                 f"(their band keeps one clock for every cell); {protocol!r} over several cells "
                 "is not built yet (docs/CELLS.md)"
+            )
+        per = self.clients.per_cell
+        if per and self.server.concurrency:
+            raise ValueError(
+                f"clients.per_cell ({per}) sets how many are busy (per_cell x cells); "
+                f"server.concurrency ({self.server.concurrency}) must then be 0"
+            )
+        if per and self.concurrency > self.clients.count:
+            raise ValueError(
+                f"clients.per_cell ({per}) x {c.sites * c.sectors} cells must be <= "
+                f"clients.count ({self.clients.count})"
             )
         if c.strongest_sites > c.sites:
             raise ValueError(

@@ -63,7 +63,22 @@ class ClientsSection(Section):
 
     count: Annotated[int, Field(ge=1, le=100_000)] = 10
     per_round: Annotated[int, Field(ge=1, le=100_000)] = 5
-    placement: Literal["uniform_disc"] = "uniform_disc"
+    per_cell: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=100_000,
+            description="cells.layout = hex: busy clients per cell, drawn from those camping "
+            "on it (0 = clients.per_round over the whole layout)",
+        ),
+    ] = 0
+    placement: Annotated[
+        Literal["uniform_disc", "uniform", "per_cell"],
+        Field(
+            description="uniform_disc / uniform: uniform over the area (one cell's disc, or "
+            "the whole layout of cells.layout = hex); per_cell (hex): as many in every cell"
+        ),
+    ] = "uniform_disc"
     area_radius_m: Annotated[float, Field(gt=10.0, le=5_000.0)] = 400.0
     min_distance_m: Annotated[float, Field(ge=10.0, le=5_000.0)] = 10.0
     height_m: Annotated[float, Field(ge=1.5, le=22.5)] = 1.5

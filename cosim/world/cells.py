@@ -40,10 +40,15 @@ def mobility_radius_m(s: Scenario) -> float:
 
 
 def placement_over_layout(s: Scenario, rng: np.random.Generator) -> np.ndarray:
-    """clients.count positions [K, 3] m uniform over the layout, at least
-    clients.min_distance_m from every site, at clients.height_m."""
-    xy = layout_of(s).uniform(rng, s.clients.count, s.clients.min_distance_m)
-    return np.concatenate([xy, np.full((len(xy), 1), s.clients.height_m)], axis=1)
+    """clients.count positions [K, 3] m over the layout, at least clients.min_distance_m from
+    every site, at clients.height_m: uniform over it, or (clients.placement = "per_cell") as
+    many in every cell, each uniform over its cell."""
+    lay, c = layout_of(s), s.clients
+    if c.placement == "per_cell":
+        xy = lay.per_cell(rng, c.count, c.min_distance_m)
+    else:
+        xy = lay.uniform(rng, c.count, c.min_distance_m)
+    return np.concatenate([xy, np.full((len(xy), 1), c.height_m)], axis=1)
 
 
 def build_multicell(s: Scenario, seeds: SeedBank) -> MultiCellChannel:

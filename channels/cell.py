@@ -17,20 +17,17 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-from scipy.special import ndtr
 
 from channels.base import ChannelTrace
 from channels.fields import ExponentialField
+from channels.largescale import large_scale
 from channels.pathloss import clamped_distances
 from channels.tr38901 import (
     CELLS,
     IN_CAR_MEAN_DB,
     IN_CAR_STD_DB,
     O2I_STD_DB,
-    los_probability,
     o2i_wall_loss_db,
-    pathloss_db,
-    shadowing_std_db,
 )
 
 RngFactory = Callable[..., np.random.Generator]
@@ -135,17 +132,18 @@ class Cell38901:
         d3d, d2d_e, d3d_e = clamped_distances(positions, self.bs_position, p.min_d2d_m)
         indoor = np.broadcast_to(self.indoor[clients][:, None], d3d.shape)
         d2d_out = np.maximum(d2d_e - self.d2d_in[clients][:, None], 0.0)
-        outdoor_los = ndtr(self.fields[0](positions)) < los_probability(p.name, d2d_out, h_ut)
-        pl = pathloss_db(
-            p.name, d2d_e, d3d_e, self.carrier_hz, self.bs_position[2], h_ut, outdoor_los
+        _, los, pl, sf = large_scale(
+            p,
+            self.carrier_hz,
+            self.bs_position[2],
+            d2d_e,
+            d3d_e,
+            h_ut,
+            d2d_out,
+            indoor,
+            self.fields,
+            positions,
         )
-        los = outdoor_los & ~indoor
-        std = shadowing_std_db(p, los, indoor, d2d_e, self.carrier_hz, h_ut)
-        unit = np.empty(d3d.shape)
-        for j, where in ((1, los), (2, ~los & ~indoor), (3, indoor)):
-            if where.any():
-                unit[where] = self.fields[j](positions[where])
-        sf = std * unit
         pen = np.broadcast_to(self.penetration_db[clients][:, None], d3d.shape).copy()
         fading = (
             np.ones_like(pl)

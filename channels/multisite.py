@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.special import ndtr
 
 from channels.fields import ExponentialField
+from channels.largescale import large_scale
 from channels.layout import (
     SECTOR_BORESIGHTS_DEG,
     element_gain_db,
@@ -33,7 +33,7 @@ from channels.layout import (
     wrap_shifts,
     wrapped_offsets,
 )
-from channels.tr38901 import CELLS, los_probability, pathloss_db, shadowing_std_db
+from channels.tr38901 import CELLS
 
 RngFactory = Callable[..., np.random.Generator]
 
@@ -251,18 +251,22 @@ class MultiSite:
         indoor = np.broadcast_to(self.o2i.indoor[clients][:, None, None], d2d.shape)
         d2d_out = np.maximum(d2d - self.o2i.d2d_in[clients][:, None, None], 0.0)
         frame = lay.sites[idx] - d  # the client's position as seen from each site
-        p_los = los_probability(p.name, d2d_out, h_ut)
-        los_out = np.zeros(d2d.shape, dtype=bool)
-        unit = np.zeros(d2d.shape)
+        los = np.zeros(d2d.shape, dtype=bool)
+        pl, sf = np.empty(d2d.shape), np.empty(d2d.shape)
         for s in np.unique(idx):
             at = idx == s
-            f, xy = self.fields(int(s)), frame[at]
-            los_out[at] = ndtr(f[0](xy)) < p_los[at]
-            g = np.where(los_out[at] & ~indoor[at], f[1](xy), f[2](xy))
-            unit[at] = np.where(indoor[at], f[3](xy), g)
-        pl = pathloss_db(p.name, d2d, d3d, self.carrier_hz, lay.bs_height_m, h_ut, los_out)
-        los = los_out & ~indoor
-        sf = shadowing_std_db(p, los, indoor, d2d, self.carrier_hz, h_ut) * unit
+            _, los[at], pl[at], sf[at] = large_scale(
+                p,
+                self.carrier_hz,
+                lay.bs_height_m,
+                d2d[at],
+                d3d[at],
+                h_ut[at],
+                d2d_out[at],
+                indoor[at],
+                self.fields(int(s)),
+                frame[at],
+            )
         zenith = 90.0 + np.degrees(np.arctan2(lay.bs_height_m - h_ut, d2d_true))
         azimuth = np.degrees(np.arctan2(-d[..., 1], -d[..., 0]))
         loss = pl + sf + self.o2i.penetration_db[clients][:, None, None]

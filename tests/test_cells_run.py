@@ -222,7 +222,15 @@ def test_per_cell_scheduling_keeps_that_many_busy_in_every_cell(tmp_path):
             assert busy[e["cell"]] <= 1
         elif e["kind"] in ("upload_end", "deadline_miss", "stopped", "update_dropped"):
             busy[home.pop(e["client"])] -= 1
-    with pytest.raises(ScenarioError, match="server.concurrency"):
+    with pytest.raises(ScenarioError, match=r"server\.concurrency"):
         _scenario(**{"clients.per_cell": 1, "server.concurrency": 5})
     with pytest.raises(ScenarioError, match="needs several cells"):
         Scenario().updated({"clients.per_cell": 1})
+
+
+def test_the_trace_command_refuses_several_cells_before_writing(tmp_path):
+    from cosim.running.trace import trace_channel
+
+    with pytest.raises(ScenarioError, match="not built yet"):
+        trace_channel(_scenario(), 2.0, tmp_path / "trace")
+    assert not (tmp_path / "trace").exists()

@@ -12,7 +12,10 @@ link's gain includes its fading, a link to another cell its large-scale gain onl
 averages out over a piece), and cells beyond the upload's kept ones (its strongest sites) are
 not heard. (3) A handover of an upload on air (known in advance from A3 over its window)
 moves it to the target cell's band at its instant — both cells re-split — and it sends
-nothing until the interruption ends (`handover` event: from, to, RSRPs, interruption).
+nothing until the interruption ends (`handover` event: from, to, RSRPs, interruption). A job
+is connected from its start (``expect``): its handovers while it trains are made and logged at
+their instants by the same clock. Re-splits hand the allocator SINR estimates: each cell's
+band-average interference is measured at every wake.
 """
 
 from __future__ import annotations
@@ -110,10 +113,6 @@ class CellBand(SharedBand):
         st = self.state.pop(job)
         return st.cell, st.made
 
-    def cell_of(self, job: int) -> int:
-        """The cell serving job ``job`` now."""
-        return self.state[job].cell
-
     # ------------------------------------------------------------------ re-split
     def _resplit(self, reason: str, trigger: Member) -> None:
         """The band of the trigger's cell among that cell's uploads."""
@@ -125,9 +124,10 @@ class CellBand(SharedBand):
         self._split(reason, trigger, o[mine], self.total_hz, {"cell": cell})
 
     def _estimate_db(self, o: np.ndarray, now: float) -> np.ndarray:
-        """The server's estimate of each upload's gain to the cell serving it now: the gain
-        ``channel.csi_delay_s`` ago plus the upload's CSI error (after a handover, the new
-        cell's gain: the server measures the link it serves)."""
+        """The server's estimate of each upload's SINR-equivalent gain at the cell serving it
+        now: the gain ``channel.csi_delay_s`` ago plus the upload's CSI error (after a
+        handover, the new cell's gain: the server measures the link it serves), less
+        10·log10(1 + I/N) with the interference that cell measured then."""
         t_csi = max(now - self.o.csi_delay_s, 0.0)
         step = self._step_of(t_csi)
         i_over_n = self._interference_at(t_csi) / 10.0 ** (self.cells.noise_dbm_hz / 10.0)
@@ -157,6 +157,7 @@ class CellBand(SharedBand):
             self._measured.pop(0)
 
     def _retime(self) -> None:
+        """As the shared band's; with nothing on air, the cells hear no one from now on."""
         if not len(self.air.order):
             self._measure(np.zeros(self.cells.count))  # no upload on air: none heard
         super()._retime()

@@ -59,6 +59,11 @@ def trace_channel(
     n = trace_steps(seconds, scenario.channel.dt)
     if not seconds > 0:
         raise ScenarioError(f"{source}: --seconds {seconds}: must be > 0")
+    if scenario.cells.multi:
+        raise ScenarioError(
+            f"{source}: cells.layout = 'hex': the trace of several cells (every site's gains, "
+            "serving cells of clients connected from t = 0) is not built yet (docs/CELLS.md)"
+        )
     if k * n > MAX_SAMPLES:
         raise ScenarioError(
             f"{source}: a trace of {k} clients x {n} steps ({k * n:,} samples) is over "

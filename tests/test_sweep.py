@@ -154,3 +154,20 @@ def test_a_changed_input_file_makes_a_point_another_run(tmp_path):
     profile.write_text(profile.read_text() + "\n")
     res = CliRunner().invoke(main, base)
     assert res.exit_code == 2 and "fl.profile: the file changed" in res.output, res.output
+
+
+def test_a_complete_point_run_before_a_field_existed_counts_when_asked_at_its_default(tmp_path):
+    """A field added to the tool since a point ran (absent from its scenario.toml) is the
+    same run at its default, and another run when asked otherwise."""
+    out = tmp_path / "sweep"
+    base = ["sweep", str(TINY), "--grid", "allocation.name=equal", *FAST, "--out", str(out)]
+    assert CliRunner().invoke(main, base).exit_code == 0
+    toml = out / "allocation.name=equal" / "scenario.toml"
+    lines = toml.read_text().splitlines()
+    start = lines.index("[cells]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    toml.write_text("\n".join(lines[:start] + lines[end:]) + "\n")  # as written before [cells]
+    res = CliRunner().invoke(main, base)
+    assert res.exit_code == 0 and _summary(out)[0]["status"] == "skipped (complete)"
+    res = CliRunner().invoke(main, [*base, "--set", "cells.hysteresis_db=2.0"])
+    assert res.exit_code == 2 and "cells.hysteresis_db = '(absent)' there" in res.output

@@ -68,17 +68,21 @@ def complete(folder: Path) -> bool:
 def differences(point: Point, asked: dict[str, Any]) -> list[str]:
     """How ``point``'s folder differs from what is asked: fields whose values differ (the
     folder's scenario.toml against the resolved scenario) and input files whose hashes do;
-    empty when the folder holds this run."""
+    empty when the folder holds this run. A field the folder's scenario lacks — one added to
+    the tool since it ran — is no difference when asked at its default: a new field's default
+    keeps what runs did before, byte for byte."""
     folder = point.folder
     toml = folder / "scenario.toml"
     if not toml.is_file():
         return ["no scenario.toml (not a run folder)"]
     theirs = flat_fields(toml.read_text(encoding="utf-8"))
     ours = flat_fields(scenario_to_toml(point.scenario))
+    defaults = flat_fields(scenario_to_toml(Scenario()))
     out = [
         f"{key} = {theirs.get(key, '(absent)')!r} there, {ours.get(key, '(absent)')!r} asked"
         for key in sorted(set(theirs) | set(ours))
         if theirs.get(key) != ours.get(key)
+        and not (key not in theirs and key in defaults and ours.get(key) == defaults[key])
     ]
     marker = _marker(folder)
     recorded = marker.get("inputs") if isinstance(marker, dict) else None

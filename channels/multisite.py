@@ -79,9 +79,17 @@ class Layout:
     def offsets(self, xy: np.ndarray) -> np.ndarray:
         """Vectors [..., S, 2] m from positions ``xy`` [..., 2] to each site's nearest image
         (with wrap-around, of the position wrapped into the layout first)."""
-        if self.wraparound:
-            xy = self.wrap(xy)
-        return wrapped_offsets(xy, self.sites, self.shifts)
+        if not self.wraparound:
+            return wrapped_offsets(xy, self.sites, None)
+        xy = np.asarray(xy, dtype=float)
+        images = self.sites[None, :, :] + self.shifts[:, None, :]  # [7, S, 2]
+        d = images - xy[..., None, None, :]  # [..., 7, S, 2]
+        d2 = np.sum(d**2, axis=-1)
+        copy = np.argmin(d2.reshape(*d2.shape[:-2], -1), axis=-1) // len(self.sites)
+        if np.any(copy > 0):  # some position lies outside: fold it in first (rare in runs)
+            return wrapped_offsets(self.wrap(xy), self.sites, self.shifts)
+        nearest = np.argmin(d2, axis=-2)  # [..., S] each site's nearest image
+        return np.take_along_axis(d, nearest[..., None, :, None], axis=-3)[..., 0, :, :]
 
     def _copy(self, xy: np.ndarray) -> np.ndarray:
         """For positions [P, 2], the index [P] of the layout copy (0: the layout, 1-6 its

@@ -138,35 +138,38 @@ class AsyncRun:
     def _draw(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The idle clients [m] that start jobs now (sorted; drawn by the batch's seed) and
         the cell each is drawn for [m] (−1: over the whole layout): ``n`` of them, or with
-        clients.per_cell as many as each cell lacks, from the clients camping on it."""
+        clients.per_cell as many as each cell lacks (``_draw_per_cell``)."""
         idle = np.flatnonzero(~self.busy)  # sorted, as the draw needs
-        per = self.s.clients.per_cell if self.s.cells.multi else 0
-        if per:
-            need = per - self.home_busy
-            if not len(idle) or not (need > 0).any():
-                return idle[:0], idle[:0]
-            self.batches += 1
-            rng = self.w.seeds.rng("schedule", self.batches)
-            # where each camps at the instant a window starting now begins (its first step)
-            c = self.s.channel
-            t_csi = max(self.env.now - c.csi_delay_s, 0.0)
-            first = RoundGrid.for_round(t_csi, self.env.now, self.env.now + 1.0, c.dt).times[:1]
-            at = self.w.mobility.positions(first, idle)[:, 0]
-            camping = self.w.channel.camping(idle, at)  # type: ignore[attr-defined]
-            picks = [
-                (rng.choice(idle[camping == c], min(need[c], np.sum(camping == c)), False), c)
-                for c in np.flatnonzero(need > 0)
-            ]
-            clients = np.concatenate([p for p, _ in picks]).astype(np.int64)
-            homes = np.concatenate([np.full(len(p), c) for p, c in picks]).astype(np.int64)
-            order = np.argsort(clients)
-            return clients[order], homes[order]
+        if self.s.cells.multi and self.s.clients.per_cell:
+            return self._draw_per_cell(idle)
         n = min(n, len(idle))
         if n <= 0:
             return idle[:0], idle[:0]
         self.batches += 1
         clients = np.sort(self.w.seeds.rng("schedule", self.batches).choice(idle, n, False))
         return clients, np.full(n, -1)
+
+    def _draw_per_cell(self, idle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What every cell lacks of clients.per_cell busy, drawn from the ``idle`` clients
+        camping on it (strongest RSRP) at the first step of a window starting now; a cell
+        with nobody idle there stays short until a later draw."""
+        need = self.s.clients.per_cell - self.home_busy
+        if not len(idle) or not (need > 0).any():
+            return idle[:0], idle[:0]
+        self.batches += 1
+        rng = self.w.seeds.rng("schedule", self.batches)
+        ch, now = self.s.channel, self.env.now
+        grid = RoundGrid.for_round(max(now - ch.csi_delay_s, 0.0), now, now + ch.dt, ch.dt)
+        at = self.w.mobility.positions(grid.times[:1], idle)[:, 0]
+        camping = self.w.channel.camping(idle, at)  # type: ignore[attr-defined]
+        clients, homes = [], []
+        for cell in np.flatnonzero(need > 0):
+            there = idle[camping == cell]
+            picked = rng.choice(there, min(int(need[cell]), len(there)), replace=False)
+            clients.append(picked)
+            homes.append(np.full(len(picked), cell))
+        order = np.argsort(np.concatenate(clients))
+        return np.concatenate(clients)[order].astype(np.int64), np.concatenate(homes)[order]
 
     def _start_jobs(self, n: int) -> None:
         """``n`` idle clients (drawn by the batch's seed; with clients.per_cell, what each

@@ -54,7 +54,6 @@ def hex_run(tmp_path_factory):
         ({"server.protocol": "sync", "server.buffer_size": 0}, "'sync' over several cells"),
         ({"cells.strongest_sites": 8}, "must be <= the layout's sites (7"),
         ({"output.channel": True}, "output.channel = true with cells.layout = 'hex' is not built"),
-        ({"mobility.model": "random_waypoint"}, "random_waypoint' with cells.layout = 'hex'"),
         ({"cells.sectors": 2}, "cells.sectors"),
     ],
 )
@@ -234,3 +233,24 @@ def test_the_trace_command_refuses_several_cells_before_writing(tmp_path):
     with pytest.raises(ScenarioError, match="not built yet"):
         trace_channel(_scenario(), 2.0, tmp_path / "trace")
     assert not (tmp_path / "trace").exists()
+
+
+def test_random_waypoints_are_uniform_over_a_wrapped_layout():
+    """Waypoints: a uniform point of one cell of the wrap-around lattice, folded into the
+    layout — uniform over it, so each of the 21 equal cells gets 1/21 of them (4 standard
+    errors of a binomial share over 21,000 draws)."""
+    s = _scenario(**{"mobility.model": "random_waypoint", "clients.count": 50})
+    air = build_air(s)
+    lay = layout_of(s)
+    n = 21_000
+    u = np.random.default_rng(5).random((n, 3))
+    p = np.zeros((n, 3))
+    p[:, 0] = 3000.0  # a walker in another copy of the layout: its target lies in that copy
+    xy = air.mobility._waypoints(u, p)
+    folded = lay.wrap(xy)
+    assert np.allclose(xy - folded, (p[:, :2] - lay.wrap(p[:, :2]))[0])
+    share = np.bincount(lay.cell_of(folded), minlength=21) / n
+    se = np.sqrt((1 / 21) * (20 / 21) / n)
+    assert np.all(np.abs(share - 1 / 21) < 4 * se), share
+    pos = air.mobility.positions(np.arange(0.0, 120.0, 1.0))
+    assert lay.inside(pos[:, :, :2]).all()

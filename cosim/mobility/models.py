@@ -60,18 +60,38 @@ class RandomWaypoint(Paths):
     uniforms_per_leg = 3
 
     def __init__(
-        self, start, block_rng, radius_m: float, speed_min: float, speed_max: float, pause_s: float
+        self,
+        start,
+        block_rng,
+        radius_m: float,
+        speed_min: float,
+        speed_max: float,
+        pause_s: float,
+        tile: np.ndarray | None = None,
     ):
+        """``tile``: two vectors [2, 2] m spanning a cell of the lattice a wrap-around area
+        repeats on (the area's ``fold`` set): waypoints are then uniform over that area, not
+        over the disc of ``radius_m``."""
         super().__init__(start, block_rng)
         self.radius, self.smin, self.smax, self.pause = radius_m, speed_min, speed_max, pause_s
+        self.tile = None if tile is None else np.asarray(tile, dtype=float)
+
+    def _waypoints(self, u: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Targets [m, 2] from uniforms ``u`` [m, ≥2] for legs starting at ``p`` [m, 3]."""
+        if self.tile is None or self.fold is None:
+            r = self.radius * np.sqrt(u[:, 0])
+            phi = 2 * np.pi * u[:, 1]
+            return np.stack([r * np.cos(phi), r * np.sin(phi)], axis=1)
+        # a uniform point of one lattice cell, folded: uniform over the area; then moved into
+        # the copy of the area the walker is in (its positions are folded when asked)
+        xy = self.fold(u[:, :1] * self.tile[0] + u[:, 1:2] * self.tile[1])
+        return xy + (p[:, :2] - self.fold(p[:, :2]))
 
     def next_legs(self, clients, legs, p, v_prev):
         m = len(clients)
         pausing = (legs % 2 == 1) & (self.pause > 0)
         u = self.uniforms(clients, legs)
-        r = self.radius * np.sqrt(u[:, 0])
-        phi = 2 * np.pi * u[:, 1]
-        target = np.stack([r * np.cos(phi), r * np.sin(phi), p[:, 2]], axis=1)
+        target = np.concatenate([self._waypoints(u, p), p[:, 2:3]], axis=1)
         speed = self.smin + (self.smax - self.smin) * u[:, 2]
         delta = target - p
         dist = np.linalg.norm(delta, axis=1)

@@ -189,7 +189,6 @@ class Scenario(Section):
             "downlink.model = 'channel'": self.downlink.model == "channel",
             "output.channel = true": self.output.channel,
             "allocation.stage1 = true": self.allocation.stage1,
-            "mobility.model = 'random_waypoint'": self.mobility.model == "random_waypoint",
         }
         for what, on in unbuilt.items():
             if on:

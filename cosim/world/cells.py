@@ -10,6 +10,7 @@ import numpy as np
 from channels import SionnaRayFading
 from channels.cell import draw_o2i
 from channels.handover import A3
+from channels.layout import wrap_shifts
 from channels.link import LinkBudget
 from channels.multicell import MultiCellChannel
 from channels.multisite import Layout, MultiSite, O2IState
@@ -37,6 +38,14 @@ def mobility_radius_m(s: Scenario) -> float:
         return math.inf
     lay = layout_of(s)
     return float(np.abs(lay.sites).max() + lay.isd_m / math.sqrt(3.0))
+
+
+def layout_tile(s: Scenario) -> np.ndarray | None:
+    """Two vectors [2, 2] m spanning a cell of the lattice a wrap-around layout repeats on (its
+    first two wrap-around translations); None for one cell or without wrap-around."""
+    if not (s.cells.multi and s.cells.wraparound):
+        return None
+    return wrap_shifts(s.cells.rings, s.cells.isd_for(s.channel.model))[1:3]
 
 
 def placement_over_layout(s: Scenario, rng: np.random.Generator) -> np.ndarray:

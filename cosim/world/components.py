@@ -22,7 +22,7 @@ from cosim.mobility import (
 from cosim.scenario.registry import ComponentError, custom, make, register_builtin
 from cosim.scenario.rules import dense_only_problem, in_flight_problem
 from cosim.scenario.schema import Scenario
-from cosim.world.cells import mobility_radius_m
+from cosim.world.cells import layout_tile, mobility_radius_m
 from cosim.world.seeding import SeedBank
 from fl import (
     STRATEGIES,
@@ -74,6 +74,7 @@ MOBILITY = {
         s.mobility.speed_min_mps,
         s.mobility.speed_max_mps,
         s.mobility.pause_s,
+        layout_tile(s),
     ),
     "gauss_markov": _gauss_markov,
     "highway": lambda s, placement, block: Highway(

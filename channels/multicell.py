@@ -86,6 +86,12 @@ class MultiCellChannel:
         best = np.argmax(links.gain_db[:, 0], axis=-1)
         return np.take_along_axis(links.cells[:, 0], best[:, None], axis=-1)[:, 0]
 
+    def strongest_gain_db(self, clients: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """The coupling gain [K] dB (large scale, antenna included) of each of ``clients`` to
+        its strongest cell at ``positions`` [K, 3] m (one instant)."""
+        links = self.sites.links(clients, np.asarray(positions, dtype=float)[:, None, :])
+        return links.gain_db[:, 0].max(axis=-1)
+
     def trace(
         self, clients: np.ndarray, steps: np.ndarray, positions: np.ndarray, velocities: np.ndarray
     ) -> CellTrace:

@@ -254,3 +254,24 @@ def test_random_waypoints_are_uniform_over_a_wrapped_layout():
     assert np.all(np.abs(share - 1 / 21) < 4 * se), share
     pos = air.mobility.positions(np.arange(0.0, 120.0, 1.0))
     assert lay.inside(pos[:, :, :2]).all()
+
+
+def test_tsfa_stage1_scores_on_each_clients_strongest_cell(tmp_path):
+    s = _scenario(
+        **{
+            "allocation.name": "tsfa",
+            "strategy.name": "soft",
+            "allocation.stage1": True,
+            "run.max_time_s": 1.5,
+        }
+    )
+    air = build_air(s)
+    start = air.mobility.positions(np.zeros(1))[:, 0]
+    ch = air.radio.channel
+    got = ch.strongest_gain_db(np.arange(30), start)
+    every = ch.sites.links(np.arange(30), start[:, None, :]).gain_db[:, 0]
+    np.testing.assert_array_equal(got, every.max(axis=-1))
+    cells = ch.camping(np.arange(30), start)
+    np.testing.assert_array_equal(every[np.arange(30), cells], got)
+    run(s, tmp_path / "run")
+    assert [e for e in read_events(tmp_path / "run") if e["kind"] == "stage1"]

@@ -188,7 +188,6 @@ class Scenario(Section):
         unbuilt = {
             "downlink.model = 'channel'": self.downlink.model == "channel",
             "output.channel = true": self.output.channel,
-            "allocation.stage1 = true": self.allocation.stage1,
         }
         for what, on in unbuilt.items():
             if on:

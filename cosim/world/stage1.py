@@ -119,8 +119,15 @@ def run_stage1(
     num_classes: int,
     pilot: Callable[[Scenario, Strategy], tuple[float, float]] | None,
 ) -> Stage1Result:
-    """Score every candidate and return the scenario with the chosen rank and λ."""
-    snr_per_hz = radio.link.snr_per_hz(mean_gain_db(s, positions, bs_position))
+    """Score every candidate and return the scenario with the chosen rank and λ. The channel
+    it scores on: the LoS-weighted path gain to the one base station; over several cells
+    (cells.layout = hex), each client's coupling gain to its strongest cell at the start."""
+    if s.cells.multi:
+        clients = np.arange(len(positions))
+        gain_db = radio.channel.strongest_gain_db(clients, positions)  # type: ignore[attr-defined]
+    else:
+        gain_db = mean_gain_db(s, positions, bs_position)
+    snr_per_hz = radio.link.snr_per_hz(gain_db)
     efficiency = efficiency_of(radio.rate)
     rows = []
     shapes: dict[int, tuple[dict[str, torch.Tensor], float]] = {}  # per rank, not per λ

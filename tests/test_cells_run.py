@@ -53,7 +53,7 @@ def hex_run(tmp_path_factory):
         ({"channel.model": "rayleigh"}, "needs a 38.901 channel.model"),
         ({"server.protocol": "sync", "server.buffer_size": 0}, "'sync' over several cells"),
         ({"cells.strongest_sites": 8}, "must be <= the layout's sites (7"),
-        ({"output.channel": True}, "output.channel = true with cells.layout = 'hex' is not built"),
+        ({"downlink.model": "channel"}, "downlink.model = 'channel' with cells.layout = 'hex'"),
         ({"cells.sectors": 2}, "cells.sectors"),
     ],
 )
@@ -275,3 +275,25 @@ def test_tsfa_stage1_scores_on_each_clients_strongest_cell(tmp_path):
     np.testing.assert_array_equal(every[np.arange(30), cells], got)
     run(s, tmp_path / "run")
     assert [e for e in read_events(tmp_path / "run") if e["kind"] == "stage1"]
+
+
+def test_channel_npz_of_a_hex_run_holds_the_serving_cell_and_the_figures_draw(tmp_path):
+    from cosim.analysis import plots
+    from cosim.outputs.channel_npz import read_channel
+
+    s = _scenario(**{"output.channel": True, "run.max_time_s": 2.0})
+    run(s, tmp_path / "run")
+    ch = read_channel(tmp_path / "run" / "channel.npz")
+    events = read_events(tmp_path / "run")
+    dt = s.channel.dt
+    for e in [e for e in events if e["kind"] == "csi"][:20]:
+        got = ch.samples(e["client"])
+        at = np.flatnonzero(got["step"] == round(e["t"] / dt))
+        assert len(at) and got["cell"][at[0]] == e["cell"]
+    hos = [e for e in events if e["kind"] == "handover" and e["uploading"]]
+    for e in hos[:5]:  # the serving cell changes to the target from the handover's step on
+        got = ch.samples(e["client"])
+        later = got["step"] > e["t"] / dt + 1
+        assert got["cell"][later][0] == e["target"]
+    names = {p.name for p in plots.plot_run(tmp_path / "run")}
+    assert {"positions.png", "snr.png", "timeline.png"} <= names

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from channels import ChannelTrace, distances
+from channels.multicell import CellTrace
 
 FORMAT = 2
 TERMS = (  # per sample, with the value the dense view has where there is none
@@ -28,6 +29,10 @@ TERMS = (  # per sample, with the value the dense view has where there is none
     ("fading_gain", np.nan),
     ("snr_db", np.nan),
     ("los", -1),
+)
+CELL_TERMS = (  # runs over several cells (cells.layout = hex) only
+    ("cell", -1),  # the serving cell
+    ("antenna_gain_db", np.nan),  # its sector antenna's gain toward the client
 )
 
 
@@ -42,10 +47,11 @@ def sample_terms(
     """channel.npz's terms [K, n(, 3)] for columns ``cols`` of clients' ``positions`` and
     ``velocities`` [K, N, 3] (m, m/s), the channel's ``trace`` over them and ``snr_db`` [K, N]."""
     pos = positions[:, cols]
-    return dict(
+    cells = isinstance(trace, CellTrace)  # distances to the serving cell's site, and its terms
+    out = dict(
         positions=pos,
         speed=np.linalg.norm(velocities[:, cols], axis=-1),
-        distance_3d_m=distances(pos, bs_position)[1],
+        distance_3d_m=trace.distance_3d_m[:, cols] if cells else distances(pos, bs_position)[1],
         pathloss_db=trace.pathloss_db[:, cols],
         shadowing_db=trace.shadowing_db[:, cols],
         penetration_db=trace.penetration_db[:, cols],
@@ -53,6 +59,15 @@ def sample_terms(
         los=trace.los[:, cols].astype(np.int8),
         snr_db=snr_db[:, cols],
     )
+    if cells:
+        out["cell"] = trace.cell[:, cols].astype(np.int32)  # type: ignore[attr-defined]
+        out["antenna_gain_db"] = trace.antenna_gain_db[:, cols]  # type: ignore[attr-defined]
+    return out
+
+
+def _terms(chunks: list[dict[str, np.ndarray]]) -> tuple[tuple[str, float], ...]:
+    """The terms the chunks hold: TERMS, and CELL_TERMS over several cells."""
+    return TERMS + (CELL_TERMS if chunks and "cell" in chunks[0] else ())
 
 
 class ChannelRecorder:
@@ -84,14 +99,15 @@ class ChannelRecorder:
         which computed it again) and save."""
         n_total = max(int(c["steps"][-1]) + 1 for c in self._chunks) if self._chunks else 0
         parts: dict[str, list[np.ndarray]] = {"client": [], "step": [], "round": []}
-        for name, _ in TERMS:
+        terms = _terms(self._chunks)
+        for name, _ in terms:
             parts[name] = []
         for c in self._chunks:
             ks, n = len(c["clients"]), len(c["steps"])
             parts["client"].append(np.repeat(np.asarray(c["clients"], dtype=np.int64), n))
             parts["step"].append(np.tile(np.asarray(c["steps"], dtype=np.int64), ks))
             parts["round"].append(np.full(ks * n, int(c["round"]), dtype=np.int64))
-            for name, _ in TERMS:
+            for name, _ in terms:
                 a = np.asarray(c[name])
                 parts[name].append(a.reshape(ks * n, *a.shape[2:]))
         flat = {k: _cat(v, k) for k, v in parts.items()}
@@ -150,17 +166,18 @@ class ChannelFile:
         clients = a["sample_client"]  # sorted (save writes them so): one client is a slice
         sel = slice(*np.searchsorted(clients, [client, client + 1]))
         out = {"step": a["sample_step"][sel], "t": a["sample_step"][sel] * float(a["dt"])}
-        out.update({name: a[name][sel] for name, _ in TERMS})
+        out.update({name: a[name][sel] for name, _ in TERMS + CELL_TERMS if name in a})
         return out
 
     def dense(self, name: str, clients: np.ndarray | None = None) -> np.ndarray:
         """``name`` as [clients, N] ([clients, N, 3] for positions) over the whole grid, NaN
         (−1 for los) where a client was not on air; ``clients`` default all (beware: K × N)."""
         a = self.arrays
-        fill = dict(TERMS)[name]
+        fill = dict(TERMS + CELL_TERMS)[name]
         rows = np.arange(self.num_clients) if clients is None else np.asarray(clients, dtype=int)
         shape = (len(rows), len(a["t"]), *a[name].shape[1:])
-        out = np.full(shape, fill, dtype=np.int8 if name == "los" else float)
+        kind = {"los": np.int8, "cell": np.int32}.get(name, float)
+        out = np.full(shape, fill, dtype=kind)
         index = np.full(self.num_clients, -1)
         index[rows] = np.arange(len(rows))
         sel = index[a["sample_client"]] >= 0

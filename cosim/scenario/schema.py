@@ -187,7 +187,6 @@ class Scenario(Section):
             )
         unbuilt = {
             "downlink.model = 'channel'": self.downlink.model == "channel",
-            "output.channel = true": self.output.channel,
         }
         for what, on in unbuilt.items():
             if on:

@@ -10,18 +10,22 @@ from pathlib import Path
 import numpy as np
 
 from channels import Shannon
+from channels.multisite import Layout
 from cosim.analysis.figure import FigureOptions, client_colour, plt
 from cosim.analysis.timeline import window, window_note
 from cosim.outputs.channel_npz import ChannelFile
 from cosim.outputs.events import Kind
+from cosim.scenario.cells import ISD_DEFAULTS_M
 
 
 def draw_positions(run_dir: Path, ch: ChannelFile, opts: FigureOptions):
     """Client paths around the base station (top view): every client's position at each
     round start joined with its positions while on air, its id and direction at the end, the
-    samples on air in LoS marked, and the edge of the clients' area."""
+    samples on air in LoS marked, and the edge of the clients' area; over several cells the
+    sites instead, and no line where a path wraps around the layout."""
     a = ch.arrays
     bs, dt = a["bs_position"], float(a["dt"])
+    layout = _layout(run_dir)
     fig, ax = plt.subplots(figsize=opts.size((7, 7.6)), constrained_layout=True)
     for k in range(ch.num_clients):
         on_air = ch.samples(k)
@@ -29,7 +33,11 @@ def draw_positions(run_dir: Path, ch: ChannelFile, opts: FigureOptions):
         xy = np.concatenate([a["round_positions"][:, k, :2], on_air["positions"][:, :2]])
         xy = xy[np.argsort(t, kind="stable")]
         colour = client_colour(k)
-        ax.plot(xy[:, 0], xy[:, 1], lw=1, color=colour)
+        drawn = xy
+        if layout is not None and layout.wraparound and len(xy) > 1:  # no line across a wrap
+            jump = np.flatnonzero(np.linalg.norm(np.diff(xy, axis=0), axis=1) > layout.isd_m)
+            drawn = np.insert(xy, jump + 1, np.nan, axis=0)
+        ax.plot(drawn[:, 0], drawn[:, 1], lw=1, color=colour)
         los = on_air["positions"][on_air["los"] == 1]
         ax.plot(los[:, 0], los[:, 1], "+", ms=3, mew=0.6, color="black")
         if len(xy):
@@ -39,11 +47,15 @@ def draw_positions(run_dir: Path, ch: ChannelFile, opts: FigureOptions):
                 str(k), xy[-1], xytext=(3, 3), textcoords="offset points", fontsize=7, clip_on=True
             )
     radius = _area_radius(run_dir)
-    if radius is not None:
-        edge = plt.Circle(bs[:2], radius, fill=False, ls="--", lw=0.8, color="grey")
-        ax.add_patch(edge)
-        ax.plot([], [], ls="--", lw=0.8, color="grey", label=f"clients' area ({radius:g} m)")
-    ax.plot(bs[0], bs[1], "^", ms=8, color="red", label="base station")
+    if layout is not None:
+        s = layout.sites
+        ax.plot(s[:, 0], s[:, 1], "^", ms=8, color="red", label=f"sites ({len(s)})")
+    else:
+        if radius is not None:
+            edge = plt.Circle(bs[:2], radius, fill=False, ls="--", lw=0.8, color="grey")
+            ax.add_patch(edge)
+            ax.plot([], [], ls="--", lw=0.8, color="grey", label=f"clients' area ({radius:g} m)")
+        ax.plot(bs[0], bs[1], "^", ms=8, color="red", label="base station")
     ax.plot([], [], "o", ms=3, color="black", label="client at t = 0 (id at its last position)")
     ax.plot([], [], "+", ms=4, mew=0.6, color="black", label="on air in LoS")
     ax.set_aspect("equal", adjustable="datalim")
@@ -63,6 +75,19 @@ def _direction(ax, xy: np.ndarray, colour) -> None:
         ax.annotate(
             "", xy[-1], xytext=xy[moved[-1]], arrowprops=dict(arrowstyle="->", color=colour, lw=1)
         )
+
+
+def _layout(run_dir: Path) -> Layout | None:
+    """The folder's multi-site layout (cells.layout = hex), None for one cell or unreadable."""
+    try:
+        data = tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8"))
+        c = data["cells"]
+        if c["layout"] != "hex":
+            return None
+        isd = float(c["isd_m"]) or ISD_DEFAULTS_M[data["channel"]["model"]]
+        return Layout(int(c["rings"]), isd, int(c["sectors"]), bool(c["wraparound"]))
+    except (OSError, KeyError, TypeError, ValueError, tomllib.TOMLDecodeError):
+        return None
 
 
 def _area_radius(run_dir: Path) -> float | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cosim.outputs.channel_npz import FORMAT, TERMS, sample_terms
+from cosim.outputs.channel_npz import CELL_TERMS, FORMAT, TERMS, sample_terms
 from cosim.running.folder import OUTPUT_FILES, check_run_dir, writing
 from cosim.scenario import scenario_to_toml
 from cosim.scenario.errors import ScenarioError
@@ -59,11 +59,6 @@ def trace_channel(
     n = trace_steps(seconds, scenario.channel.dt)
     if not seconds > 0:
         raise ScenarioError(f"{source}: --seconds {seconds}: must be > 0")
-    if scenario.cells.multi:
-        raise ScenarioError(
-            f"{source}: cells.layout = 'hex': the trace of several cells (every site's gains, "
-            "serving cells of clients connected from t = 0) is not built yet (docs/CELLS.md)"
-        )
     if k * n > MAX_SAMPLES:
         raise ScenarioError(
             f"{source}: a trace of {k} clients x {n} steps ({k * n:,} samples) is over "
@@ -85,12 +80,13 @@ def _sample(s: Scenario, air: Air, n: int, progress: bool) -> dict[str, np.ndarr
     """Every client's channel terms at steps 0..n−1, as channel.npz's arrays (format 2)."""
     k, dt = s.clients.count, s.channel.dt
     steps_per_block = max(1, min(n, BLOCK_SAMPLES // max(k, 1)))
+    if s.cells.multi:  # A3 runs over each client's whole trace: all steps in one call
+        steps_per_block = n
     clients_per_block = max(1, min(k, BLOCK_SAMPLES // steps_per_block))
+    kinds = {"los": np.int8, "cell": np.int32}
     terms = {
-        name: np.empty(
-            (k, n, 3) if name == "positions" else (k, n), np.int8 if name == "los" else float
-        )
-        for name, _ in TERMS
+        name: np.empty((k, n, 3) if name == "positions" else (k, n), kinds.get(name, float))
+        for name, _ in TERMS + (CELL_TERMS if s.cells.multi else ())
     }
     channel, link = air.radio.channel, air.radio.link
     blocks = [

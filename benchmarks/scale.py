@@ -52,7 +52,7 @@ def point(
     protocol: str = "sync",
 ) -> dict:
     """One run, in this process: host seconds, events and peak memory."""
-    from cosim import Scenario, run
+    from cosim import Scenario
 
     busy = {}
     if protocol == "fedbuff":
@@ -72,9 +72,7 @@ def point(
             "output.share_lists": SHARE_LISTS,
         }
     )
-    start = time.perf_counter()
-    res = run(s)
-    wall = time.perf_counter() - start
+    res, wall = _timed(s)
     return dict(
         build_s=res.build_s,
         run_s=wall - res.build_s,
@@ -84,6 +82,15 @@ def point(
         uploads=len(res.clients),  # every client-round (sync) or job (fedbuff) that ended
         peak_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     )
+
+
+def _timed(s):
+    """Run ``s`` in this process: (its result, host seconds it took)."""
+    from cosim import run
+
+    start = time.perf_counter()
+    res = run(s)
+    return res, time.perf_counter() - start
 
 
 def main() -> None:
@@ -190,7 +197,7 @@ def round_scale(
 
 def cells_point(busy: int, versions: int) -> dict:
     """The multi-cell run, in this process: host seconds, jobs, handovers, peak memory."""
-    from cosim import Scenario, run
+    from cosim import Scenario
 
     s = Scenario.load(ROOT / "scenarios" / "highway_handover.toml").updated(
         {
@@ -207,9 +214,7 @@ def cells_point(busy: int, versions: int) -> dict:
             "output.share_lists": False,
         }
     )
-    start = time.perf_counter()
-    res = run(s)
-    wall = time.perf_counter() - start
+    res, wall = _timed(s)
     return dict(
         build_s=res.build_s,
         run_s=wall - res.build_s,

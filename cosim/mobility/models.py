@@ -175,16 +175,12 @@ def highway_lanes(start: np.ndarray, road_y_m: float) -> np.ndarray:
     return out
 
 
-class Highway(Paths):
+class Highway(Linear):
     """Cars along a straight road on the x axis (see ``highway_lanes``): each at a constant
     speed drawn once, eastbound or westbound by its lane; at the area edge it turns back."""
 
     name = "highway"
     uniforms_per_leg = 1
-
-    def __init__(self, start, block_rng, radius_m: float, speed_min: float, speed_max: float):
-        super().__init__(start, block_rng)
-        self.radius, self.smin, self.smax = radius_m, speed_min, speed_max
 
     def next_legs(self, clients, legs, p, v_prev):
         first = legs == 0

@@ -36,6 +36,9 @@ def test_each_metric_is_its_hand_count():
     assert s["upload_gap_s"] == pytest.approx(0.2)
     assert s["energy_per_client_j"] == pytest.approx(sum(range(12)) / 12)
     assert s["sim_time_s"] == 6.0
+    assert math.isnan(s["handovers_per_job"])  # one cell: no handovers column
+    cells = [dict(c, handovers=str(i % 3)) for i, c in enumerate(CLIENTS)]
+    assert summarise_run(ROUNDS, cells)["handovers_per_job"] == pytest.approx(12 / 12)
 
 
 def test_learning_free_accuracy_metrics_are_nan_and_no_target_gives_nan():

@@ -22,6 +22,7 @@ RUN_METRICS = (
     "upload_gap_s",  # mean realised − predicted time of delivered uploads with a prediction [s]
     "energy_per_client_j",  # mean energy a scheduled client spends in a round [J]
     "sim_time_s",  # simulated time at the end of the last round [s]
+    "handovers_per_job",  # mean handovers of a scheduled client (cells.layout = hex; else NaN)
 )
 # clients.csv `miss` of clients that never began an upload
 NOT_STARTED = ("download", "train", "rejected")
@@ -75,6 +76,11 @@ def summarise_run(
         upload_gap_s=_mean(list(upload_gaps_s)) if upload_gaps_s is not None else math.nan,
         energy_per_client_j=_mean([number(c["energy_j"]) for c in clients]),
         sim_time_s=t_end[-1] if t_end else math.nan,
+        handovers_per_job=(
+            _mean([number(c["handovers"]) for c in clients])
+            if clients and clients[0].get("handovers") not in (None, "")
+            else math.nan
+        ),
     )
 
 

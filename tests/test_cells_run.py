@@ -53,7 +53,6 @@ def hex_run(tmp_path_factory):
         ({"channel.model": "rayleigh"}, "needs a 38.901 channel.model"),
         ({"server.protocol": "sync", "server.buffer_size": 0}, "'sync' over several cells"),
         ({"cells.strongest_sites": 8}, "must be <= the layout's sites (7"),
-        ({"downlink.model": "channel"}, "downlink.model = 'channel' with cells.layout = 'hex'"),
         ({"cells.sectors": 2}, "cells.sectors"),
     ],
 )
@@ -324,3 +323,42 @@ def test_channel_npz_of_a_hex_run_holds_the_serving_cell_and_the_figures_draw(tm
         assert got["cell"][later][0] == e["target"]
     names = {p.name for p in plots.plot_run(tmp_path / "run")}
     assert {"positions.png", "snr.png", "timeline.png"} <= names
+
+
+def test_the_downlink_over_cells_is_multicast_per_cell_under_full_load_interference():
+    """downlink.model = "channel" over several cells: each cell multicasts to the clients it
+    serves at the worst of their rates, and every other kept cell's base station transmits at
+    full power (full load): the gain a download sees is the serving gain less 10·log10(1+I/N)."""
+    from types import SimpleNamespace
+
+    from channels import LinkBudget, Shannon
+    from cosim.engine.downlink import Downlink
+
+    s = _scenario(**{"downlink.model": "channel", "server.broadcast_s": 0.0})
+    air = build_air(s)
+    clients, steps = np.arange(12), np.arange(0, 200)
+    t = steps * s.channel.dt
+    pos, vel = air.mobility.positions(t, clients), air.mobility.velocities(t, clients)
+    tr = air.radio.channel.trace(clients, steps, pos, vel)
+    d = s.downlink
+    dl = Downlink(d, LinkBudget(d.tx_power_dbm, d.noise_figure_db), Shannon())
+    gain, cell = dl._sinr_gain_db(SimpleNamespace(trace=tr))
+    noise = 10 ** (dl.link.noise_dbm(d.bandwidth_hz) / 10)
+    for i, j in [(0, 0), (3, 57), (11, 199)]:
+        lk = tr.links[i]
+        others = [
+            10 ** (g / 10)
+            for g, c in zip(lk.gain_db[j], lk.cells, strict=True)
+            if c != tr.cell[i, j]
+        ]
+        want = tr.gain_db[i, j] - 10 * np.log10(
+            1 + 10 ** (d.tx_power_dbm / 10) * sum(others) / noise
+        )
+        assert gain[i, j] == pytest.approx(want, abs=1e-9)
+    rate = dl._rates(gain, cell)
+    alone = dl._rates(gain, np.arange(12)[:, None] + 1000 * np.ones_like(cell))  # each its own
+    for j in (0, 100):
+        for c in np.unique(cell[:, j]):
+            mine = cell[:, j] == c
+            assert np.all(rate[mine, j] == alone[mine, j].min())
+    assert len(np.unique(cell[:, 0])) > 1 and len(np.unique(rate[:, 0])) > 1

@@ -51,7 +51,7 @@ class Broadcasting:
         (NaN: not before the deadline); None with the fixed broadcast time."""
         if self.downlink is None:
             return None
-        predicted = self.downlink.predicted_s(bits, window.csi.csi_gain_db)
+        predicted = self.downlink.predicted_s(bits, window.csi.csi_gain_db, window)
         return predicted, self.downlink.realised_end(bits, window)
 
     def announce(

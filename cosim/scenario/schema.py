@@ -185,14 +185,6 @@ class Scenario(Section):
                 f"cells.strongest_sites ({c.strongest_sites}) must be <= the layout's sites "
                 f"({c.sites} for cells.rings = {c.rings})"
             )
-        unbuilt = {
-            "downlink.model = 'channel'": self.downlink.model == "channel",
-        }
-        for what, on in unbuilt.items():
-            if on:
-                raise ValueError(
-                    f"{what} with cells.layout = 'hex' is not built yet (docs/CELLS.md)"
-                )
 
 
 def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Scenario:

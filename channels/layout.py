@@ -63,12 +63,26 @@ def wrapped_offsets(
 ) -> np.ndarray:
     """Vectors [..., S, 2] m from each position [..., 2] to the nearest image of each site
     [S, 2] among the layout's ``shifts`` [J, 2] (None: no wrap-around, the sites themselves)."""
+    return nearest_images(*image_vectors(positions, sites, shifts))
+
+
+def image_vectors(
+    positions: np.ndarray, sites: np.ndarray, shifts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors [..., J, S, 2] m from each position [..., 2] to every image of every site
+    (``shifts`` [J, 2]; None: the sites themselves, J = 1) and their squared lengths
+    [..., J, S] m²."""
     p = np.asarray(positions, dtype=float)[..., None, None, :]  # [..., 1, 1, 2]
     images = np.asarray(sites, dtype=float)[None, :, :]  # [1, S, 2]
     if shifts is not None:
         images = images + np.asarray(shifts, dtype=float)[:, None, :]  # [J, S, 2]
     d = images - p  # [..., J, S, 2]
-    nearest = np.argmin(np.sum(d**2, axis=-1), axis=-2)  # [..., S]
+    return d, np.sum(d**2, axis=-1)
+
+
+def nearest_images(d: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """Of ``image_vectors``' vectors and squared lengths, each site's nearest [..., S, 2]."""
+    nearest = np.argmin(d2, axis=-2)  # [..., S]
     return np.take_along_axis(d, nearest[..., None, :, None], axis=-3)[..., 0, :, :]
 
 

@@ -79,18 +79,21 @@ class MultiCellChannel:
         self.bs_position = np.array([0.0, 0.0, lay.bs_height_m])  # the centre site
         self.cells = lay.cells
 
+    def _every_cell_db(self, clients: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Coupling gains [K, C] dB of ``clients`` at ``positions`` [K, 3] m (one instant) to
+        every cell of the layout, column c being cell c."""
+        links = self.sites.links(clients, np.asarray(positions, dtype=float)[:, None, :])
+        return links.gain_db[:, 0]
+
     def camping(self, clients: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """The cell [K] each of ``clients`` camps on at ``positions`` [K, 3] m (one instant):
         the strongest RSRP of every cell of the layout."""
-        links = self.sites.links(clients, np.asarray(positions, dtype=float)[:, None, :])
-        best = np.argmax(links.gain_db[:, 0], axis=-1)
-        return np.take_along_axis(links.cells[:, 0], best[:, None], axis=-1)[:, 0]
+        return np.argmax(self._every_cell_db(clients, positions), axis=-1)
 
     def strongest_gain_db(self, clients: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """The coupling gain [K] dB (large scale, antenna included) of each of ``clients`` to
         its strongest cell at ``positions`` [K, 3] m (one instant)."""
-        links = self.sites.links(clients, np.asarray(positions, dtype=float)[:, None, :])
-        return links.gain_db[:, 0].max(axis=-1)
+        return self._every_cell_db(clients, positions).max(axis=-1)
 
     def trace(
         self, clients: np.ndarray, steps: np.ndarray, positions: np.ndarray, velocities: np.ndarray
@@ -105,8 +108,8 @@ class MultiCellChannel:
         lk = self.sites.links(clients, pos, sites=kept)
         cells = lk.cells[:, 0]  # [K, M] global cell of each kept one
         local, hos = handovers(self.rsrp_power_dbm + lk.gain_db, steps * self.dt, self.rule)
-        fading = self._fadings(clients, pos, velocities, steps, lk, local // sec)  # [K, n, N]
         site = local // sec  # [K, n] index among the kept sites
+        fading = self._fadings(clients, pos, velocities, steps, lk, site)  # [K, n, N]
 
         def at(a: np.ndarray, idx: np.ndarray = site) -> np.ndarray:
             return np.take_along_axis(a, idx[..., None], axis=-1)[..., 0]

@@ -29,6 +29,8 @@ from channels.layout import (
     SECTOR_BORESIGHTS_DEG,
     element_gain_db,
     hex_sites,
+    image_vectors,
+    nearest_images,
     vertical_array_gain_db,
     wrap_shifts,
     wrapped_offsets,
@@ -81,23 +83,17 @@ class Layout:
         (with wrap-around, of the position wrapped into the layout first)."""
         if not self.wraparound:
             return wrapped_offsets(xy, self.sites, None)
-        xy = np.asarray(xy, dtype=float)
-        images = self.sites[None, :, :] + self.shifts[:, None, :]  # [7, S, 2]
-        d = images - xy[..., None, None, :]  # [..., 7, S, 2]
-        d2 = np.sum(d**2, axis=-1)
+        d, d2 = image_vectors(xy, self.sites, self.shifts)  # [..., 7, S, (2)]
         copy = np.argmin(d2.reshape(*d2.shape[:-2], -1), axis=-1) // len(self.sites)
         if np.any(copy > 0):  # some position lies outside: fold it in first (rare in runs)
             return wrapped_offsets(self.wrap(xy), self.sites, self.shifts)
-        nearest = np.argmin(d2, axis=-2)  # [..., S] each site's nearest image
-        return np.take_along_axis(d, nearest[..., None, :, None], axis=-3)[..., 0, :, :]
+        return nearest_images(d, d2)
 
     def _copy(self, xy: np.ndarray) -> np.ndarray:
         """For positions [P, 2], the index [P] of the layout copy (0: the layout, 1-6 its
         wrap-around neighbours) holding each: the copy of its nearest site image."""
-        shifts = wrap_shifts(self.rings, self.isd_m)
-        images = self.sites[None, :, :] + shifts[:, None, :]  # [7, S, 2]
-        d = np.sum((images[None] - xy[:, None, None, :]) ** 2, axis=-1)  # [P, 7, S]
-        return np.argmin(d.reshape(len(d), -1), axis=1) // len(self.sites)
+        d2 = image_vectors(xy, self.sites, wrap_shifts(self.rings, self.isd_m))[1]  # [P, 7, S]
+        return np.argmin(d2.reshape(len(d2), -1), axis=1) // len(self.sites)
 
     def inside(self, xy: np.ndarray) -> np.ndarray:
         """Whether each position [..., 2] lies in the layout (its nearest site image is a

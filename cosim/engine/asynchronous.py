@@ -68,8 +68,7 @@ class AsyncRun:
         self.clients = ClientProcess(env, self.w, log, parts.host)
         self.jobs: dict[int, Job] = {}
         self.busy = np.zeros(s.clients.count, dtype=bool)  # clients with a job in flight
-        cells = s.cells.sites * s.cells.sectors
-        self.home_busy = np.zeros(cells, dtype=np.int64)  # clients.per_cell: busy per cell
+        self.home_busy = np.zeros(s.cells.count, dtype=np.int64)  # clients.per_cell: per cell
         self.next_job, self.batches = 1, 0
         self.pending: list[RoundRow] = []
         self.held: RoundRow | None = None  # the newest version's row, written at the next

@@ -49,6 +49,11 @@ class CellsSection(Section):
         return self.isd_m or ISD_DEFAULTS_M[model]
 
     @property
+    def count(self) -> int:
+        """Cells of the layout (sites × sectors; 1 for one base station)."""
+        return self.sites * self.sectors if self.multi else 1
+
+    @property
     def sites(self) -> int:
         """Sites of the layout: 1 + 3·rings·(rings + 1) for hex."""
         return 1 + 3 * self.rings * (self.rings + 1) if self.multi else 1

@@ -77,7 +77,7 @@ class Scenario(Section):
         """Clients busy at once under fedasync/fedbuff: server.concurrency, or
         clients.per_round when 0; with clients.per_cell, that many in every cell."""
         if self.clients.per_cell and self.cells.multi:
-            return self.clients.per_cell * self.cells.sites * self.cells.sectors
+            return self.clients.per_cell * self.cells.count
         return self.server.concurrency or self.clients.per_round
 
     @property
@@ -177,7 +177,7 @@ class Scenario(Section):
             )
         if per and self.concurrency > self.clients.count:
             raise ValueError(
-                f"clients.per_cell ({per}) x {c.sites * c.sectors} cells must be <= "
+                f"clients.per_cell ({per}) x {c.count} cells must be <= "
                 f"clients.count ({self.clients.count})"
             )
         if c.strongest_sites > c.sites:

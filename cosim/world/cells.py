@@ -10,7 +10,6 @@ import numpy as np
 from channels import SionnaRayFading
 from channels.cell import draw_o2i
 from channels.handover import A3
-from channels.layout import wrap_shifts
 from channels.link import LinkBudget
 from channels.multicell import MultiCellChannel
 from channels.multisite import Layout, MultiSite, O2IState
@@ -45,7 +44,7 @@ def layout_tile(s: Scenario) -> np.ndarray | None:
     first two wrap-around translations); None for one cell or without wrap-around."""
     if not (s.cells.multi and s.cells.wraparound):
         return None
-    return wrap_shifts(s.cells.rings, s.cells.isd_for(s.channel.model))[1:3]
+    return layout_of(s).shifts[1:3]
 
 
 def placement_over_layout(s: Scenario, rng: np.random.Generator) -> np.ndarray:

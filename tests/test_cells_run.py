@@ -51,7 +51,14 @@ def hex_run(tmp_path_factory):
     "changes, words",
     [
         ({"channel.model": "rayleigh"}, "needs a 38.901 channel.model"),
-        ({"server.protocol": "sync", "server.buffer_size": 0}, "'sync' over several cells"),
+        (
+            {
+                "channel.frequency_selective": True,
+                "server.protocol": "sync",
+                "server.buffer_size": 0,
+            },
+            "channel.frequency_selective with cells.layout",
+        ),
         ({"cells.strongest_sites": 8}, "must be <= the layout's sites (7"),
         ({"cells.sectors": 2}, "cells.sectors"),
     ],

@@ -50,28 +50,26 @@ class Allocating:
         down: tuple[np.ndarray, np.ndarray] | None = None,
         share: float = 1.0,
         call: str | None = None,
+        rows: np.ndarray | None = None,
+        cell: int | None = None,
     ) -> RoundAllocation:
         """`allocator`/`allocation` events: band and budgets, predicted times; a client whose
         training cannot end by the deadline gets no band. ``down``: the predicted download
         times [K] s and the real download ends [K] s (channel downlink; the real ones, for
-        the oracle); fedasync/fedbuff plan starts on ``share`` of the band, ``call`` = "start"."""
+        the oracle); fedasync/fedbuff plan starts on ``share`` of the band, ``call`` = "start";
+        ``rows`` [K] bool: only those clients ask (``cell``'s, over several cells), the
+        others get no band and no events."""
         s, w, clients = self.w.scenario, self.w, window.clients
-        download_s = true_download_s = None
-        if down is not None:  # NaN: not before the deadline
-            download_s, true_download_s = down[0], np.nan_to_num(down[1] - window.t0, nan=np.inf)
         n, grid = len(clients), self.budget_grid()
-        train_s = w.compute.seconds(clients, flops)
-        lead_s = np.full(n, s.server.broadcast_s) if download_s is None else download_s
-        # time before each upload can start: its download (if timed) and its training
-        compute_s = train_s if download_s is None else download_s + train_s
-        true_busy_s = train_s if true_download_s is None else true_download_s + train_s
+        lead_s, train_s, compute_s, true_busy_s = self._times(window, flops, down)
         snr_per_hz = w.link.snr_per_hz(window.csi.csi_gain_db)
         bits_grid = np.tile(
             [contract.bits(w.strategy, w.strategy.payload_bits(template, g)) for g in grid], (n, 1)
         )
         error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
         time_left = s.deadline.seconds - s.server.broadcast_s  # (0 when the downlink is timed)
-        idx = np.flatnonzero(compute_s < time_left)
+        asking = np.ones(n, dtype=bool) if rows is None else rows
+        idx = np.flatnonzero((compute_s < time_left) & asking)
         part = None
         if idx.size:
             part = self._ask(
@@ -94,19 +92,68 @@ class Allocating:
                 )
             )
         alloc = for_subset(part, idx, n, grid[0])
-        self._allocator_event(window, alloc, call)
+        self._allocator_event(window, alloc, call, cell)
         level = self._check(alloc, grid)
         bits = bits_grid[np.arange(n), level].astype(np.int64)
         pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self.efficiency)
         errors = error_grid[np.arange(n), level]
-        self._allocation_events(window, alloc, bits, (lead_s, train_s, pred_up), errors)
+        times = (lead_s, train_s, pred_up)
+        self._allocation_events(window, alloc, bits, times, errors, asking)
         return RoundAllocation(alloc, bits, pred_up)
 
-    def _allocator_event(self, window: RoundWindow, alloc: Allocation, call: str | None) -> None:
+    def _times(
+        self, window: RoundWindow, flops: float, down: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per client [K] s: before training (broadcast or predicted download), training,
+        before its upload can start as predicted, and as it really is (true download)."""
+        s, w = self.w.scenario, self.w
+        train_s = w.compute.seconds(window.clients, flops)
+        if down is None:
+            return np.full(len(window.clients), s.server.broadcast_s), train_s, train_s, train_s
+        true_download_s = np.nan_to_num(down[1] - window.t0, nan=np.inf)  # NaN: not in time
+        return down[0], train_s, down[0] + train_s, true_download_s + train_s
+
+    def allocate_cells(
+        self,
+        window: RoundWindow,
+        template: State,
+        flops: float,
+        cells: np.ndarray,
+        down: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> RoundAllocation:
+        """A sync/first-k round over several cells: one allocator call per cell (in cell
+        order) for the clients it serves at the round start, ``cells`` [K], each on the
+        whole of channel.bandwidth_hz (frequency reuse 1); the answers side by side [K]."""
+        keys = np.unique(cells).tolist()
+        parts = [
+            (cells == c, self.allocate(window, template, flops, down, rows=cells == c, cell=c))
+            for c in keys
+        ]
+        first = parts[0][1]
+        joined = [
+            first.allocation.bandwidth_hz.copy(),
+            first.allocation.budget.copy(),
+            first.payload_bits.copy(),
+            first.predicted_upload_s.copy(),
+        ]
+        for at, part in parts[1:]:
+            got = (part.allocation.bandwidth_hz, part.allocation.budget)
+            mine = (*got, part.payload_bits, part.predicted_upload_s)
+            for whole, one in zip(joined, mine, strict=True):
+                whole[at] = one[at]
+        info = {f"cell_{c}": p.allocation.info for c, (_, p) in zip(keys, parts, strict=True)}
+        alloc = Allocation(bandwidth_hz=joined[0], budget=joined[1], info=info)
+        return RoundAllocation(alloc, joined[2], joined[3])
+
+    def _allocator_event(
+        self, window: RoundWindow, alloc: Allocation, call: str | None, cell: int | None
+    ) -> None:
         """The `allocator` event, when the allocator said something (``call``: which one,
-        under fedasync/fedbuff)."""
+        under fedasync/fedbuff; ``cell``: the cell whose clients asked)."""
         if alloc.info:
             which = {} if call is None else {"call": call}
+            if cell is not None:
+                which["cell"] = cell
             info = dict(name=self.w.allocator.name, **which, **alloc.info)
             self.log.emit(window.t0, Kind.ALLOCATOR, window.round, **info)
 
@@ -117,13 +164,16 @@ class Allocating:
         bits: np.ndarray,
         times: tuple[np.ndarray, np.ndarray, np.ndarray],
         errors: np.ndarray,
+        asking: np.ndarray,
     ) -> None:
         """One `allocation` event per client: band, budget, bits [K], predicted times
         ``times`` = (before training: broadcast or download, training, upload) [K] s and
-        predicted errors [K]."""
+        predicted errors [K]; for the clients ``asking`` [K] bool only."""
         s, w = self.w.scenario, self.w
         lead_s, train_s, pred_up = times
         for i, k in enumerate(window.clients):
+            if not asking[i]:
+                continue
             self.log.emit(
                 window.t0,
                 Kind.ALLOCATION,

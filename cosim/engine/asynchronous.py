@@ -26,9 +26,8 @@ from cosim.engine.client import (
     ClientProcess,
 )
 from cosim.engine.finish import Finishing, client_row, evaluate, perplexity
-from cosim.engine.grid import RoundGrid
 from cosim.engine.jobs import Job, Seats
-from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
+from cosim.engine.plan import Planner, RoundPlan, RoundWindow, draw_per_cell, snr_over_band
 from cosim.engine.versions import Arrival, VersionServer
 from cosim.outputs.events import EventLog, Kind
 from cosim.outputs.results import HostTime
@@ -150,25 +149,13 @@ class AsyncRun:
 
     def _draw_per_cell(self, idle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What every cell lacks of clients.per_cell busy, drawn from the ``idle`` clients
-        camping on it (strongest RSRP) at the first step of a window starting now; a cell
-        with nobody idle there stays short until a later draw."""
+        camping on it (``draw_per_cell``)."""
         need = self.s.clients.per_cell - self.home_busy
         if not len(idle) or not (need > 0).any():
             return idle[:0], idle[:0]
         self.batches += 1
         rng = self.w.seeds.rng("schedule", self.batches)
-        ch, now = self.s.channel, self.env.now
-        grid = RoundGrid.for_round(max(now - ch.csi_delay_s, 0.0), now, now + ch.dt, ch.dt)
-        at = self.w.mobility.positions(grid.times[:1], idle)[:, 0]
-        camping = self.w.channel.camping(idle, at)  # type: ignore[attr-defined]
-        clients, homes = [], []
-        for cell in np.flatnonzero(need > 0):
-            there = idle[camping == cell]
-            picked = rng.choice(there, min(int(need[cell]), len(there)), replace=False)
-            clients.append(picked)
-            homes.append(np.full(len(picked), cell))
-        order = np.argsort(np.concatenate(clients))
-        return np.concatenate(clients)[order].astype(np.int64), np.concatenate(homes)[order]
+        return draw_per_cell(self.w, rng, idle, need, self.env.now)
 
     def _start_jobs(self, n: int) -> None:
         """``n`` idle clients (drawn by the batch's seed; with clients.per_cell, what each

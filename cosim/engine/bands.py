@@ -1,5 +1,6 @@
 """The band fedasync/fedbuff's uploads share: the one cell's (SharedBand), or every cell's of a
-multi-site layout with interference and handovers (CellBand)."""
+multi-site layout with interference and handovers (CellBand); and a sync/first-k round's
+band over several cells (PlannedCellBand)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import math
 import simpy
 
 from cosim.engine.cell_band import CellBand, CellsOptions
+from cosim.engine.planned_band import PlannedCellBand
 from cosim.engine.shared_band import BandOptions, SharedBand
-from cosim.engine.uplink import UplinkRadio
+from cosim.engine.uplink import SplitPolicy, UplinkRadio
 from cosim.outputs.events import EventLog
 from cosim.scenario.schema import Scenario
 from cosim.world.cells import noise_dbm_hz
@@ -26,7 +28,27 @@ def make_band(
     radio = UplinkRadio(w.link, w.rate, efficiency)
     if not s.cells.multi:
         return SharedBand(env, options, radio, w.allocator, log)
-    cells = CellsOptions(
+    return CellBand(env, options, cells_options(s, w), radio, w.allocator, log)
+
+
+def make_round_band(
+    env: simpy.Environment, s: Scenario, w: World, efficiency: Efficiency, log: EventLog
+) -> PlannedCellBand:
+    """A sync/first-k round's band over several cells: the planned shares, re-split within
+    each cell by the allocation section's policy; first-k closes it at server.aggregate_k."""
+    c, a = s.channel, s.allocation
+    options = BandOptions(c.bandwidth_hz, c.dt, c.csi_delay_s, s.output.share_lists)
+    radio = UplinkRadio(w.link, w.rate, efficiency)
+    policy = SplitPolicy(a.reallocate, a.realloc_threshold, a.realloc_min_s, s.output.share_lists)
+    quorum = s.aggregate_k if s.server.protocol == "first-k" else 0
+    cells = cells_options(s, w)
+    return PlannedCellBand(env, options, cells, radio, w.allocator, log, policy, quorum)
+
+
+def cells_options(s: Scenario, w: World) -> CellsOptions:
+    """The cells of a multi-site layout: count, noise, power control, receive array gain."""
+    c = s.channel
+    return CellsOptions(
         count=w.channel.cells,  # type: ignore[attr-defined]
         noise_dbm_hz=noise_dbm_hz(s),
         p_max_dbm=c.tx_power_dbm,
@@ -34,4 +56,3 @@ def make_band(
         alpha=c.alpha,
         array_gain_db=10.0 * math.log10(c.bs_antennas),
     )
-    return CellBand(env, options, cells, radio, w.allocator, log)

@@ -49,7 +49,10 @@ class CellsOptions:
 
 
 @dataclass
-class _State:
+class Connection:
+    """A job connected to the cells: its links, serving cell, client and batch round, the
+    end of its interruption, its next handover and the handovers made."""
+
     links: CellLinks
     cell: int
     client: int = -1
@@ -87,7 +90,7 @@ class CellBand(SharedBand):
     ) -> None:
         super().__init__(env, options, radio, allocator, log)
         self.cells = cells
-        self.state: dict[int, _State] = {}  # job -> its cell and handovers, while in flight
+        self.state: dict[int, Connection] = {}  # job -> its cell and handovers, while in flight
         # (instant, every cell's band-average interference [C] mW/Hz from then on)
         self._measured: list[tuple[float, np.ndarray]] = []
 
@@ -97,7 +100,7 @@ class CellBand(SharedBand):
         window's ``links``: at its serving cell, the handovers before now made (the client
         was idle then: no interruption); the later ones happen at their instants, whether
         it is uploading or not."""
-        st = _State(links, links.serving, client, round_)
+        st = Connection(links, links.serving, client, round_)
         while st.coming is not None and st.coming.t < self.env.now:
             st.cell = st.coming.target
             st.next_ho += 1
@@ -193,7 +196,7 @@ class CellBand(SharedBand):
                 self._switch(job, st, st.coming, uploading=False)
         super()._wake(gen)
 
-    def _switch(self, job: int, st: _State, ho: Handover, uploading: bool) -> None:
+    def _switch(self, job: int, st: Connection, ho: Handover, uploading: bool) -> None:
         """Job ``job`` is handed over to ``ho.target`` now: its state and a `handover` event."""
         source = st.cell
         st.next_ho += 1
@@ -213,7 +216,7 @@ class CellBand(SharedBand):
             uploading=uploading,
         )
 
-    def _hand_over(self, m: Member, st: _State, ho: Handover) -> None:
+    def _hand_over(self, m: Member, st: Connection, ho: Handover) -> None:
         """``m``'s upload moves from its cell to ``ho.target``: both cells re-split, and it
         sends nothing until the interruption ends."""
         source = st.cell

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,16 +69,17 @@ class Finishing:
         global_state: State,
         now: float,
         chunk: dict[str, np.ndarray],
+        more: dict[int, dict[str, Any]] | None = None,
     ) -> tuple[RoundRow, State]:
-        """Write round ``plan.round``'s end at ``now``; its row and the new global model."""
+        """Round ``plan.round``'s end at ``now`` (``more``: row i's cell and handovers over
+        several cells); its row and the new global model."""
         w, r = self.world, plan.round
         arrived = [k for k in map(int, plan.clients) if outcomes[k].on_time]
         weights = self.sizes[arrived] / self.sizes[arrived].sum() if arrived else np.array([])
         payloads = [outcomes[k].payload for k in arrived]
         w.allocator.observe(now - plan.t0)
         acc = loss = NAN
-        if w.learning_free:
-            # nothing was trained: no model to aggregate or evaluate, only the profile's errors
+        if w.learning_free:  # nothing trained: no model to aggregate, only the profile's errors
             terms = surrogate_terms([outcomes[k] for k in arrived])
             self.log.emit(
                 now,
@@ -117,13 +119,16 @@ class Finishing:
             perplexity=perplexity(w.scenario, loss),
         )
         self.rounds_table.append(row)
-        self._client_rows(plan, outcomes)
+        self._client_rows(plan, outcomes, more or {})
         self.record(r, chunk, now)
         return row, global_state
 
-    def _client_rows(self, plan: RoundPlan, outcomes: dict[int, ClientOutcome]) -> None:
+    def _client_rows(
+        self, plan: RoundPlan, outcomes: dict[int, ClientOutcome], more: dict[int, dict]
+    ) -> None:
+        mode = self.world.scenario.fl.mode
         for i, k in enumerate(map(int, plan.clients)):
-            self.clients_table.append(client_row(self.world.scenario.fl.mode, plan, i, outcomes[k]))
+            self.clients_table.append(client_row(mode, plan, i, outcomes[k], **more.get(i, {})))
 
     def record(self, r: int, chunk: dict[str, np.ndarray], now: float) -> None:
         """The round's channel chunk up to its end (the rest of the grid belongs to the next

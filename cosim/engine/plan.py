@@ -107,9 +107,12 @@ class Planner:
         s, w = self.w.scenario, self.w
         deadline = now + s.deadline.seconds
         self.log.emit(now, Kind.ROUND_START, r, deadline=deadline)
-        clients = np.sort(
-            w.seeds.rng("schedule", r).choice(s.clients.count, s.clients.per_round, replace=False)
-        )
+        rng, n = w.seeds.rng("schedule", r), s.clients.count
+        if s.cells.multi and s.clients.per_cell:  # that many of each cell's campers
+            need = np.full(s.cells.count, s.clients.per_cell)
+            clients = draw_per_cell(w, rng, np.arange(n), need, now)[0]
+        else:
+            clients = np.sort(rng.choice(n, s.clients.per_round, replace=False))
         return self.window_for(r, r, now, clients)
 
     def window_for(
@@ -167,6 +170,26 @@ class Planner:
                 window.positions, window.velocities, trace, w.channel.bs_position, snr_db, own
             ),
         )
+
+
+def draw_per_cell(
+    w: World, rng: np.random.Generator, idle: np.ndarray, need: np.ndarray, now: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``need`` [C] clients for every cell, drawn from the ``idle`` ones (sorted) camping on it
+    (strongest RSRP) at the first step of a window starting ``now``: the clients drawn
+    (sorted) and the cell each was drawn for; a cell with too few there gives what it has."""
+    ch = w.scenario.channel
+    grid = RoundGrid.for_round(max(now - ch.csi_delay_s, 0.0), now, now + ch.dt, ch.dt)
+    at = w.mobility.positions(grid.times[:1], idle)[:, 0]
+    camping = w.channel.camping(idle, at)  # type: ignore[attr-defined]
+    clients, homes = [], []
+    for cell in np.flatnonzero(need > 0):
+        there = idle[camping == cell]
+        picked = rng.choice(there, min(int(need[cell]), len(there)), replace=False)
+        clients.append(picked)
+        homes.append(np.full(len(picked), cell))
+    order = np.argsort(np.concatenate(clients))
+    return np.concatenate(clients)[order].astype(np.int64), np.concatenate(homes)[order]
 
 
 def snr_over_band(world: World, gain_db: np.ndarray, bandwidth_hz: np.ndarray) -> np.ndarray:

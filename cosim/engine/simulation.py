@@ -12,10 +12,12 @@ import simpy
 
 from cosim.engine.allocate import Allocating
 from cosim.engine.asynchronous import AsyncRun, Parts
+from cosim.engine.bands import make_round_band
 from cosim.engine.broadcast import Broadcasting
 from cosim.engine.client import STOP_FIRST_K, STOP_MAX_TIME, ClientProcess
 from cosim.engine.finish import Finishing, evaluate
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
+from cosim.engine.planned_band import CellSeats, PlannedCellBand
 from cosim.engine.uplink import BandResponse, SplitPolicy, Uplink, UplinkRadio
 from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog, Kind
@@ -147,7 +149,12 @@ class Simulation:
         window = self.planner.window(r, env.now)
         bits = b.model_bits(self.global_state)
         down = b.downloads(window, bits)
-        decided = self.allocating.allocate(window, self.global_state, flops, down)
+        band = self._cells(window) if self.s.cells.multi else None
+        if band is None:
+            decided = self.allocating.allocate(window, self.global_state, flops, down)
+        else:  # several cells: one allocator call per cell, on its band
+            cells = np.array([band.state[i].cell for i in range(len(window.clients))])
+            decided = self.allocating.allocate_cells(window, self.global_state, flops, cells, down)
         alloc = decided.allocation
         b.announce(r, window, bits, down, env.now)
         snr_db = snr_over_band(self.w, window.trace.gain_db, alloc.bandwidth_hz[:, None])
@@ -156,7 +163,9 @@ class Simulation:
             window,
             (alloc.bandwidth_hz, alloc.budget, decided.payload_bits, decided.predicted_upload_s),
             snr_db,
-            self._uplink(window, alloc.bandwidth_hz),
+            self._uplink(window, alloc.bandwidth_hz)
+            if band is None
+            else CellSeats(band, window, alloc.bandwidth_hz),
             None if down is None else down[1],
         )
         yield env.timeout(self.s.server.broadcast_s)
@@ -165,15 +174,43 @@ class Simulation:
             env.process(clients.run(plan, i, self.global_state, flops))
             for i in range(len(plan.clients))
         ]
+        ends = self._ends(band, procs)
         reason = yield from self._early_end(plan, procs)
         yield env.all_of(procs)  # (a fresh condition: a triggered one drops its callbacks)
+        if band is not None:
+            band.closed = True  # the round is over: no more wakes
         if reason == STOP_MAX_TIME:
             return None  # the run ended inside this round: nothing aggregated, no row
         outcomes = {int(k): p.value for k, p in zip(plan.clients, procs, strict=True)}
         row, self.global_state = self.finishing.finish(
-            plan, outcomes, self.global_state, env.now, chunk
+            plan, outcomes, self.global_state, env.now, chunk, ends
         )
         return row
+
+    def _cells(self, window: RoundWindow) -> PlannedCellBand:
+        """The round's band over several cells, every scheduled client connected to it from
+        the round's start (job = its row) at the cell serving it then."""
+        band = make_round_band(self.env, self.s, self.w, self.allocating.efficiency, self.log)
+        links = window.trace.links  # type: ignore[attr-defined]
+        for i, k in enumerate(window.clients.tolist()):
+            band.expect(i, links[i], k, window.round)
+        band.connected()
+        return band
+
+    @staticmethod
+    def _ends(band: PlannedCellBand | None, procs: list) -> dict[int, dict[str, int]]:
+        """Filled as each row's process ends (several cells): the cell serving it then and
+        its handovers in the round (clients.csv's cell and handovers)."""
+        ends: dict[int, dict[str, int]] = {}
+        if band is None:
+            return ends
+
+        def ended(i: int) -> None:
+            ends[i] = dict(zip(("cell", "handovers"), band.finish(i), strict=True))
+
+        for i, p in enumerate(procs):
+            p.callbacks.append(lambda _, i=i: ended(i))
+        return ends
 
     def _early_end(self, plan: RoundPlan, procs: list):
         """Wait for the clients, or for what ends the round before them: first-k's quorum

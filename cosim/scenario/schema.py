@@ -158,16 +158,15 @@ class Scenario(Section):
 
     def _check_cells(self) -> None:
         """What a `hex` layout needs of the other sections, and what is not built with it."""
-        c, model, protocol = self.cells, self.channel.model, self.server.protocol
+        c, model = self.cells, self.channel.model
         if model not in ISD_DEFAULTS_M:
             raise ValueError(
                 f"cells.layout = 'hex' needs a 38.901 channel.model (umi, uma, rma); got {model!r}"
             )
-        if protocol not in ("fedasync", "fedbuff"):
+        if self.channel.frequency_selective:
             raise ValueError(
-                f"cells.layout = 'hex' runs with server.protocol = 'fedasync' or 'fedbuff' "
-                f"(their band keeps one clock for every cell); {protocol!r} over several cells "
-                "is not built yet (docs/CELLS.md)"
+                "channel.frequency_selective with cells.layout = 'hex' is not built yet "
+                "(docs/CELLS.md): several cells' pieces are laid out by the cells' band"
             )
         per = self.clients.per_cell
         if per and self.server.concurrency:

@@ -16,8 +16,9 @@ version (delivered or missed: a starved band makes many more jobs than updates) 
 job. --no-share-lists runs the points with output.share_lists = false. With --cells: issue
 19's multi-cell point, scenarios/highway_handover.toml grown to 19 UMa sites x 3 sectors with
 wrap-around, 2,000 cars driving straight at 30-60 km/h, fedbuff with --per-round busy and a
-version every 10 updates, --rounds versions; printed: setup and run seconds, jobs and
-handovers, seconds per version and ms per job, peak memory against the 2 GiB bound.
+version every 10 updates, --rounds versions, then sync rounds of --per-round scheduled
+clients (--rounds of them); printed per protocol: setup and run seconds, jobs and
+handovers, seconds per version (round) and ms per job, peak memory against the 2 GiB bound.
 
 Each point is the default scenario's cell and allocator (equal shares, reallocation on,
 pedestrians, 2 s deadline) in fl.mode = surrogate with clients.count and clients.per_round
@@ -110,7 +111,7 @@ def main() -> None:
     global SHARE_LISTS
     SHARE_LISTS = not args.no_share_lists
     if args.cells_point:
-        print(json.dumps(cells_point(args.per_round, args.rounds)))
+        print(json.dumps(cells_point(args.per_round, args.rounds, args.protocol)))
         return
     if args.cells:
         cells_scale(args.per_round, args.rounds)
@@ -195,17 +196,19 @@ def round_scale(
         prev = per_round
 
 
-def cells_point(busy: int, versions: int) -> dict:
+def cells_point(busy: int, versions: int, protocol: str) -> dict:
     """The multi-cell run, in this process: host seconds, jobs, handovers, peak memory."""
     from cosim import Scenario
 
+    sync = protocol == "sync"
     s = Scenario.load(ROOT / "scenarios" / "highway_handover.toml").updated(
         {
+            "server.protocol": protocol,
             "cells.rings": 2,
             "clients.count": 2000,
             "clients.per_round": busy,
-            "server.concurrency": busy,
-            "server.buffer_size": 10,
+            "server.concurrency": 0 if sync else busy,
+            "server.buffer_size": 0 if sync else 10,
             "mobility.model": "linear",
             "mobility.speed_min_mps": 8.33,
             "mobility.speed_max_mps": 16.67,
@@ -227,21 +230,25 @@ def cells_point(busy: int, versions: int) -> dict:
 
 
 def cells_scale(busy: int, versions: int) -> None:
-    """Issue 19's point: 19 sites x 3 sectors, 2,000 clients, ``versions`` fedbuff versions."""
-    cmd = [sys.executable, __file__, "--cells-point", "--per-round", str(busy)]
-    cmd += ["--rounds", str(versions)]
-    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    """Issue 19's point: 19 sites x 3 sectors, 2,000 clients, ``versions`` fedbuff versions
+    and as many sync rounds of ``busy`` scheduled clients, each in its own process."""
     print(
-        f"learning-free fedbuff over 19 UMa sites x 3 sectors (wrap-around), 2,000 cars, "
-        f"{busy} busy, a version every 10 updates; one process"
+        f"learning-free over 19 UMa sites x 3 sectors (wrap-around), 2,000 cars: fedbuff with "
+        f"{busy} busy and a version every 10 updates; sync rounds of {busy} scheduled"
     )
-    print("  versions  jobs  handovers  sim s  setup s  run s  s/version  ms/job  peak GiB")
-    ok = "met" if r["peak_gib"] <= BOUND_GIB else "NOT met"
-    print(
-        f"{r['versions']:>10} {r['jobs']:>5} {r['handovers']:>10} {r['sim_s']:>6.1f}"
-        f" {r['build_s']:>8.1f} {r['run_s']:>6.1f} {r['run_s'] / r['versions']:>10.2f}"
-        f" {1e3 * r['run_s'] / r['jobs']:>7.1f} {r['peak_gib']:>9.2f}  (2 GiB bound: {ok})"
-    )
+    head = "  protocol  versions  jobs  handovers  sim s  setup s  run s  s/version  ms/job"
+    print(head + "  peak GiB")
+    for protocol in ("fedbuff", "sync"):
+        cmd = [sys.executable, __file__, "--cells-point", "--per-round", str(busy)]
+        cmd += ["--rounds", str(versions), "--protocol", protocol]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        ok = "met" if r["peak_gib"] <= BOUND_GIB else "NOT met"
+        print(
+            f"{protocol:>10} {r['versions']:>9} {r['jobs']:>5} {r['handovers']:>10}"
+            f" {r['sim_s']:>6.1f} {r['build_s']:>8.1f} {r['run_s']:>6.1f}"
+            f" {r['run_s'] / r['versions']:>10.2f} {1e3 * r['run_s'] / r['jobs']:>7.1f}"
+            f" {r['peak_gib']:>9.2f}  (2 GiB bound: {ok})"
+        )
 
 
 if __name__ == "__main__":

@@ -1,20 +1,21 @@
-"""Sync and first-k rounds over several cells: the cells' bands on CellBand's one clock, with the
-shares the allocator planned at the round's start held as planned and re-split within each
-cell by the round's reallocation policy, as cosim/engine/uplink.py does in one cell.
+"""Sync and first-k rounds over several cells: the cells' bands on CellBand's one clock, with
+the shares the allocator planned at the round's start held as planned and re-split within
+each cell by the round's reallocation policy, as cosim/engine/uplink.py does in one cell.
 
 A round's client holds its planned share from the round's start: reserved while it downloads
 and trains, its band once it uploads. A client that drops out (cannot finish training, its
 update is rejected) or whose upload ends frees its share; with reallocation on, the band its
 cell's uploads hold plus what is free there is re-split among them by the min-max rule for
-their remaining bits at the server's SINR estimate (`reallocation` event with the `cell`;
-a split that would change no share is not made), and an upload whose bits fall behind its
-plan by more than allocation.realloc_threshold (checked at the band's wakes, at least
-allocation.realloc_min_s after its plan was set) calls for the same. A handover (of a
-client training or uploading) takes its share into the target cell; where the target's
-shares (reserved and on air) then exceed its band, all of them are scaled down by one factor
-to fill it exactly (`reallocation`, reason "handover in", with the factor: the plan gave the
-band away, so every holder gives up the same part), and the source's freed share is re-split
-by the policy ("handover out"). Under first-k the band closes at the k-th delivery."""
+their remaining bits at the server's SINR estimate (`reallocation` event with the `cell`; a
+split that would change no share is not made), and an upload whose bits fall behind its plan
+by more than allocation.realloc_threshold (checked at the band's wakes, at least
+allocation.realloc_min_s after its plan was set; once per plan) calls for the same. A
+handover (of a client training or uploading) takes its share into the target cell; where the
+target's shares (reserved and on air) then exceed its band, all of them are scaled down by
+one factor to fill it exactly (`reallocation`, reason "handover in", with the factor: the
+plan gave the band away, so every holder gives up the same part), and the source's freed
+share is re-split by the policy ("handover out"). Under first-k the band closes at the k-th
+delivery."""
 
 from __future__ import annotations
 
@@ -35,11 +36,14 @@ from fl import Allocator, minmax_split
 
 @dataclass
 class _Aim:
-    """An upload's plan: its rate [bit/s] since ``t`` [s], when it had sent ``sent`` [bit]."""
+    """An upload's plan: its rate [bit/s] since ``t`` [s], when it had sent ``sent`` [bit];
+    ``called``: it fell behind and called for a re-split once (as the one cell's uplink,
+    once per plan)."""
 
     rate: float
     t: float
     sent: float
+    called: bool = False
 
 
 class PlannedCellBand(CellBand):
@@ -138,6 +142,8 @@ class PlannedCellBand(CellBand):
         if not len(o):  # under one bit left: those finish at this instant anyway
             return False
         free = self._free_hz(cell)
+        if len(o) == 1 and free <= 1e-9 * self.total_hz:
+            return False  # a sole uploader and nothing free: its share is all it can have
         pool = float(air.bw[o].sum()) + free
         left = air.bits[o] - air.sent[o]
         x = self.link.snr_per_hz(self._estimate_db(o, now))
@@ -145,7 +151,7 @@ class PlannedCellBand(CellBand):
         before = air.bw[o].copy()
         changed = np.abs(after - before) > 1e-9 * self.total_hz
         if free <= 1e-9 * self.total_hz and not changed.any():
-            return False  # a sole uploader behind plan: no share would change
+            return False  # no share would change
         air.bw[o] = after
         span = remaining_s if np.isfinite(remaining_s) and remaining_s > 0 else 0.0
         for slot, bits in zip(o.tolist(), left, strict=True):
@@ -216,7 +222,7 @@ class PlannedCellBand(CellBand):
         """When ``cell``'s reserved and on-air shares exceed its band, all scaled by one
         factor to fill it (a `reallocation` event "handover in" with the ``factor`` and the
         number of ``reserved`` shares scaled besides the uploads listed; the uploads'
-        planned rates scaled alike)."""
+        planned rates scaled alike, from now)."""
         o, waiting = self._in_cell(cell), self._waiting_in(cell)
         held = float(self.air.bw[o].sum()) + sum(self.reserved[j] for j in waiting)
         if held <= self.total_hz * (1 + 1e-9):
@@ -226,10 +232,11 @@ class PlannedCellBand(CellBand):
         self.air.bw[o] = before * factor
         for job in waiting:
             self.reserved[job] *= factor
-        for slot in o.tolist():
+        for slot in o.tolist():  # their plans scaled alike, from now
             aim = self.aims.get(self.by_slot[slot].job)
             if aim is not None:
-                aim.rate *= factor
+                now, sent = self.env.now, float(self.air.sent[slot])
+                self.aims[self.by_slot[slot].job] = _Aim(aim.rate * factor, now, sent)
         left = self.air.bits[o] - self.air.sent[o]
         shares = (before, self.air.bw[o], left)
         more = dict(factor=factor, reserved=len(waiting))
@@ -238,7 +245,7 @@ class PlannedCellBand(CellBand):
     # ------------------------------------------------------------------ behind plan
     def _wake(self, gen: int) -> None:
         """As CellBand's, after the uploads behind their plan called for a re-split of their
-        cells (allocation.reallocate on)."""
+        cells (allocation.reallocate on; each once per plan, as the one cell's uplink)."""
         if gen == self._gen and not self.closed and self.policy.reallocate:
             self._settle()
             for cell, (round_, client) in self._behind().items():
@@ -253,12 +260,13 @@ class PlannedCellBand(CellBand):
         for slot in self.air.order.tolist():
             m = self.by_slot[slot]
             aim = self.aims.get(m.job)
-            if aim is None or aim.rate <= 0 or now < aim.t + p.min_interval_s:
+            if aim is None or aim.called or aim.rate <= 0 or now < aim.t + p.min_interval_s:
                 continue
             if self.air.bits[slot] - self.air.sent[slot] < 1.0 or now >= m.deadline:
                 continue
             sent = float(self.air.sent[slot]) - aim.sent
             if sent < (1.0 - p.threshold) * aim.rate * (now - aim.t):
+                aim.called = True
                 st = self.state[m.job]
                 out.setdefault(st.cell, (st.round, st.client))
         return out

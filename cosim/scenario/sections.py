@@ -68,8 +68,9 @@ class ClientsSection(Section):
         Field(
             ge=0,
             le=100_000,
-            description="cells.layout = hex: busy clients per cell, drawn from those camping "
-            "on it (0 = clients.per_round over the whole layout)",
+            description="cells.layout = hex: clients per cell, drawn from those camping on "
+            "it (busy at once under fedasync/fedbuff, scheduled per round under sync/first-k; "
+            "0 = clients.per_round over the whole layout)",
         ),
     ] = 0
     placement: Annotated[

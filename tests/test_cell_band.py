@@ -201,4 +201,4 @@ def test_a_connected_job_hands_over_before_its_upload_and_starts_at_the_new_cell
     assert [(e["t"], e["cell"]) for e in splits] == [(0.3, 1)]  # its start, at cell 1 only
     want = 0.3 + 30e6 / _rate([1], [g])[0]
     assert out["res"].t_end == pytest.approx(want, rel=1e-9)
-    assert out["end"] == (1, 1) and not band.state
+    assert out["end"] == {"cell": 1, "handovers": 1} and not band.state

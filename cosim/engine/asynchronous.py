@@ -16,7 +16,6 @@ from cosim.engine.allocate import Allocating
 from cosim.engine.async_state import capture, restore
 from cosim.engine.bands import make_band
 from cosim.engine.broadcast import Broadcasting
-from cosim.engine.cell_band import CellBand
 from cosim.engine.client import (
     MISS_STALE,
     MISS_STOPPED,
@@ -184,8 +183,7 @@ class AsyncRun:
         if self.finishing.recorder is not None:
             self.chunks[key] = (r, self.p.planner.chunk(window, plan.snr_db))
         self.live[key] = n
-        if isinstance(self.band, CellBand):
-            self.band.connected()
+        self.band.connected()
         start = None if w.learning_free else self.server.state
         for i, job_id in enumerate(ids):
             out = self.clients.outcome(plan, i, flops)
@@ -217,10 +215,7 @@ class AsyncRun:
             stamp=lambda i: self._stamp(ids[i]),
         )
         self.plans[window.key] = plan
-        if isinstance(self.band, CellBand):  # connected from now, at their strongest cells
-            links = window.trace.links  # type: ignore[attr-defined]
-            for i, job in enumerate(ids):
-                self.band.expect(job, links[i], int(window.clients[i]), window.round)
+        self.band.connect(window, ids)  # several cells: from now, at their strongest cells
         return plan
 
     def _share(self, n: int) -> float:
@@ -228,9 +223,7 @@ class AsyncRun:
         one cell's; over several cells, each with its own band, n·cells/concurrency of one
         (as many uploads per cell as on average), at most all of it."""
         share = n / self.s.concurrency
-        if isinstance(self.band, CellBand):
-            share = min(1.0, share * self.band.cells.count)
-        return share
+        return min(1.0, share * self.band.cells)
 
     def _stamp(self, job_id: int) -> dict[str, Any]:
         """upload_end's fields of fedasync/fedbuff: the version the job started from, its
@@ -289,9 +282,7 @@ class AsyncRun:
                     job=job.id,
                 )
         server.ended(out)
-        more = {}
-        if isinstance(self.band, CellBand):
-            more["cell"], more["handovers"] = self.band.finish(job.id)
+        more = self.band.finish(job.id)
         self.finishing.clients_table.append(
             client_row(
                 self.s.fl.mode, job.plan, job.row, out, version=job.version, staleness=tau, **more

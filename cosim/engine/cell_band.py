@@ -29,6 +29,7 @@ import simpy
 from channels.handover import Handover
 from channels.interference import Uplinks, open_loop_power_dbm, uplink_sinr
 from channels.multicell import CellLinks
+from cosim.engine.plan import RoundWindow
 from cosim.engine.shared_band import BandOptions, Member, SharedBand
 from cosim.engine.uplink import UplinkRadio
 from cosim.outputs.events import EventLog, Kind
@@ -89,7 +90,8 @@ class CellBand(SharedBand):
         log: EventLog,
     ) -> None:
         super().__init__(env, options, radio, allocator, log)
-        self.cells = cells
+        self.cell_options = cells
+        self.cells = cells.count
         self.state: dict[int, Connection] = {}  # job -> its cell and handovers, while in flight
         # (instant, every cell's band-average interference [C] mW/Hz from then on)
         self._measured: list[tuple[float, np.ndarray]] = []
@@ -106,15 +108,23 @@ class CellBand(SharedBand):
             st.next_ho += 1
         self.state[job] = st
 
+    def connect(self, window: RoundWindow, jobs: list[int]) -> None:
+        """A batch's ``jobs`` (the rows of ``window``, in order) are connected from now over
+        their links (``expect``)."""
+        links = window.trace.links  # type: ignore[attr-defined]
+        for i, job in enumerate(jobs):
+            self.expect(job, links[i], int(window.clients[i]), window.round)
+
     def connected(self) -> None:
         """Jobs were expected: the band wakes for their handovers too."""
         self._settle()
         self._retime()
 
-    def finish(self, job: int) -> tuple[int, int]:
-        """Job ``job`` ended: (the cell serving it at its end, its handovers); forgotten."""
+    def finish(self, job: int) -> dict[str, int]:
+        """Job ``job`` ended: its row's ``cell`` (serving it at its end) and ``handovers``;
+        forgotten."""
         st = self.state.pop(job)
-        return st.cell, st.made
+        return dict(cell=st.cell, handovers=st.made)
 
     # ------------------------------------------------------------------ re-split
     def _resplit(self, reason: str, trigger: Member) -> None:
@@ -133,7 +143,7 @@ class CellBand(SharedBand):
         10·log10(1 + I/N) with the interference that cell measured then."""
         t_csi = max(now - self.o.csi_delay_s, 0.0)
         step = self._step_of(t_csi)
-        i_over_n = self._interference_at(t_csi) / 10.0 ** (self.cells.noise_dbm_hz / 10.0)
+        i_over_n = self._interference_at(t_csi) / 10.0 ** (self.cell_options.noise_dbm_hz / 10.0)
         out = np.empty(len(o))
         for i, slot in enumerate(o.tolist()):
             m = self.by_slot[slot]
@@ -146,7 +156,7 @@ class CellBand(SharedBand):
         """Each cell's interference [C] mW/Hz averaged over its band, as measured at the last
         wake at or before ``t`` (0 before any)."""
         past = [i for when, i in self._measured if when <= t]
-        return past[-1] if past else np.zeros(self.cells.count)
+        return past[-1] if past else np.zeros(self.cell_options.count)
 
     def _measure(self, interference: np.ndarray) -> None:
         """Record the cells' interference [C] mW/Hz from now on; older records than the CSI's
@@ -162,7 +172,7 @@ class CellBand(SharedBand):
     def _retime(self) -> None:
         """As the shared band's; with nothing on air, the cells hear no one from now on."""
         if not len(self.air.order):
-            self._measure(np.zeros(self.cells.count))  # no upload on air: none heard
+            self._measure(np.zeros(self.cell_options.count))  # no upload on air: none heard
         super()._retime()
 
     # ------------------------------------------------------------------ the clock
@@ -233,7 +243,7 @@ class CellBand(SharedBand):
         o = air.order
         if not len(o):
             return
-        n, c = len(o), self.cells.count
+        n, c = len(o), self.cell_options.count
         gain = np.full((n, c), -np.inf)
         serving = np.empty(n, dtype=np.int64)
         own_gain = np.empty(n)
@@ -243,7 +253,7 @@ class CellBand(SharedBand):
             st = self.state[m.job]
             col, own_gain[i] = st.serving_db(step, m.step0)
             gain[i, st.links.cells] = st.links.gain_db[col]
-            gain[i, st.cell] = own_gain[i] + self.cells.array_gain_db
+            gain[i, st.cell] = own_gain[i] + self.cell_options.array_gain_db
             serving[i] = st.cell
             paused[i] = st.paused_until > now
         bw = air.bw[o]
@@ -251,11 +261,10 @@ class CellBand(SharedBand):
         for cell in np.unique(serving):  # pieces laid out per cell, in joining order
             at = serving == cell
             lo[at] = np.cumsum(bw[at]) - bw[at]
-        power = open_loop_power_dbm(
-            -own_gain, bw, self.cells.p_max_dbm, self.cells.p0_dbm, self.cells.alpha
-        )
+        co = self.cell_options
+        power = open_loop_power_dbm(-own_gain, bw, co.p_max_dbm, co.p0_dbm, co.alpha)
         power[paused] = -np.inf  # an interrupted upload sends nothing, and disturbs no one
-        sinr = uplink_sinr(Uplinks(serving, lo, lo + bw, power, gain), self.cells.noise_dbm_hz)
+        sinr = uplink_sinr(Uplinks(serving, lo, lo + bw, power, gain), co.noise_dbm_hz)
         air.rate[o] = np.where(paused | (bw <= 0), 0.0, sinr.rate_bps)
         heard = 10.0 ** (power[:, None] / 10.0) * 10.0 ** (gain / 10.0)  # [n, C] mW
         heard[serving[:, None] == np.arange(c)] = 0.0  # a cell's own uploads are orthogonal

@@ -20,6 +20,7 @@ import simpy
 from cosim.engine.csi import CsiEstimator
 from cosim.engine.instants import at
 from cosim.engine.on_air import OnAir
+from cosim.engine.plan import RoundWindow
 from cosim.engine.uplink import UplinkRadio, UploadResult
 from cosim.outputs.events import EventLog, Kind
 from fl import Allocator, InFlightRequest
@@ -103,6 +104,21 @@ class SharedBand:
             self._resplit("upload stopped", m)
             self._retime()
         return sent, held
+
+    # ------------------------------------------------------------------ several cells' hooks
+    cells = 1  # bands the uploads share (CellBand: one per cell)
+
+    def connect(self, window: RoundWindow, jobs: list[int]) -> None:
+        """A batch's ``jobs`` (window rows in order) are connected from now: nothing to do
+        for one cell (CellBand: their links and handovers)."""
+
+    def connected(self) -> None:
+        """Jobs were connected: nothing to do for one cell (CellBand: wake for handovers)."""
+
+    def finish(self, job: int) -> dict[str, int]:
+        """Job ``job`` ended: more clients.csv columns of its row (CellBand: its cell and
+        handovers); none for one cell."""
+        return {}
 
     def held_hz(self, job: int) -> float:
         """The band job ``job`` holds now (0 when not on air)."""

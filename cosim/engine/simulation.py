@@ -191,9 +191,7 @@ class Simulation:
         """The round's band over several cells, every scheduled client connected to it from
         the round's start (job = its row) at the cell serving it then."""
         band = make_round_band(self.env, self.s, self.w, self.allocating.efficiency, self.log)
-        links = window.trace.links  # type: ignore[attr-defined]
-        for i, k in enumerate(window.clients.tolist()):
-            band.expect(i, links[i], k, window.round)
+        band.connect(window, list(range(len(window.clients))))
         band.connected()
         return band
 
@@ -206,7 +204,7 @@ class Simulation:
             return ends
 
         def ended(i: int) -> None:
-            ends[i] = dict(zip(("cell", "handovers"), band.finish(i), strict=True))
+            ends[i] = band.finish(i)
 
         for i, p in enumerate(procs):
             p.callbacks.append(lambda _, i=i: ended(i))

@@ -369,3 +369,27 @@ def test_the_downlink_over_cells_is_multicast_per_cell_under_full_load_interfere
             mine = cell[:, j] == c
             assert np.all(rate[mine, j] == alone[mine, j].min())
     assert len(np.unique(cell[:, 0])) > 1 and len(np.unique(rate[:, 0])) > 1
+
+
+def _penalties(events):
+    """Per allocation event with band: how much lower its planned SNR is than the CSI gain
+    alone gives (SNR − gain + 10·log10(band) is the same constant for every noise-only plan)."""
+    gain = {(e["round"], e["client"], e["t"]): e["gain_db"] for e in events if e["kind"] == "csi"}
+    c = [
+        (
+            e,
+            e["snr_db"]
+            - gain[(e["round"], e["client"], e["t"])]
+            + 10 * np.log10(e["bandwidth_hz"]),
+        )
+        for e in events
+        if e["kind"] == "allocation" and e["bandwidth_hz"] > 0
+    ]
+    top = max(v for _, v in c)
+    return [(e, top - v) for e, v in c]
+
+
+def test_fedbuff_start_plans_see_the_interference_at_the_csi_instant(hex_run):
+    pen = _penalties(read_events(hex_run))
+    assert max(p for e, p in pen if e["t"] == 0.0) < 1e-9  # the first batch: nobody on air
+    assert max(p for _, p in pen) > 0.1

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import pytest
 from conftest import read_events
-from test_cells_run import HEX
+from test_cells_run import HEX, _penalties
 from test_checkpoint import Stop
 
 from cosim import Scenario, run
@@ -113,7 +113,7 @@ def test_per_cell_scheduling_draws_that_many_of_each_cells_campers_every_round(t
 def test_a_sync_run_over_cells_resumes_to_the_same_outputs(tmp_path):
     from cosim.running.runner import resume
 
-    s = _scenario(**{"output.checkpoint_min_s": 0.0})
+    s = _scenario(**{"output.checkpoint_min_s": 0.0, "cells.interference_window_s": 1.0})
 
     def watch(event):
         if event["kind"] == "aggregate" and event["round"] == 3:
@@ -127,3 +127,14 @@ def test_a_sync_run_over_cells_resumes_to_the_same_outputs(tmp_path):
     resume(tmp_path / "part")
     for name in ("events.jsonl", "rounds.csv", "clients.csv"):
         assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "part" / name).read_bytes()
+
+
+def test_plans_see_the_interference_the_cells_measured_before_the_round(tmp_path):
+    """Sync: at a round's start nothing is on air, so a plan at the CSI instant sees no
+    interference; with cells.interference_window_s it sees the previous round's average."""
+    run(_scenario(), tmp_path / "now")
+    assert max(p for _, p in _penalties(read_events(tmp_path / "now"))) < 1e-9
+    run(_scenario(**{"cells.interference_window_s": 1.0}), tmp_path / "avg")
+    pen = _penalties(read_events(tmp_path / "avg"))
+    assert max(p for e, p in pen if e["round"] == 1) < 1e-9  # nothing measured before
+    assert max(p for e, p in pen if e["round"] > 1) > 0.1

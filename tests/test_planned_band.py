@@ -2,6 +2,9 @@
 shares held as planned, freed band re-split within its cell only, a handover taking its share
 into a full cell, first-k's quorum, and the behind-plan check."""
 
+from dataclasses import replace
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import simpy
@@ -163,3 +166,27 @@ def test_nothing_is_re_split_once_the_round_is_over():
     band.release(2, "update rejected")
     assert not [e for e in log.events if e["kind"] == "reallocation"]
     assert band.leave(1) == (0.0, 5e6)
+
+
+def test_a_plan_sees_the_interference_measured_at_the_csi_instant_or_averaged_before_it():
+    """plan_penalty_db = 10·log10(1 + I/N) of each client's cell, I the record's value at the
+    CSI instant (window 0) or its time average over the window before it (hand-computed)."""
+    env = simpy.Environment(initial_time=2.0)
+    band, _ = _band(env)
+    n = 10.0 ** (CELLS.noise_dbm_hz / 10.0)
+    a, b = np.array([0.0, 2.0, 0.0]) * n, np.array([0.0, 8.0, 1.0]) * n
+    band.measured = [(0.5, a), (1.5, b)]  # I/N = 2 from 0.5 s, 8 in cell 1 from 1.5 s
+    window = SimpleNamespace(
+        t0=2.0,
+        trace=SimpleNamespace(cell=np.array([[1, 1], [2, 2], [0, 0]])),
+        grid=SimpleNamespace(j0=1),
+    )
+    got = band.plan_penalty_db(window)
+    np.testing.assert_allclose(got, 10 * np.log10([1 + 8.0, 1 + 1.0, 1.0]), rtol=1e-12)
+    band.cell_options = replace(CELLS, interference_window_s=1.0)  # [1, 2]: half 2, half 8
+    got = band.plan_penalty_db(window)
+    np.testing.assert_allclose(got, 10 * np.log10([1 + 5.0, 1 + 0.5, 1.0]), rtol=1e-12)
+    band.cell_options = replace(CELLS, interference_window_s=4.0)  # [-2, 2]: nothing before 0.5
+    got = band.plan_penalty_db(window)
+    want = [(1.0 * 2 + 0.5 * 8) / 4, (0.5 * 1) / 4, 0.0]
+    np.testing.assert_allclose(got, 10 * np.log10(1 + np.array(want)), rtol=1e-12)

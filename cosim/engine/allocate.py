@@ -52,21 +52,22 @@ class Allocating:
         call: str | None = None,
         rows: np.ndarray | None = None,
         cell: int | None = None,
+        penalty_db: np.ndarray | None = None,
     ) -> RoundAllocation:
         """`allocator`/`allocation` events: band and budgets, predicted times; a client whose
         training cannot end by the deadline gets no band. ``down``: the predicted download
         times [K] s and the real download ends [K] s (channel downlink; the real ones, for
-        the oracle); fedasync/fedbuff plan starts on ``share`` of the band, ``call`` = "start";
-        ``rows`` [K] bool: only those clients ask (``cell``'s, over several cells), the
-        others get no band and no events."""
+        the oracle); fedasync/fedbuff plan starts on ``share`` of the band, ``call`` = "start".
+        Several cells: only ``rows`` [K] bool ask (``cell``'s; the others get no band and no
+        events), planned on the CSI gains less ``penalty_db`` [K] of interference."""
         s, w, clients = self.w.scenario, self.w, window.clients
         n, grid = len(clients), self.budget_grid()
         lead_s, train_s, compute_s, true_busy_s = self._times(window, flops, down)
-        snr_per_hz = w.link.snr_per_hz(window.csi.csi_gain_db)
-        bits_grid = np.tile(
-            [contract.bits(w.strategy, w.strategy.payload_bits(template, g)) for g in grid], (n, 1)
+        csi_db = (
+            window.csi.csi_gain_db if penalty_db is None else window.csi.csi_gain_db - penalty_db
         )
-        error_grid = np.tile([w.strategy.predicted_error(template, g) for g in grid], (n, 1))
+        snr_per_hz = w.link.snr_per_hz(csi_db)
+        bits_grid, error_grid = self._grids(template, grid, n)
         time_left = s.deadline.seconds - s.server.broadcast_s  # (0 when the downlink is timed)
         asking = np.ones(n, dtype=bool) if rows is None else rows
         idx = np.flatnonzero((compute_s < time_left) & asking)
@@ -98,8 +99,14 @@ class Allocating:
         pred_up = predicted_upload_s(bits, alloc.bandwidth_hz, snr_per_hz, self.efficiency)
         errors = error_grid[np.arange(n), level]
         times = (lead_s, train_s, pred_up)
-        self._allocation_events(window, alloc, bits, times, errors, asking)
+        self._allocation_events(window, csi_db, alloc, bits, times, errors, asking)
         return RoundAllocation(alloc, bits, pred_up)
+
+    def _grids(self, template: State, grid: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per client [n, G], the payload bits and predicted error at each budget of ``grid``."""
+        st = self.w.strategy
+        bits = np.tile([contract.bits(st, st.payload_bits(template, g)) for g in grid], (n, 1))
+        return bits, np.tile([st.predicted_error(template, g) for g in grid], (n, 1))
 
     def _times(
         self, window: RoundWindow, flops: float, down: tuple[np.ndarray, np.ndarray] | None
@@ -120,13 +127,20 @@ class Allocating:
         flops: float,
         cells: np.ndarray,
         down: tuple[np.ndarray, np.ndarray] | None = None,
+        penalty_db: np.ndarray | None = None,
     ) -> RoundAllocation:
         """A sync/first-k round over several cells: one allocator call per cell (in cell
         order) for the clients it serves at the round start, ``cells`` [K], each on the
-        whole of channel.bandwidth_hz (frequency reuse 1); the answers side by side [K]."""
+        whole of channel.bandwidth_hz (frequency reuse 1), less ``penalty_db`` [K] of
+        interference; the answers side by side [K]."""
         keys = np.unique(cells).tolist()
         parts = [
-            (cells == c, self.allocate(window, template, flops, down, rows=cells == c, cell=c))
+            (
+                cells == c,
+                self.allocate(
+                    window, template, flops, down, rows=cells == c, cell=c, penalty_db=penalty_db
+                ),
+            )
             for c in keys
         ]
         first = parts[0][1]
@@ -160,13 +174,15 @@ class Allocating:
     def _allocation_events(
         self,
         window: RoundWindow,
+        csi_db: np.ndarray,
         alloc: Allocation,
         bits: np.ndarray,
         times: tuple[np.ndarray, np.ndarray, np.ndarray],
         errors: np.ndarray,
         asking: np.ndarray,
     ) -> None:
-        """One `allocation` event per client: band, budget, bits [K], predicted times
+        """One `allocation` event per client (its SNR from the plan's gains ``csi_db`` [K]
+        dB): band, budget, bits [K], predicted times
         ``times`` = (before training: broadcast or download, training, upload) [K] s and
         predicted errors [K]; for the clients ``asking`` [K] bool only."""
         s, w = self.w.scenario, self.w
@@ -183,7 +199,7 @@ class Allocating:
                 share=alloc.bandwidth_hz[i] / s.channel.bandwidth_hz,
                 budget=alloc.budget[i],
                 bits=bits[i],
-                snr_db=snr_over_band(w, window.csi.csi_gain_db[i], alloc.bandwidth_hz[i]),
+                snr_db=snr_over_band(w, csi_db[i], alloc.bandwidth_hz[i]),
                 predicted_train_s=train_s[i],
                 predicted_upload_s=pred_up[i],
                 predicted_s=lead_s[i] + train_s[i] + pred_up[i],

@@ -170,7 +170,13 @@ class AsyncRun:
         bits, flops = b.model_bits(self.server.state), b.step_flops(self.server.state)
         down = b.downloads(window, bits)
         decided = self.p.allocating.allocate(
-            window, self.server.state, flops, down, share=self._share(n), call="start"
+            window,
+            self.server.state,
+            flops,
+            down,
+            share=self._share(n),
+            call="start",
+            penalty_db=self.band.plan_penalty_db(window),
         )
         b.announce(r, window, bits, down, env.now)
         ids = list(range(self.next_job, self.next_job + n))

@@ -47,6 +47,7 @@ class CellsOptions:
     p0_dbm: float
     alpha: float
     array_gain_db: float = 0.0  # MRC over the cell's receive antennas: the wanted signal's
+    interference_window_s: float = 0.0  # plans: interference averaged over this long
 
 
 @dataclass
@@ -156,18 +157,52 @@ class CellBand(SharedBand):
         """Each cell's interference [C] mW/Hz averaged over its band, as measured at the last
         wake at or before ``t`` (0 before any)."""
         past = [i for when, i in self._measured if when <= t]
-        return past[-1] if past else np.zeros(self.cell_options.count)
+        return past[-1] if past else np.zeros(self.cells)
+
+    def _interference_over(self, t0: float, t1: float) -> np.ndarray:
+        """Each cell's measured interference [C] mW/Hz averaged over [t0, t1] (the value at
+        ``t1`` when the span is empty); 0 where nothing was measured yet."""
+        if t1 <= t0:
+            return self._interference_at(t1)
+        total = np.zeros(self.cells)
+        for k, (when, i) in enumerate(self._measured):
+            until = self._measured[k + 1][0] if k + 1 < len(self._measured) else np.inf
+            span = min(until, t1) - max(when, t0)
+            if span > 0:
+                total += span * i
+        return total / (t1 - t0)
+
+    def plan_penalty_db(self, window: RoundWindow) -> np.ndarray:
+        """What a plan subtracts from each client's CSI gain [K] dB: 10·log10(1 + I/N), I the
+        interference its serving cell at the window's start measured at the CSI instant, or
+        averaged over the interference window before it."""
+        t_csi = max(window.t0 - self.o.csi_delay_s, 0.0)
+        w = self.cell_options.interference_window_s
+        i = self._interference_over(t_csi - w, t_csi)
+        n = 10.0 ** (self.cell_options.noise_dbm_hz / 10.0)
+        cells = window.trace.cell[:, window.grid.j0]  # type: ignore[attr-defined]
+        return 10.0 * np.log10(1.0 + i[cells] / n)
 
     def _measure(self, interference: np.ndarray) -> None:
-        """Record the cells' interference [C] mW/Hz from now on; older records than the CSI's
-        age are dropped (the latest before it kept)."""
+        """Record the cells' interference [C] mW/Hz from now on; records older than the CSI's
+        age plus the interference window are dropped (the latest before kept)."""
         now = self.env.now
         while self._measured and self._measured[-1][0] == now:
             self._measured.pop()
         self._measured.append((now, interference))
-        oldest = now - self.o.csi_delay_s
+        oldest = now - (self.o.csi_delay_s + self.cell_options.interference_window_s)
         while len(self._measured) > 1 and self._measured[1][0] <= oldest:
             self._measured.pop(0)
+
+    @property
+    def measured(self) -> list[tuple[float, np.ndarray]]:
+        """The interference record (instant, [C] mW/Hz), oldest first: a sync round's band
+        hands it to the next round's."""
+        return self._measured
+
+    @measured.setter
+    def measured(self, record: list[tuple[float, np.ndarray]]) -> None:
+        self._measured = list(record)
 
     def _retime(self) -> None:
         """As the shared band's; with nothing on air, the cells hear no one from now on."""

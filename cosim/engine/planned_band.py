@@ -83,6 +83,12 @@ class PlannedCellBand(CellBand):
         if self._replan(f"dropout ({reason})", st.round, st.client, st.cell):
             self._retime()
 
+    def close(self) -> None:
+        """The round is over: nothing more on air (the cells hear no one from now), no more
+        wakes or re-splits."""
+        self._measure(np.zeros(self.cells))
+        self.closed = True
+
     def held_hz(self, job: int) -> float:
         """The band job ``job`` holds now: its share reserved or on air."""
         return self.reserved.get(job, super().held_hz(job))

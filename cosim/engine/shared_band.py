@@ -115,6 +115,11 @@ class SharedBand:
     def connected(self) -> None:
         """Jobs were connected: nothing to do for one cell (CellBand: wake for handovers)."""
 
+    def plan_penalty_db(self, window: RoundWindow) -> np.ndarray | None:
+        """What a plan subtracts from the CSI gains for interference: nothing in one cell
+        (CellBand: 10·log10(1 + I/N) of each client's cell)."""
+        return None
+
     def finish(self, job: int) -> dict[str, int]:
         """Job ``job`` ended: more clients.csv columns of its row (CellBand: its cell and
         handovers); none for one cell."""

@@ -48,6 +48,7 @@ class Simulation:
         self.broadcasting = Broadcasting(world, log)
         self.async_run: AsyncRun | None = None  # fedasync/fedbuff
         self.flight: dict[str, Any] | None = None  # a checkpoint's jobs in flight
+        self.measured: list = []  # several cells' interference record, round to round
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
@@ -60,6 +61,8 @@ class Simulation:
         )
         if self.async_run is not None:  # fedasync/fedbuff: what is in flight
             state["flight"] = self.async_run.state()
+        elif self.s.cells.multi:  # sync over cells: what the cells measured lately
+            state["measured"] = [dict(t=t, mw_hz=i) for t, i in self.measured]
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -70,6 +73,8 @@ class Simulation:
         self.global_state = state["global_state"]
         self.host.__dict__.update(vars(state["host"]))
         self.flight = state.get("flight")
+        measured = state.get("measured", [])
+        self.measured = [(float(d["t"]), np.asarray(d["mw_hz"])) for d in measured]
 
     # ------------------------------------------------------------------ the run
     def rounds(self) -> Iterator[RoundRow]:
@@ -154,7 +159,10 @@ class Simulation:
             decided = self.allocating.allocate(window, self.global_state, flops, down)
         else:  # several cells: one allocator call per cell, on its band
             cells = np.array([band.state[i].cell for i in range(len(window.clients))])
-            decided = self.allocating.allocate_cells(window, self.global_state, flops, cells, down)
+            penalty = band.plan_penalty_db(window)
+            decided = self.allocating.allocate_cells(
+                window, self.global_state, flops, cells, down, penalty
+            )
         alloc = decided.allocation
         b.announce(r, window, bits, down, env.now)
         snr_db = snr_over_band(self.w, window.trace.gain_db, alloc.bandwidth_hz[:, None])
@@ -177,8 +185,9 @@ class Simulation:
         ends = self._ends(band, procs)
         reason = yield from self._early_end(plan, procs)
         yield env.all_of(procs)  # (a fresh condition: a triggered one drops its callbacks)
-        if band is not None:
-            band.closed = True  # the round is over: no more wakes
+        if band is not None:  # the round is over: no more wakes; the next plans read this
+            band.close()
+            self.measured = band.measured
         if reason == STOP_MAX_TIME:
             return None  # the run ended inside this round: nothing aggregated, no row
         outcomes = {int(k): p.value for k, p in zip(plan.clients, procs, strict=True)}
@@ -191,6 +200,7 @@ class Simulation:
         """The round's band over several cells, every scheduled client connected to it from
         the round's start (job = its row) at the cell serving it then."""
         band = make_round_band(self.env, self.s, self.w, self.allocating.efficiency, self.log)
+        band.measured = self.measured  # what the cells heard before this round
         band.connect(window, list(range(len(window.clients))))
         band.connected()
         return band

@@ -22,7 +22,9 @@ class CellsSection(Section):
     on the far side). Each client's links are computed to its `strongest_sites` sites (ranked
     at the start of each of its jobs). Handover by event A3 (TS 38.331): a neighbour better by
     a3_offset_db + hysteresis_db for time_to_trigger_s (ns-3's A3RsrpHandoverAlgorithm
-    defaults); the client then cannot send for handover_interrupt_s."""
+    defaults); the client then cannot send for handover_interrupt_s. The allocator's plans (a
+    sync round's start, a fedasync/fedbuff job's start) see each cell's interference as
+    measured at the CSI instant, or averaged over interference_window_s before it."""
 
     layout: Literal["single", "hex"] = "single"
     rings: Annotated[int, Field(ge=1, le=4, description="1: 7 sites, 2: 19")] = 1
@@ -38,6 +40,16 @@ class CellsSection(Section):
     hysteresis_db: Annotated[float, Field(ge=0.0, le=30.0, strict=False)] = 3.0
     time_to_trigger_s: Annotated[float, Field(ge=0.0, le=10.0, strict=False)] = 0.256
     handover_interrupt_s: Annotated[float, Field(ge=0.0, le=10.0, strict=False)] = 0.05
+    interference_window_s: Annotated[
+        float,
+        Field(
+            ge=0.0,
+            le=1_000.0,
+            strict=False,
+            description="the allocator's plans see each cell's interference averaged over "
+            "this long before the CSI instant (0: as measured at it)",
+        ),
+    ] = 0.0
 
     @property
     def multi(self) -> bool:

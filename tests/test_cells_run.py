@@ -60,6 +60,7 @@ def hex_run(tmp_path_factory):
             "channel.frequency_selective with cells.layout",
         ),
         ({"cells.strongest_sites": 8}, "must be <= the layout's sites (7"),
+        ({"cells.handover_share": "free"}, "read by server.protocol = 'sync' or 'first-k' only"),
         ({"cells.sectors": 2}, "cells.sectors"),
     ],
 )

@@ -190,3 +190,21 @@ def test_a_plan_sees_the_interference_measured_at_the_csi_instant_or_averaged_be
     got = band.plan_penalty_db(window)
     want = [(1.0 * 2 + 0.5 * 8) / 4, (0.5 * 1) / 4, 0.0]
     np.testing.assert_allclose(got, 10 * np.log10(1 + np.array(want)), rtol=1e-12)
+
+
+def test_with_handover_share_free_the_newcomer_keeps_only_what_is_free():
+    env = simpy.Environment()
+    band, log = _band(env, reallocate=False)
+    band.cell_options = replace(CELLS, handover_share="free")
+    g = [-100.0, -100.0, -200.0]
+    ho = Handover(1, 0.0237, 0, 1, -60.0, -55.0, 0.05)
+    _connect(band, {1: (g, 0, TOTAL, (ho,)), 2: (g, 1, 4e6, ())})
+    out = {}
+    env.process(_upload(env, band, 1, 30e6, out=out))
+    env.run()
+    moved = [e for e in log.events if e["kind"] == "reallocation"]
+    assert [(e["reason"], e["cell"], e["reserved"]) for e in moved] == [("handover in", 1, 0)]
+    assert moved[0]["factor"] == pytest.approx(0.6) and band.reserved[2] == 4e6  # untouched
+    r0, r1 = _rate([0], [g])[0], _rate([1], [g], 6e6)[0]
+    want = 0.0237 + 0.05 + (30e6 - r0 * 0.0237) / r1
+    assert out[1].t_end == pytest.approx(want, rel=1e-9)

@@ -56,4 +56,5 @@ def cells_options(s: Scenario, w: World) -> CellsOptions:
         alpha=c.alpha,
         array_gain_db=10.0 * math.log10(c.bs_antennas),
         interference_window_s=s.cells.interference_window_s,
+        handover_share=s.cells.handover_share,
     )

@@ -48,6 +48,7 @@ class CellsOptions:
     alpha: float
     array_gain_db: float = 0.0  # MRC over the cell's receive antennas: the wanted signal's
     interference_window_s: float = 0.0  # plans: interference averaged over this long
+    handover_share: str = "scale"  # sync/first-k: what a handover's share does in the new cell
 
 
 @dataclass

@@ -129,11 +129,15 @@ class PlannedCellBand(CellBand):
         """The jobs served by ``cell`` holding a reserved share."""
         return [job for job in self.reserved if self.state[job].cell == cell]
 
+    def _held_hz(self, cell: int) -> float:
+        """``cell``'s band held, reserved or on air (more than the band after a handover in,
+        until it is fitted)."""
+        held = float(self.air.bw[self._in_cell(cell)].sum())
+        return held + sum(self.reserved[j] for j in self._waiting_in(cell))
+
     def _free_hz(self, cell: int) -> float:
         """``cell``'s band held by nobody (neither reserved nor on air)."""
-        held = float(self.air.bw[self._in_cell(cell)].sum())
-        held += sum(self.reserved[j] for j in self._waiting_in(cell))
-        return max(self.total_hz - held, 0.0)
+        return max(self.total_hz - self._held_hz(cell), 0.0)
 
     def _replan(self, reason: str, round_: int, client: int, cell: int) -> bool:
         """With reallocation on, ``cell``'s uploads' band plus its free band among them,
@@ -212,7 +216,10 @@ class PlannedCellBand(CellBand):
         """As CellBand's, and the job's share (reserved or on air) goes with it: the target
         cell's shares are scaled to fit its band when they no longer do."""
         super()._switch(job, st, ho, uploading)
-        self._fit(ho.target, st.round, st.client)
+        if self.cell_options.handover_share == "free":
+            self._take_free(job, ho.target, st.round, st.client)
+        else:
+            self._fit(ho.target, st.round, st.client)
 
     def _hand_over(self, m: Member, st: Connection, ho: Handover) -> None:
         """``m``'s upload moves to ``ho.target`` with its share, and sends nothing until the
@@ -224,13 +231,32 @@ class PlannedCellBand(CellBand):
             aim.t, aim.sent = st.paused_until, float(self.air.sent[m.slot])
         self._replan("handover out", st.round, st.client, source)
 
+    def _take_free(self, job: int, cell: int, round_: int, client: int) -> None:
+        """cells.handover_share = "free": job ``job``, new in ``cell``, keeps at most what is
+        free there besides its own share (a `reallocation` event "handover in" when it had to
+        give some up; the rest can come by later re-splits)."""
+        m = self.members.get(job)
+        own = float(self.air.bw[m.slot]) if m is not None else self.reserved[job]
+        keep = min(own, max(self.total_hz - (self._held_hz(cell) - own), 0.0))
+        if keep >= own * (1 - 1e-12):
+            return
+        if m is None:
+            self.reserved[job] = keep
+            o = self._in_cell(cell)[:0]
+        else:
+            self.air.bw[m.slot] = keep
+            o = np.array([m.slot])
+        shares = (np.full(len(o), own), np.full(len(o), keep), self.air.bits[o] - self.air.sent[o])
+        more = dict(factor=keep / own if own > 0 else 1.0, reserved=int(m is None))
+        self._logged("handover in", round_, client, cell, o, shares, own, **more)
+
     def _fit(self, cell: int, round_: int, client: int) -> None:
         """When ``cell``'s reserved and on-air shares exceed its band, all scaled by one
         factor to fill it (a `reallocation` event "handover in" with the ``factor`` and the
         number of ``reserved`` shares scaled besides the uploads listed; the uploads'
         planned rates scaled alike, from now)."""
         o, waiting = self._in_cell(cell), self._waiting_in(cell)
-        held = float(self.air.bw[o].sum()) + sum(self.reserved[j] for j in waiting)
+        held = self._held_hz(cell)
         if held <= self.total_hz * (1 + 1e-9):
             return
         factor = self.total_hz / held

@@ -24,7 +24,10 @@ class CellsSection(Section):
     a3_offset_db + hysteresis_db for time_to_trigger_s (ns-3's A3RsrpHandoverAlgorithm
     defaults); the client then cannot send for handover_interrupt_s. The allocator's plans (a
     sync round's start, a fedasync/fedbuff job's start) see each cell's interference as
-    measured at the CSI instant, or averaged over interference_window_s before it."""
+    measured at the CSI instant, or averaged over interference_window_s before it. In sync and
+    first-k rounds a client handed over takes its planned share into the new cell:
+    handover_share `scale` scales every share there to fit the band when they no longer do,
+    `free` gives the newcomer only what is free there (the rest by later re-splits)."""
 
     layout: Literal["single", "hex"] = "single"
     rings: Annotated[int, Field(ge=1, le=4, description="1: 7 sites, 2: 19")] = 1
@@ -50,6 +53,7 @@ class CellsSection(Section):
             "this long before the CSI instant (0: as measured at it)",
         ),
     ] = 0.0
+    handover_share: Literal["scale", "free"] = "scale"
 
     @property
     def multi(self) -> bool:

@@ -163,6 +163,12 @@ class Scenario(Section):
             raise ValueError(
                 f"cells.layout = 'hex' needs a 38.901 channel.model (umi, uma, rma); got {model!r}"
             )
+        if c.handover_share != "scale" and self.server.is_async:
+            raise ValueError(
+                f"cells.handover_share ({c.handover_share!r}) is read by server.protocol = "
+                f"'sync' or 'first-k' only (got {self.server.protocol!r}: a handover there "
+                "re-splits both cells in flight)"
+            )
         if self.channel.frequency_selective:
             raise ValueError(
                 "channel.frequency_selective with cells.layout = 'hex' is not built yet "

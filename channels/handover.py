@@ -11,7 +11,10 @@ grid of channel.dt), each holding until the next (the last over one more step): 
 has stayed entered if it was entered at every one of them from its entry to the trigger
 instant; nothing triggers after the trace's end. Initial association: the strongest RSRP.
 Defaults as ns-3's A3RsrpHandoverAlgorithm (hysteresis 3 dB, time-to-trigger 256 ms, no
-offset).
+offset). Optionally the RSRPs are first L3-filtered as a UE does (TS 38.331 §5.5.3.2:
+F_n = (1 − a)·F_(n−1) + a·M_n in dBm, a = 1/2^(k/4) for filterCoefficient k at the 200 ms
+sample rate the standard assumes, kept at the trace's step by a_dt = 1 − (1 − a)^(dt/0.2 s);
+F_0 = M_0), so that a short excursion of a neighbour (a LoS flip) does not hand over.
 """
 
 from __future__ import annotations
@@ -19,16 +22,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
+
+L3_PERIOD_S = 0.2  # the sample period TS 38.331's filterCoefficient is defined at
 
 
 @dataclass(frozen=True)
 class A3:
-    """Event A3's parameters: Off [dB], Hys [dB], time-to-trigger [s], interruption [s]."""
+    """Event A3's parameters: Off [dB], Hys [dB], time-to-trigger [s], interruption [s], and
+    the L3 filterCoefficient k of the RSRPs it compares (0: unfiltered)."""
 
     a3_offset_db: float = 0.0
     hysteresis_db: float = 3.0
     time_to_trigger_s: float = 0.256
     interrupt_s: float = 0.050
+    l3_filter_k: int = 0
 
     def __post_init__(self) -> None:
         if self.hysteresis_db < 0 or self.time_to_trigger_s < 0 or self.interrupt_s < 0:
@@ -36,6 +44,19 @@ class A3:
                 "hysteresis_db, time_to_trigger_s and interrupt_s must be >= 0, got "
                 f"{self.hysteresis_db}, {self.time_to_trigger_s}, {self.interrupt_s}"
             )
+        if not 0 <= self.l3_filter_k <= 19:
+            raise ValueError(f"l3_filter_k must be in 0..19, got {self.l3_filter_k}")
+
+
+def l3_filter(rsrp_dbm: np.ndarray, dt: float, k: int) -> np.ndarray:
+    """RSRP traces [K, n, C] dBm at a step of ``dt`` s L3-filtered along the steps with
+    filterCoefficient ``k`` (module docstring); k = 0 returns them as they are."""
+    if k == 0:
+        return rsrp_dbm
+    a = 1.0 - (1.0 - 2.0 ** (-k / 4.0)) ** (dt / L3_PERIOD_S)
+    x = np.asarray(rsrp_dbm, dtype=float)
+    y, _ = lfilter([a], [1.0, a - 1.0], x, axis=1, zi=(1.0 - a) * x[:, :1])
+    return y
 
 
 @dataclass(frozen=True)
@@ -58,10 +79,12 @@ def handovers(
 ) -> tuple[np.ndarray, list[Handover]]:
     """Serving cell [K, n] of K clients at the trace instants ``times`` [n] s (the cell in
     charge at each instant: a handover at t counts from t on) and their handovers in time order,
-    from RSRP traces ``rsrp_dbm`` [K, n, C]; ``serving`` [K] the cells at the first instant
-    (None: the strongest there)."""
-    rsrp = np.asarray(rsrp_dbm, dtype=float)
+    from RSRP traces ``rsrp_dbm`` [K, n, C] (L3-filtered first with ``rule.l3_filter_k``: the
+    handovers' RSRPs are then the filtered ones); ``serving`` [K] the cells at the first
+    instant (None: the strongest there)."""
     t = np.asarray(times, dtype=float)
+    dt = float(t[1] - t[0]) if len(t) > 1 else L3_PERIOD_S
+    rsrp = l3_filter(np.asarray(rsrp_dbm, dtype=float), dt, rule.l3_filter_k)
     k, n, c = rsrp.shape
     rows = np.arange(k)
     cell = np.argmax(rsrp[:, 0], axis=1) if serving is None else np.asarray(serving).copy()

@@ -4,7 +4,7 @@ hysteresis, timers that restart, and the first association."""
 import numpy as np
 import pytest
 
-from channels.handover import A3, handovers
+from channels.handover import A3, handovers, l3_filter
 
 DT = 0.005
 
@@ -60,3 +60,36 @@ def test_first_association_is_the_strongest_and_handovers_do_not_ping_pong():
 def test_bad_a3_parameters_are_refused():
     with pytest.raises(ValueError, match="hysteresis_db"):
         A3(hysteresis_db=-1.0)
+
+
+def test_the_l3_filter_is_38331s_first_order_filter_at_the_traces_step():
+    """F_n = (1 − a)·F_(n−1) + a·M_n, F_0 = M_0, with a = 1/2^(k/4) at 200 ms and the same
+    time constant at any step: a step from −90 to −70 dBm reaches −70 + 20·(1 − a)^(t/0.2)."""
+    t = np.arange(0.0, 2.0, 0.01)
+    m = np.where(t < 0.5, -90.0, -70.0)[None, :, None]
+    got = l3_filter(m, 0.01, 4)[0, :, 0]
+    a = 2.0 ** (-4 / 4)
+    after = t >= 0.5
+    steps = np.round((t[after] - 0.5) / 0.01) + 1  # samples of −70 taken so far
+    want = -70.0 - 20.0 * (1.0 - a) ** (steps * 0.01 / 0.2)
+    np.testing.assert_allclose(got[after], want, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(got[~after], -90.0)
+    coarse = l3_filter(np.array([[[-90.0], [-70.0]]]), 0.2, 4)[0, :, 0]
+    assert coarse.tolist() == [-90.0, (1 - a) * -90.0 + a * -70.0]
+    assert l3_filter(m, 0.01, 0) is m
+
+
+def test_a_short_excursion_hands_over_unfiltered_but_not_through_the_l3_filter():
+    """A neighbour 10 dB above the serving cell for 0.4 s (a LoS flip) outlasts the 256 ms
+    time-to-trigger: unfiltered RSRPs hand over and back, filtered with k = 4 (38.331's
+    default) they never exceed the serving cell by the hysteresis for long enough."""
+    t = np.arange(0.0, 3.0, 0.01)
+    serving = np.full(len(t), -80.0)
+    neighbour = np.where((t >= 1.0) & (t < 1.4), -70.0, -90.0)
+    rsrp = np.stack([serving, neighbour], axis=-1)[None]
+    _, hos = handovers(rsrp, t, A3())  # there and back: a ping-pong
+    assert [(h.t, h.target) for h in hos] == [(pytest.approx(1.256), 1), (pytest.approx(1.656), 0)]
+    _, hos = handovers(rsrp, t, A3(l3_filter_k=4))
+    assert hos == []
+    _, hos = handovers(rsrp, t, A3(l3_filter_k=1))  # a short filter follows the flip, later
+    assert len(hos) == 2 and hos[0].t > 1.256

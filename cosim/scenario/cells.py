@@ -27,7 +27,8 @@ class CellsSection(Section):
     measured at the CSI instant, or averaged over interference_window_s before it. In sync and
     first-k rounds a client handed over takes its planned share into the new cell:
     handover_share `scale` scales every share there to fit the band when they no longer do,
-    `free` gives the newcomer only what is free there (the rest by later re-splits)."""
+    `free` gives the newcomer only what is free there (the rest by later re-splits). With
+    l3_filter_k > 0 A3 compares L3-filtered RSRPs (TS 38.331 §5.5.3.2), as a UE does."""
 
     layout: Literal["single", "hex"] = "single"
     rings: Annotated[int, Field(ge=1, le=4, description="1: 7 sites, 2: 19")] = 1
@@ -54,6 +55,15 @@ class CellsSection(Section):
         ),
     ] = 0.0
     handover_share: Literal["scale", "free"] = "scale"
+    l3_filter_k: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=19,
+            description="TS 38.331 filterCoefficient k of the UE's L3 RSRP filter before A3 "
+            "(a = 1/2^(k/4) per 200 ms; 0: unfiltered, 38.331's default is 4)",
+        ),
+    ] = 0
 
     @property
     def multi(self) -> bool:

@@ -92,7 +92,13 @@ def build_multicell(s: Scenario, seeds: SeedBank) -> MultiCellChannel:
         return fadings[site]
 
     cl = s.cells
-    rule = A3(cl.a3_offset_db, cl.hysteresis_db, cl.time_to_trigger_s, cl.handover_interrupt_s)
+    rule = A3(
+        cl.a3_offset_db,
+        cl.hysteresis_db,
+        cl.time_to_trigger_s,
+        cl.handover_interrupt_s,
+        cl.l3_filter_k,
+    )
     return MultiCellChannel(sites, fading, rule, s.downlink.tx_power_dbm, cl.strongest_sites, c.dt)
 
 

@@ -135,27 +135,21 @@ class Allocating:
         interference; the answers side by side [K]."""
         keys = np.unique(cells).tolist()
         parts = [
-            (
-                cells == c,
-                self.allocate(
-                    window, template, flops, down, rows=cells == c, cell=c, penalty_db=penalty_db
-                ),
+            self.allocate(
+                window, template, flops, down, rows=cells == c, cell=c, penalty_db=penalty_db
             )
             for c in keys
         ]
-        first = parts[0][1]
-        joined = [
-            first.allocation.bandwidth_hz.copy(),
-            first.allocation.budget.copy(),
-            first.payload_bits.copy(),
-            first.predicted_upload_s.copy(),
-        ]
-        for at, part in parts[1:]:
-            got = (part.allocation.bandwidth_hz, part.allocation.budget)
-            mine = (*got, part.payload_bits, part.predicted_upload_s)
-            for whole, one in zip(joined, mine, strict=True):
-                whole[at] = one[at]
-        info = {f"cell_{c}": p.allocation.info for c, (_, p) in zip(keys, parts, strict=True)}
+
+        def columns(p: RoundAllocation) -> tuple[np.ndarray, ...]:
+            a = p.allocation
+            return a.bandwidth_hz, a.budget, p.payload_bits, p.predicted_upload_s
+
+        joined = [a.copy() for a in columns(parts[0])]
+        for c, part in zip(keys[1:], parts[1:], strict=True):
+            for whole, one in zip(joined, columns(part), strict=True):
+                whole[cells == c] = one[cells == c]
+        info = {f"cell_{c}": p.allocation.info for c, p in zip(keys, parts, strict=True)}
         alloc = Allocation(bandwidth_hz=joined[0], budget=joined[1], info=info)
         return RoundAllocation(alloc, joined[2], joined[3])
 

@@ -23,9 +23,7 @@ def make_band(
     env: simpy.Environment, s: Scenario, w: World, efficiency: Efficiency, log: EventLog
 ) -> SharedBand:
     """The scenario's band: channel.bandwidth_hz per cell, the allocator's in-flight splits."""
-    c = s.channel
-    options = BandOptions(c.bandwidth_hz, c.dt, c.csi_delay_s, s.output.share_lists)
-    radio = UplinkRadio(w.link, w.rate, efficiency)
+    options, radio = band_options(s), UplinkRadio(w.link, w.rate, efficiency)
     if not s.cells.multi:
         return SharedBand(env, options, radio, w.allocator, log)
     return CellBand(env, options, cells_options(s, w), radio, w.allocator, log)
@@ -36,13 +34,36 @@ def make_round_band(
 ) -> PlannedCellBand:
     """A sync/first-k round's band over several cells: the planned shares, re-split within
     each cell by the allocation section's policy; first-k closes it at server.aggregate_k."""
-    c, a = s.channel, s.allocation
-    options = BandOptions(c.bandwidth_hz, c.dt, c.csi_delay_s, s.output.share_lists)
     radio = UplinkRadio(w.link, w.rate, efficiency)
-    policy = SplitPolicy(a.reallocate, a.realloc_threshold, a.realloc_min_s, s.output.share_lists)
-    quorum = s.aggregate_k if s.server.protocol == "first-k" else 0
-    cells = cells_options(s, w)
-    return PlannedCellBand(env, options, cells, radio, w.allocator, log, policy, quorum)
+    return PlannedCellBand(
+        env,
+        band_options(s),
+        cells_options(s, w),
+        radio,
+        w.allocator,
+        log,
+        split_policy(s),
+        round_quorum(s),
+    )
+
+
+def band_options(s: Scenario) -> BandOptions:
+    """The band of a cell: channel.bandwidth_hz on the grid of channel.dt, CSI
+    channel.csi_delay_s old, `reallocation` events with share lists or not."""
+    c = s.channel
+    return BandOptions(c.bandwidth_hz, c.dt, c.csi_delay_s, s.output.share_lists)
+
+
+def split_policy(s: Scenario) -> SplitPolicy:
+    """When a sync/first-k round re-splits band: the allocation section's policy."""
+    a = s.allocation
+    return SplitPolicy(a.reallocate, a.realloc_threshold, a.realloc_min_s, s.output.share_lists)
+
+
+def round_quorum(s: Scenario) -> int:
+    """The delivery a sync round's band closes at: server.aggregate_k under first-k, else
+    none (0)."""
+    return s.aggregate_k if s.server.protocol == "first-k" else 0
 
 
 def cells_options(s: Scenario, w: World) -> CellsOptions:

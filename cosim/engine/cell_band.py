@@ -134,9 +134,13 @@ class CellBand(SharedBand):
         self._split_cell(reason, trigger, self.state[trigger.job].cell)
 
     def _split_cell(self, reason: str, trigger: Member, cell: int) -> None:
+        self._split(reason, trigger, self._in_cell(cell), self.total_hz, {"cell": cell})
+
+    def _in_cell(self, cell: int) -> np.ndarray:
+        """The slots of the uploads on air served by ``cell``, in joining order."""
         o = self.air.order
-        mine = np.array([self.state[self.by_slot[int(s)].job].cell == cell for s in o], dtype=bool)
-        self._split(reason, trigger, o[mine], self.total_hz, {"cell": cell})
+        mine = [self.state[self.by_slot[s].job].cell == cell for s in o.tolist()]
+        return o[np.array(mine, dtype=bool)] if len(o) else o
 
     def _estimate_db(self, o: np.ndarray, now: float) -> np.ndarray:
         """The server's estimate of each upload's SINR-equivalent gain at the cell serving it
@@ -145,14 +149,20 @@ class CellBand(SharedBand):
         10·log10(1 + I/N) with the interference that cell measured then."""
         t_csi = max(now - self.o.csi_delay_s, 0.0)
         step = self._step_of(t_csi)
-        i_over_n = self._interference_at(t_csi) / 10.0 ** (self.cell_options.noise_dbm_hz / 10.0)
+        penalty_db = self._penalty_db(t_csi, t_csi)
         out = np.empty(len(o))
         for i, slot in enumerate(o.tolist()):
             m = self.by_slot[slot]
             st = self.state[m.job]
             gain = st.serving_db(step, m.step0)[1] + m.csi.offset_db[m.row]
-            out[i] = gain - 10.0 * np.log10(1.0 + i_over_n[st.cell])
+            out[i] = gain - penalty_db[st.cell]
         return out
+
+    def _penalty_db(self, t0: float, t1: float) -> np.ndarray:
+        """Each cell's 10·log10(1 + I/N) [C] dB, I its interference averaged over [t0, t1]
+        (as measured at ``t1`` when the span is empty)."""
+        n = 10.0 ** (self.cell_options.noise_dbm_hz / 10.0)
+        return 10.0 * np.log10(1.0 + self._interference_over(t0, t1) / n)
 
     def _interference_at(self, t: float) -> np.ndarray:
         """Each cell's interference [C] mW/Hz averaged over its band, as measured at the last
@@ -178,11 +188,8 @@ class CellBand(SharedBand):
         interference its serving cell at the window's start measured at the CSI instant, or
         averaged over the interference window before it."""
         t_csi = max(window.t0 - self.o.csi_delay_s, 0.0)
-        w = self.cell_options.interference_window_s
-        i = self._interference_over(t_csi - w, t_csi)
-        n = 10.0 ** (self.cell_options.noise_dbm_hz / 10.0)
-        cells = window.trace.cell[:, window.grid.j0]  # type: ignore[attr-defined]
-        return 10.0 * np.log10(1.0 + i[cells] / n)
+        penalty_db = self._penalty_db(t_csi - self.cell_options.interference_window_s, t_csi)
+        return penalty_db[window.trace.cell[:, window.grid.j0]]  # type: ignore[attr-defined]
 
     def _measure(self, interference: np.ndarray) -> None:
         """Record the cells' interference [C] mW/Hz from now on; records older than the CSI's
@@ -208,7 +215,7 @@ class CellBand(SharedBand):
     def _retime(self) -> None:
         """As the shared band's; with nothing on air, the cells hear no one from now on."""
         if not len(self.air.order):
-            self._measure(np.zeros(self.cell_options.count))  # no upload on air: none heard
+            self._measure(np.zeros(self.cells))  # no upload on air: none heard
         super()._retime()
 
     # ------------------------------------------------------------------ the clock
@@ -279,7 +286,7 @@ class CellBand(SharedBand):
         o = air.order
         if not len(o):
             return
-        n, c = len(o), self.cell_options.count
+        n, c = len(o), self.cells
         gain = np.full((n, c), -np.inf)
         serving = np.empty(n, dtype=np.int64)
         own_gain = np.empty(n)
@@ -315,7 +322,7 @@ class CellBand(SharedBand):
             dict(job=job, cell=st.cell, next_ho=st.next_ho, made=st.made, paused=st.paused_until)
             for job, st in self.state.items()
         ]
-        data["measured"] = [dict(t=when, mw_hz=i) for when, i in self._measured]
+        data["measured"] = record_data(self._measured)
         return data
 
     def restore(self, data: dict, members: list[Member]) -> None:
@@ -328,5 +335,15 @@ class CellBand(SharedBand):
             st.paused_until = float(d["paused"])
             kept[int(d["job"])] = st
         self.state = kept
-        self._measured = [(float(d["t"]), np.asarray(d["mw_hz"])) for d in data["measured"]]
+        self._measured = record_of(data["measured"])
         super().restore(data, members)
+
+
+def record_data(record: list[tuple[float, np.ndarray]]) -> list[dict]:
+    """The cells' interference record (instant, [C] mW/Hz) as a checkpoint's plain data."""
+    return [dict(t=when, mw_hz=i) for when, i in record]
+
+
+def record_of(data: list[dict]) -> list[tuple[float, np.ndarray]]:
+    """``record_data``'s data back as the record."""
+    return [(float(d["t"]), np.asarray(d["mw_hz"])) for d in data]

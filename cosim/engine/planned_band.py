@@ -119,25 +119,19 @@ class PlannedCellBand(CellBand):
                 return
             self._replan("upload finished", st.round, st.client, st.cell)
 
-    def _in_cell(self, cell: int) -> np.ndarray:
-        """The slots of the uploads on air served by ``cell``, in joining order."""
-        o = self.air.order
-        mine = [self.state[self.by_slot[s].job].cell == cell for s in o.tolist()]
-        return o[np.array(mine, dtype=bool)] if len(o) else o
-
     def _waiting_in(self, cell: int) -> list[int]:
         """The jobs served by ``cell`` holding a reserved share."""
         return [job for job in self.reserved if self.state[job].cell == cell]
 
-    def _held_hz(self, cell: int) -> float:
+    def _held_hz(self, cell: int, slots: np.ndarray | None = None) -> float:
         """``cell``'s band held, reserved or on air (more than the band after a handover in,
-        until it is fitted)."""
-        held = float(self.air.bw[self._in_cell(cell)].sum())
+        until it is fitted); ``slots``: its uploads' (``_in_cell``), when known."""
+        held = float(self.air.bw[self._in_cell(cell) if slots is None else slots].sum())
         return held + sum(self.reserved[j] for j in self._waiting_in(cell))
 
-    def _free_hz(self, cell: int) -> float:
+    def _free_hz(self, cell: int, slots: np.ndarray | None = None) -> float:
         """``cell``'s band held by nobody (neither reserved nor on air)."""
-        return max(self.total_hz - self._held_hz(cell), 0.0)
+        return max(self.total_hz - self._held_hz(cell, slots), 0.0)
 
     def _replan(self, reason: str, round_: int, client: int, cell: int) -> bool:
         """With reallocation on, ``cell``'s uploads' band plus its free band among them,
@@ -145,13 +139,13 @@ class PlannedCellBand(CellBand):
         was re-split (off, closed, nobody uploading, the deadline passed, or no share would
         change: that is neither counted nor logged)."""
         now, air = self.env.now, self.air
-        o = self._in_cell(cell)
-        if not self.policy.reallocate or self.closed or not len(o):
+        mine = self._in_cell(cell)
+        if not self.policy.reallocate or self.closed or not len(mine):
             return False
-        o = o[(air.bits[o] - air.sent[o] >= 1.0) & (air.deadline[o] > now)]
+        o = mine[(air.bits[mine] - air.sent[mine] >= 1.0) & (air.deadline[mine] > now)]
         if not len(o):  # under one bit left: those finish at this instant anyway
             return False
-        free = self._free_hz(cell)
+        free = self._free_hz(cell, mine)
         if len(o) == 1 and free <= 1e-9 * self.total_hz:
             return False  # a sole uploader and nothing free: its share is all it can have
         pool = float(air.bw[o].sum()) + free
@@ -242,7 +236,7 @@ class PlannedCellBand(CellBand):
             return
         if m is None:
             self.reserved[job] = keep
-            o = self._in_cell(cell)[:0]
+            o = np.zeros(0, dtype=np.int64)  # no upload's band changed
         else:
             self.air.bw[m.slot] = keep
             o = np.array([m.slot])
@@ -264,11 +258,12 @@ class PlannedCellBand(CellBand):
         self.air.bw[o] = before * factor
         for job in waiting:
             self.reserved[job] *= factor
+        now = self.env.now
         for slot in o.tolist():  # their plans scaled alike, from now
-            aim = self.aims.get(self.by_slot[slot].job)
-            if aim is not None:
-                now, sent = self.env.now, float(self.air.sent[slot])
-                self.aims[self.by_slot[slot].job] = _Aim(aim.rate * factor, now, sent)
+            job = self.by_slot[slot].job
+            if job in self.aims:
+                rate = self.aims[job].rate * factor
+                self.aims[job] = _Aim(rate, now, float(self.air.sent[slot]))
         left = self.air.bits[o] - self.air.sent[o]
         shares = (before, self.air.bw[o], left)
         more = dict(factor=factor, reserved=len(waiting))

@@ -12,13 +12,14 @@ import simpy
 
 from cosim.engine.allocate import Allocating
 from cosim.engine.asynchronous import AsyncRun, Parts
-from cosim.engine.bands import make_round_band
+from cosim.engine.bands import make_round_band, round_quorum, split_policy
 from cosim.engine.broadcast import Broadcasting
+from cosim.engine.cell_band import record_data, record_of
 from cosim.engine.client import STOP_FIRST_K, STOP_MAX_TIME, ClientProcess
 from cosim.engine.finish import Finishing, evaluate
 from cosim.engine.plan import Planner, RoundPlan, RoundWindow, snr_over_band
 from cosim.engine.planned_band import CellSeats, PlannedCellBand
-from cosim.engine.uplink import BandResponse, SplitPolicy, Uplink, UplinkRadio
+from cosim.engine.uplink import BandResponse, Uplink, UplinkRadio
 from cosim.outputs.channel_npz import ChannelRecorder
 from cosim.outputs.events import EventLog, Kind
 from cosim.outputs.results import HostTime
@@ -62,7 +63,7 @@ class Simulation:
         if self.async_run is not None:  # fedasync/fedbuff: what is in flight
             state["flight"] = self.async_run.state()
         elif self.s.cells.multi:  # sync over cells: what the cells measured lately
-            state["measured"] = [dict(t=t, mw_hz=i) for t, i in self.measured]
+            state["measured"] = record_data(self.measured)
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -73,8 +74,7 @@ class Simulation:
         self.global_state = state["global_state"]
         self.host.__dict__.update(vars(state["host"]))
         self.flight = state.get("flight")
-        measured = state.get("measured", [])
-        self.measured = [(float(d["t"]), np.asarray(d["mw_hz"])) for d in measured]
+        self.measured = record_of(state.get("measured", []))
 
     # ------------------------------------------------------------------ the run
     def rounds(self) -> Iterator[RoundRow]:
@@ -242,7 +242,6 @@ class Simulation:
     def _uplink(self, window: RoundWindow, bandwidth_hz: np.ndarray) -> Uplink:
         """The round's band; mid-round re-splits see the channel as the round-start CSI does:
         ``channel.csi_delay_s`` old, with the same estimation error."""
-        a = self.s.allocation
         return Uplink(
             self.env,
             window.round,
@@ -254,12 +253,10 @@ class Simulation:
             bandwidth_hz,
             self.s.channel.bandwidth_hz,
             UplinkRadio(self.w.link, self.w.rate, self.allocating.efficiency),
-            SplitPolicy(
-                a.reallocate, a.realloc_threshold, a.realloc_min_s, self.s.output.share_lists
-            ),
+            split_policy(self.s),
             self.log,
             self._band(window) if self.s.channel.frequency_selective else None,
-            quorum=self.s.aggregate_k if self.s.server.protocol == "first-k" else 0,
+            quorum=round_quorum(self.s),
         )
 
     def _band(self, window: RoundWindow) -> BandResponse:

@@ -255,15 +255,19 @@ class Uplink:
             if self.reallocate_on
             else [None] * len(rows)
         )
+        timers: dict[float, list[tuple[float, int, int, str]]] = {}
         for j, i in enumerate(rows):
             self.version[i] += 1
             v = int(self.version[i])
             if out.delivered[j]:
-                self._timer(i, v, float(out.t_end[j]), "end")
+                self._timer(timers, i, v, float(out.t_end[j]), "end")
             else:
-                self._timer(i, v, self.deadline, "deadline")
+                self._timer(timers, i, v, self.deadline, "deadline")
             if behind[j] is not None:
-                self._timer(i, v, behind[j], "behind")
+                self._timer(timers, i, v, behind[j], "behind")
+        for due in timers.values():
+            wake = self.env.timeout(due[0][0])
+            wake.callbacks.append(lambda _, due=due: self._fire_all(due))
 
     def _behind_times(
         self,
@@ -295,11 +299,18 @@ class Uplink:
         hit = np.argmax(behind, axis=1)
         return [float(ends[hit[j]]) if behind[j].any() else None for j in range(len(ups))]
 
-    def _timer(self, i: int, version: int, t: float, kind: str) -> None:
+    def _timer(self, timers: dict[float, list], i: int, version: int, t: float, kind: str) -> None:
         """Client ``i``'s segment ``version`` ends at ``t`` (its ``kind``: end, deadline or
-        behind): one timeout with a callback, not a process."""
-        wake = self.env.timeout(max(t - self.env.now, 0.0))
-        wake.callbacks.append(lambda _: self._fire(i, version, kind))
+        behind), added to ``timers``: one timeout per instant of a schedule call fires its
+        ends in the order they were added — as one timeout each would, since nothing else
+        is scheduled between them (a re-split re-times hundreds of uploads to the deadline:
+        one event, not hundreds)."""
+        delay = max(t - self.env.now, 0.0)
+        timers.setdefault(self.env.now + delay, []).append((delay, i, version, kind))
+
+    def _fire_all(self, due: list[tuple[float, int, int, str]]) -> None:
+        for _, i, version, kind in due:
+            self._fire(i, version, kind)
 
     def _fire(self, i: int, version: int, kind: str) -> None:
         if self.version[i] != version or self.state[i] != UPLOADING or self.closed:

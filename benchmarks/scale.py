@@ -189,7 +189,7 @@ def round_scale(
         grow = f"{per_round / prev:11.2f}" if prev else "          -"
         note = ("  met" if per_round <= 1.0 else "  NOT met") if k == 1000 else ""
         print(
-            f"{k:>10} {per_round:>9.2f} {ups:>16.0f} {1e3 * r['run_s'] / r['uploads']:>10.2f}"
+            f"{k:>10} {per_round:>9.3f} {ups:>16.0f} {1e3 * r['run_s'] / r['uploads']:>10.2f}"
             f" {grow}{note}",
             flush=True,
         )

@@ -114,7 +114,7 @@ def test_a_client_behind_its_plan_gets_more_band_and_a_dropout_frees_its_share()
     assert "behind plan" in reasons
     behind = next(e for e in events if e["reason"] == "behind plan")
     assert behind["client"] == 1 and behind["t"] > 0.2
-    i = behind["clients"].index(1)
+    i = list(behind["clients"]).index(1)
     assert behind["after_share"][i] > behind["before_share"][i]
     for e in events:  # never more than the band
         assert e["assigned_hz"] <= TOTAL * (1 + 1e-9)

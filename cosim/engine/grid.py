@@ -62,7 +62,7 @@ class RoundGrid:
 
     def column(self, t: float) -> int:
         """The step holding instant ``t`` (clamped into the window)."""
-        return int(np.clip((t - self.t0) // self.dt, 0, self.n - 1))
+        return min(max(int((t - self.t0) // self.dt), 0), self.n - 1)
 
     def column_from(self, t: float) -> int:
         """The step holding instant ``t`` ≥ the window start (clamped at the last step)."""

@@ -126,7 +126,7 @@ class Uplink:
         self.share_lists = policy.share_lists
         n = len(self.bw)
         self.state = [WAITING] * n
-        self.version = np.zeros(n, dtype=int)
+        self.version = [0] * n  # bumped by every new segment: older timers are stale
         self.uploads: dict[int, _Upload] = {}
         self.reallocations = 0
         self.peak_assigned_hz = float(self.bw.sum())
@@ -176,13 +176,15 @@ class Uplink:
         columns before it carry no bits of these segments, so traces may start there."""
         return max(self.grid.column(float(np.min(seg_t))) - 1, 0)
 
-    def _efficiency_rows(self, rows: np.ndarray, first: int = 0) -> np.ndarray:
-        """Spectral efficiency traces [K, n − first] (bit/s/Hz) of ``rows`` from window
-        column ``first`` over the band each holds now: η(SNR) at the carrier, or the mean of
-        η(SNR(f)) over its piece's subbands."""
+    def _efficiency_rows(
+        self, rows: np.ndarray, first: int = 0, last: int | None = None
+    ) -> np.ndarray:
+        """Spectral efficiency traces [K, last − first] (bit/s/Hz; ``last`` None: to the
+        window's end) of ``rows`` from window column ``first`` over the band each holds now:
+        η(SNR) at the carrier, or the mean of η(SNR(f)) over its piece's subbands."""
         bw = np.maximum(self.bw[rows], 1e-9)
         if self.band is None:
-            g = self.gain_db[rows, first:]
+            g = self.gain_db[rows, first:last]
             return self.rate.efficiency(self.link.snr_db(g, bw[:, None]))
         fresh = [
             j
@@ -199,18 +201,20 @@ class Uplink:
             eta = self.rate.efficiency(self.link.snr_db(g_db, bw[fresh][:, None, None]))
             for i, e in zip(r, eta.mean(axis=-1), strict=True):
                 self._eta[int(i)] = (float(self.lo[i]), float(self.bw[i]), e)
-        return np.stack([self._eta[int(i)][2][first:] for i in rows])
+        return np.stack([self._eta[int(i)][2][first:last] for i in rows])
 
     def _settle(self, rows: list[int], sent: np.ndarray | None = None) -> None:
         """Book the bits of the current segments up to now (``sent``: ``_sent_by_now(rows)``
         when already known); new segments start now."""
         sent = self._sent_by_now(rows) if sent is None else sent
-        for i, bits in zip(rows, sent, strict=True):
-            self.uploads[i].sent, self.uploads[i].seg_t = float(bits), self.env.now
+        now = self.env.now
+        for i, bits in zip(rows, sent.tolist(), strict=True):
+            self.uploads[i].sent, self.uploads[i].seg_t = bits, now
 
     def _sent_by_now(self, rows: list[int]) -> np.ndarray:
         """Bits [len(rows)] each upload will have sent by now (one batched call), without
-        booking them: the current segments go on."""
+        booking them: the current segments go on. The traces stop a step past now (the steps
+        after it send nothing: the same sums)."""
         now = self.env.now
         sent = np.array([self.uploads[i].sent for i in rows], dtype=float)
         moving = [j for j, i in enumerate(rows) if now > self.uploads[i].seg_t]
@@ -219,9 +223,10 @@ class Uplink:
             ups = [self.uploads[i] for i in r]
             seg_t = np.array([up.seg_t for up in ups])
             first = self._first(seg_t)
+            last = min(self.grid.column(now) + 2, self.grid.n)
             got = delivery_time(
                 np.array([up.bits - up.sent for up in ups]),
-                self.bw[r][:, None] * self._efficiency_rows(r, first),
+                self.bw[r][:, None] * self._efficiency_rows(r, first, last),
                 self.grid_t0,
                 self.dt,
                 seg_t,
@@ -256,11 +261,11 @@ class Uplink:
             else [None] * len(rows)
         )
         timers: dict[float, list[tuple[float, int, int, str]]] = {}
-        for j, i in enumerate(rows):
+        for j, (i, t_end) in enumerate(zip(rows, out.t_end.tolist(), strict=True)):
             self.version[i] += 1
-            v = int(self.version[i])
-            if out.delivered[j]:
-                self._timer(timers, i, v, float(out.t_end[j]), "end")
+            v = self.version[i]
+            if t_end == t_end:  # delivered (not NaN)
+                self._timer(timers, i, v, t_end, "end")
             else:
                 self._timer(timers, i, v, self.deadline, "deadline")
             if behind[j] is not None:
@@ -367,13 +372,14 @@ class Uplink:
         if assigned > self.total_hz * (1 + 1e-9):
             raise RuntimeError(f"reallocation assigned {assigned} Hz of {self.total_hz} Hz")
         self.reallocations += 1
-        for j, i in enumerate(active):
-            span = remaining_s if np.isfinite(remaining_s) and remaining_s > 0 else None
-            self.uploads[i].ref_rate = left[j] / span if span else 0.0
+        span = remaining_s if np.isfinite(remaining_s) and remaining_s > 0 else None
+        rates = (left / span).tolist() if span else [0.0] * len(active)
+        for i, rate in zip(active, rates, strict=True):
+            self.uploads[i].ref_rate = rate
         self._schedule(active)
         if self.share_lists:
             lists: dict = dict(
-                clients=[int(self.clients[i]) for i in active],
+                clients=np.asarray(self.clients)[idx],
                 before_share=before / self.total_hz,
                 after_share=new_bw / self.total_hz,
                 remaining_bits=left,

@@ -16,6 +16,11 @@ Observer = Callable[[dict[str, Any]], None]
 
 def plain(value: Any) -> Any:
     """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to None."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value  # most fields: as they are, at once
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, np.ndarray) and value.ndim == 0:

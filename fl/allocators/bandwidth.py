@@ -156,10 +156,14 @@ def minmax_split(
     if n == 0:
         return np.zeros(0), 0.0
 
+    needs: dict[float, np.ndarray] = {}  # brentq and the checks ask for some T twice
+
     def need(t: float) -> np.ndarray:
-        return deadline_needs(
-            bits, compute, snr_per_hz, np.array([t]), total_hz, efficiency, iters
-        )[0]
+        if t not in needs:
+            needs[t] = deadline_needs(
+                bits, compute, snr_per_hz, np.array([t]), total_hz, efficiency, iters
+            )[0]
+        return needs[t]
 
     def used(t: float) -> float:
         return float(need(t).sum())

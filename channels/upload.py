@@ -59,6 +59,20 @@ def delivery_time(
     Vectorised over uploads; a trace cut at ``first`` before every t_start gives the same
     values as the whole one (the steps cut sent nothing).
     """
+    return delivery_sums(bits, rate_bps, grid_t0, dt, t_start, t_limit, first)[0]
+
+
+def delivery_sums(
+    bits: np.ndarray,
+    rate_bps: np.ndarray,
+    grid_t0: float,
+    dt: float,
+    t_start: np.ndarray,
+    t_limit: np.ndarray,
+    first: int = 0,
+) -> tuple[UploadOutcome, np.ndarray]:
+    """``delivery_time``'s outcome and the bits [K, n] each upload has sent by the end of
+    each step (up to t_limit): what checks against a plan read without summing again."""
     rate = np.atleast_2d(np.asarray(rate_bps, dtype=float))
     k, n = rate.shape
     bits = np.broadcast_to(np.asarray(bits, dtype=float), (k,))
@@ -91,7 +105,7 @@ def delivery_time(
     empty = bits == 0
     t_end[empty] = np.minimum(t_start[empty], t_limit[empty])
     delivered_bits = np.where(np.isnan(t_end), total, bits)
-    return UploadOutcome(t_end=t_end, delivered_bits=delivered_bits)
+    return UploadOutcome(t_end=t_end, delivered_bits=delivered_bits), cum
 
 
 def upload_end_time(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from channels import LinkBudget, RateModel, delivery_time, step_bits
+from channels import LinkBudget, RateModel, delivery_sums, delivery_time
 from cosim.engine.csi import CsiEstimator
 from cosim.engine.grid import RoundGrid
 from cosim.outputs.events import EventLog, Kind
@@ -246,7 +246,7 @@ class Uplink:
         seg_t = np.array([up.seg_t for up in ups])
         first = self._first(seg_t)
         eta = self._efficiency_rows(r, first)
-        out = delivery_time(
+        out, sent = delivery_sums(
             np.array([up.bits - up.sent for up in ups]),
             self.bw[r][:, None] * eta,
             self.grid_t0,
@@ -256,7 +256,7 @@ class Uplink:
             first,
         )
         behind = (
-            self._behind_times(r, ups, seg_t, eta, out.t_end, first)
+            self._behind_times(ups, seg_t, sent, out.t_end, first)
             if self.reallocate_on
             else [None] * len(rows)
         )
@@ -276,17 +276,17 @@ class Uplink:
 
     def _behind_times(
         self,
-        rows: np.ndarray,
         ups: list[_Upload],
         seg_t: np.ndarray,
-        eta: np.ndarray,
+        sent: np.ndarray,
         t_end: np.ndarray,
         first: int,
     ) -> list[float | None]:
         """Per upload, the first step end t ≥ segment start + min interval (before delivery)
         where the bits sent in the segment fall below (1 − threshold) x planned rate x
-        elapsed time; None when it never does (or has no plan). ``eta`` from column
-        ``first``."""
+        elapsed time; None when it never does (or has no plan). ``sent`` [K, n − first]:
+        the segment's bits by each step's end from column ``first`` (to the deadline: the
+        same as to delivery at every step end checked, all before it)."""
         ends = self.grid.step_ends[first:]
         limit = np.minimum(np.where(np.isnan(t_end), self.deadline, t_end), self.deadline)
         ref = np.array([up.ref_rate for up in ups])
@@ -297,12 +297,10 @@ class Uplink:
         )
         if not check.any():
             return [None] * len(ups)
-        rate = self.bw[rows][:, None] * eta
-        sent = np.cumsum(step_bits(rate, self.grid_t0, self.dt, seg_t, limit, first)[1], axis=1)
         elapsed = ends[None, :] - seg_t[:, None]
         behind = check & (sent < (1.0 - self.threshold) * ref[:, None] * elapsed)
-        hit = np.argmax(behind, axis=1)
-        return [float(ends[hit[j]]) if behind[j].any() else None for j in range(len(ups))]
+        hit = ends[np.argmax(behind, axis=1)].tolist()
+        return [t if b else None for t, b in zip(hit, behind.any(axis=1).tolist(), strict=True)]
 
     def _timer(self, timers: dict[float, list], i: int, version: int, t: float, kind: str) -> None:
         """Client ``i``'s segment ``version`` ends at ``t`` (its ``kind``: end, deadline or

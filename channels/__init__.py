@@ -9,13 +9,7 @@ from channels.pathloss import PathlossChannel, clamped_distances, distances
 from channels.rates import PhyAbstraction, RateModel, Shannon
 from channels.sionna_fading import SionnaRayFading
 from channels.tr38901 import CELLS, los_probability, pathloss_db
-from channels.upload import (
-    UploadOutcome,
-    delivery_sums,
-    delivery_time,
-    step_bits,
-    upload_end_time,
-)
+from channels.upload import UploadOutcome, delivery_time, step_bits, upload_end_time
 
 __all__ = [
     "CELLS",
@@ -33,7 +27,6 @@ __all__ = [
     "SumOfSinusoids",
     "UploadOutcome",
     "clamped_distances",
-    "delivery_sums",
     "delivery_time",
     "distances",
     "los_probability",

@@ -11,10 +11,13 @@ from channels.rates import RateModel, Shannon
 
 @dataclass(frozen=True)
 class UploadOutcome:
-    """Per-upload delivery instant (NaN when not delivered by the limit) and bits delivered."""
+    """Per-upload delivery instant (NaN when not delivered by the limit) and bits delivered;
+    ``sent_by_step`` [K, n]: the bits sent by the end of each step of the trace (to the
+    limit), for checks against a plan without summing again."""
 
     t_end: np.ndarray
     delivered_bits: np.ndarray
+    sent_by_step: np.ndarray | None = None
 
     @property
     def delivered(self) -> np.ndarray:
@@ -59,20 +62,6 @@ def delivery_time(
     Vectorised over uploads; a trace cut at ``first`` before every t_start gives the same
     values as the whole one (the steps cut sent nothing).
     """
-    return delivery_sums(bits, rate_bps, grid_t0, dt, t_start, t_limit, first)[0]
-
-
-def delivery_sums(
-    bits: np.ndarray,
-    rate_bps: np.ndarray,
-    grid_t0: float,
-    dt: float,
-    t_start: np.ndarray,
-    t_limit: np.ndarray,
-    first: int = 0,
-) -> tuple[UploadOutcome, np.ndarray]:
-    """``delivery_time``'s outcome and the bits [K, n] each upload has sent by the end of
-    each step (up to t_limit): what checks against a plan read without summing again."""
     rate = np.atleast_2d(np.asarray(rate_bps, dtype=float))
     k, n = rate.shape
     bits = np.broadcast_to(np.asarray(bits, dtype=float), (k,))
@@ -105,7 +94,7 @@ def delivery_sums(
     empty = bits == 0
     t_end[empty] = np.minimum(t_start[empty], t_limit[empty])
     delivered_bits = np.where(np.isnan(t_end), total, bits)
-    return UploadOutcome(t_end=t_end, delivered_bits=delivered_bits), cum
+    return UploadOutcome(t_end=t_end, delivered_bits=delivered_bits, sent_by_step=cum)
 
 
 def upload_end_time(

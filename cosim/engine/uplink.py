@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from channels import LinkBudget, RateModel, delivery_sums, delivery_time
+from channels import LinkBudget, RateModel, delivery_time
 from cosim.engine.csi import CsiEstimator
 from cosim.engine.grid import RoundGrid
 from cosim.outputs.events import EventLog, Kind
@@ -246,7 +246,7 @@ class Uplink:
         seg_t = np.array([up.seg_t for up in ups])
         first = self._first(seg_t)
         eta = self._efficiency_rows(r, first)
-        out, sent = delivery_sums(
+        out = delivery_time(
             np.array([up.bits - up.sent for up in ups]),
             self.bw[r][:, None] * eta,
             self.grid_t0,
@@ -256,7 +256,7 @@ class Uplink:
             first,
         )
         behind = (
-            self._behind_times(ups, seg_t, sent, out.t_end, first)
+            self._behind_times(ups, seg_t, out.sent_by_step, out.t_end, first)
             if self.reallocate_on
             else [None] * len(rows)
         )

@@ -202,3 +202,34 @@ def test_a_client_left_out_at_0_hz_waits_and_freed_band_rescues_it(reallocate):
     else:
         assert events == [] and not results[1].delivered
         assert results[1].bits == 0.0 and results[1].t_end == pytest.approx(10.0)
+
+
+def test_a_resplit_retimes_the_uploads_it_dooms_with_one_timeout_and_they_end_in_order():
+    """Three uploads too big for the 10 s deadline and one small one: the small one's end
+    re-splits the band and re-times the three to the deadline — one SimPy timeout for that
+    instant, not three — and at the deadline they end in the order they were re-timed (row
+    order), as separate timeouts would have fired."""
+    env = simpy.Environment()
+    gain = np.full((4, 1000), -100.0)
+    up = _uplink(env, gain, [TOTAL / 4] * 4, reallocate=True)
+    ended = []
+
+    def client(i, bits):
+        result = yield up.start(i, bits, predicted_s=1.0)
+        ended.append((i, result.delivered, env.now))
+
+    for i in (2, 0, 3):  # started in another order than rows
+        env.process(client(i, 1e9))
+    env.process(client(1, 1e4))
+    t_small = 1e4 / _rate(-100.0, TOTAL / 4)
+
+    def at_deadline():
+        return sum(t == 10.0 for t, *_ in env._queue)
+
+    env.run(until=t_small / 2)
+    started = at_deadline()  # one per start (each a schedule call of its own)
+    env.run(until=0.5)  # the small upload has ended and re-split the band
+    assert ended == [(1, True, pytest.approx(t_small))] and up.reallocations == 1
+    assert started == 3 and at_deadline() == started + 1
+    env.run()
+    assert ended[1:] == [(0, False, 10.0), (2, False, 10.0), (3, False, 10.0)]

@@ -1,10 +1,12 @@
-"""Study: every strategy on the default cell at an equal sparsity ratio; writes a Markdown table.
+"""A quick single-seed look: every strategy on the default cell at one sparsity ratio, with
+the paper's error terms; writes a Markdown table.
 
-Runs scenarios/default.toml once per strategy: the sparse ones (topk, svd, random-rank, soft)
-at strategy.budget = ρ (each sends that fraction of the LoRA values, with its index bits, and
-the head dense), and the dense references fedavg-lora and ffa-lora (B only). Same seed, same
-clients, same channel. Prints the table and writes it into docs/STRATEGIES.md between the
-study markers. About 90 s per strategy on 2 cores.
+Runs scenarios/default.toml once per strategy: the sparse ones (topk, svd, random-rank, soft,
+soft-delta) at strategy.budget = ρ (each sends that fraction of the LoRA values, with its
+index bits, and the head dense), and the dense references fedavg-lora and ffa-lora (B only).
+Same seed, same clients, same channel. Prints the table and writes it to OUT/table.md. About
+90 s per strategy on 2 cores. One seed ranks nothing: the paired study that does is
+scenarios/studies/strategies.toml (docs/STRATEGIES.md).
 
     python scenarios/studies/strategies.py [--budget 0.25] [--out runs/study-strategies]
 """
@@ -18,9 +20,7 @@ from pathlib import Path
 from cosim import load_scenario, run
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "STRATEGIES.md"
-BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
-SPARSE = ("topk", "svd", "random-rank", "soft")
+SPARSE = ("topk", "svd", "random-rank", "soft", "soft-delta")
 DENSE = ("fedavg-lora", "ffa-lora")
 
 
@@ -62,12 +62,8 @@ def main() -> None:
             f"{_mean(rows, 'orth_defect_b'):.3f} |"
         )
         print(lines[-1], flush=True)
-    table = "\n".join(lines)
-    text = DOC.read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
-    print(f"table written to {DOC}")
+    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    print(f"table written to {args.out / 'table.md'}")
 
 
 if __name__ == "__main__":

@@ -93,8 +93,14 @@ def _figure(folder, name, rows, axes, reference, metric, diff, opts) -> Path:
             ax.fill_between(xs, lo, hi, alpha=0.2, color=colour[v], lw=0)
             if labels:
                 ax.set_xticks(range(len(labels)), labels)
-        if x_key is None:
-            ax.set_xticks(range(len(variants)), variants)
+        if x_key is None:  # one tick per variant: slanted when they would overlap
+            many = len(variants) > 5
+            ax.set_xticks(
+                range(len(variants)),
+                variants,
+                rotation=40 if many else 0,
+                ha="right" if many else "center",
+            )
         else:
             ax.set_xlabel(x_key)
         if diff:

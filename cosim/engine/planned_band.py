@@ -250,7 +250,7 @@ class PlannedCellBand(CellBand):
         number of ``reserved`` shares scaled besides the uploads listed; the uploads'
         planned rates scaled alike, from now)."""
         o, waiting = self._in_cell(cell), self._waiting_in(cell)
-        held = self._held_hz(cell)
+        held = self._held_hz(cell, o)
         if held <= self.total_hz * (1 + 1e-9):
             return
         factor = self.total_hz / held

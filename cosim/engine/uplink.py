@@ -377,7 +377,7 @@ class Uplink:
         self._schedule(active)
         if self.share_lists:
             lists: dict = dict(
-                clients=np.asarray(self.clients)[idx],
+                clients=self.clients[idx],
                 before_share=before / self.total_hz,
                 after_share=new_bw / self.total_hz,
                 remaining_bits=left,

@@ -167,3 +167,12 @@ def test_highway_cars_keep_their_lane_direction_and_speed_and_turn_back_at_the_e
     assert ((speed >= 20.0) & (speed <= 30.0)).all()
     far = paths.positions(np.array([200.0]))[:, 0]
     assert (np.hypot(far[:, 0], far[:, 1]) <= 400.0 + 1e-6).all()  # turned back at the edge
+
+
+@pytest.mark.parametrize("name", ["linear", "random_waypoint"])
+def test_motion_is_positions_and_velocities_in_one_lookup(name):
+    m = MODELS[name]()
+    t, sub = np.arange(3.0, 90.0, 0.7), np.array([0, 7, 150])
+    p, v = m.motion(t, sub)
+    np.testing.assert_array_equal(p, m.positions(t, sub))
+    np.testing.assert_array_equal(v, m.velocities(t, sub))

@@ -19,6 +19,15 @@ from cosim.outputs.tables import (
 )
 
 
+def test_plain_turns_numpy_scalars_into_python_ones():
+    from cosim.outputs.events import plain
+
+    got = plain(dict(f=np.float64(2.5), g=np.float32(0.5), n=np.float64("inf"), i=np.int64(7)))
+    assert got == {"f": 2.5, "g": 0.5, "n": None, "i": 7}
+    assert [type(v) for v in got.values()] == [float, float, type(None), int]
+    assert plain(np.bool_(False)) is False and plain(np.int32(4)) == 4
+
+
 def test_event_log_writes_plain_json_and_calls_observers(tmp_path):
     seen = []
     log = EventLog(tmp_path / "e.jsonl", [seen.append])

@@ -126,8 +126,7 @@ class Planner:
         t_csi = max(now - s.channel.csi_delay_s, 0.0)
         grid = RoundGrid.for_round(t_csi, now, deadline, s.channel.dt)
         t = grid.times
-        pos = w.mobility.positions(t, clients)
-        vel = w.mobility.velocities(t, clients)
+        pos, vel = w.mobility.motion(t, clients)
         trace = w.channel.trace(clients, grid.steps, pos, vel)
         csi = CsiEstimator(w, key, trace.gain_db, grid)
         window = RoundWindow(r, now, deadline, clients, grid, pos, vel, trace, csi, key)

@@ -70,6 +70,18 @@ class Paths:
         _, rows, idx = self._locate(t, clients)
         return self.v[rows[:, None], idx]
 
+    def motion(
+        self, t: np.ndarray, clients: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and velocities [K, n, 3] at times t [n], the legs looked up once: the
+        same arrays as ``positions`` and ``velocities``."""
+        t, rows, idx = self._locate(t, clients)
+        p0, v, t0 = self._gather(rows, idx)
+        p = p0 + v * (t[None, :, None] - t0[..., None])
+        if self.fold is not None:
+            p[..., :2] = self.fold(p[..., :2])
+        return p, v
+
     def odometer(self, t: np.ndarray, clients: np.ndarray | None = None) -> np.ndarray:
         """Distance travelled since t = 0 [K, n]: drives the spatial channel processes."""
         t, rows, idx = self._locate(t, clients)

@@ -21,6 +21,13 @@ def plain(value: Any) -> Any:
         return value  # most fields: as they are, at once
     if kind is float:
         return value if math.isfinite(value) else None
+    if kind is np.float64 or kind is np.float32:  # numpy scalars: as the checks below make them
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if kind is np.int64:
+        return int(value)
+    if kind is np.bool_:
+        return bool(value)
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, np.ndarray) and value.ndim == 0:

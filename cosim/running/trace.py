@@ -96,8 +96,7 @@ def _sample(s: Scenario, air: Air, n: int, progress: bool) -> dict[str, np.ndarr
         clients = np.arange(c0, min(k, c0 + clients_per_block))
         steps = np.arange(s0, min(n, s0 + steps_per_block), dtype=np.int64)
         t = steps * dt
-        pos = air.mobility.positions(t, clients)
-        vel = air.mobility.velocities(t, clients)
+        pos, vel = air.mobility.motion(t, clients)
         tr = channel.trace(clients, steps, pos, vel)
         where = (slice(c0, c0 + len(clients)), slice(s0, s0 + len(steps)))
         snr_db = link.snr_db(tr.gain_db, s.channel.bandwidth_hz)

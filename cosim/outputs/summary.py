@@ -14,6 +14,7 @@ from cosim.outputs.tables import number, read_rows
 RUN_METRICS = (
     "final_accuracy",  # held-out accuracy after the last round
     "best_accuracy",  # the highest held-out accuracy over the rounds
+    "plateau_accuracy",  # mean held-out accuracy of the evaluations in the last quarter
     "time_to_target_s",  # simulated time of the first round end at or above the target
     "mbit_up",  # bits sent up by every client, partial uploads of late ones included [Mbit]
     "miss_rate",  # share of scheduled clients not aggregated (late for any reason, rejected)
@@ -37,6 +38,15 @@ def cell(value: Any) -> Any:
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
+
+
+def plateau(acc: Sequence[float]) -> float:
+    """Mean of the evaluated accuracies ``acc`` [rounds] (NaN: not evaluated) in the last
+    quarter of the rounds (rounded up); the last evaluation when none falls there; NaN
+    without any. Less noisy than one evaluation, and it shows a decay that a best hides."""
+    finite = [a for a in acc if not math.isnan(a)]
+    late = [a for a in acc[len(acc) - math.ceil(len(acc) / 4) :] if not math.isnan(a)]
+    return _mean(late) if late else finite[-1] if finite else math.nan
 
 
 def summarise_run(
@@ -68,6 +78,7 @@ def summarise_run(
     return dict(
         final_accuracy=acc[-1] if acc else math.nan,
         best_accuracy=max(finite) if finite else math.nan,
+        plateau_accuracy=plateau(acc),
         time_to_target_s=reached,
         mbit_up=sum(number(r["bits_up"]) for r in rounds) / 1e6,
         miss_rate=1.0 - on_time / scheduled if scheduled else math.nan,

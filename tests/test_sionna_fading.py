@@ -105,7 +105,7 @@ def test_clients_at_one_place_fade_independently_but_share_rays():
     g = _gains(f, k, [0], pos)[:, 0]
     assert len(np.unique(g)) == k
     assert abs(g.mean() - 1.0) < Z * g.std() / np.sqrt(k)
-    assert f.tile.cache_info().currsize == 1
+    assert len(f._tiles._tiles) == 1
 
 
 def test_same_seed_same_fading_and_mrc_narrows_it():
@@ -131,13 +131,15 @@ def test_runs_of_one_seed_in_one_process_share_tiles_and_give_the_same_bytes(tmp
     tiles from the process-wide store, and writes what a run that drew them itself writes."""
     from conftest import ROOT
 
-    from channels.sionna_fading import clear_shared_tiles
+    from channels.ray_tiles import clear_shared_tiles
     from cosim import load_scenario, run
 
     draws = []
-    real = SionnaRayFading._draw_tile
+    real = SionnaRayFading.draw_tiles
     monkeypatch.setattr(
-        SionnaRayFading, "_draw_tile", lambda self, *key: draws.append(key) or real(self, *key)
+        SionnaRayFading,
+        "draw_tiles",
+        lambda self, state, keys: draws.extend(keys) or real(self, state, keys),
     )
 
     def scenario(allocator):
@@ -155,3 +157,31 @@ def test_runs_of_one_seed_in_one_process_share_tiles_and_give_the_same_bytes(tmp
     for name in ("events.jsonl", "rounds.csv", "clients.csv", "channel.npz"):
         shared, fresh = tmp_path / "shared" / name, tmp_path / "fresh" / name
         assert shared.read_bytes() == fresh.read_bytes(), name
+
+
+@pytest.mark.parametrize("cell", ["umi", "rma"])
+def test_a_tile_drawn_in_a_batch_is_the_tile_drawn_alone(cell):
+    """One batched Sionna call for several tiles, each from its own seeded stream, gives every
+    tile bit for bit what a call of that tile alone gives (LoS, NLoS and O2I)."""
+    keys = [(2, -1), (0, 0), (-3, 1)]
+    for state in (0, 1, 2):
+        batch = _fading(cell=cell).draw_tiles(state, keys)
+        for key, tile in zip(keys, batch, strict=True):
+            alone = _fading(cell=cell).draw_tiles(state, [key])[0]
+            for name in ("node_pos", "turns", "amp_re", "amp_im", "k_factor", "delays_s"):
+                np.testing.assert_array_equal(getattr(tile, name), getattr(alone, name))
+
+
+def test_a_draw_the_batch_cannot_split_is_an_error():
+    import torch
+
+    from channels.sionna_batch import _split
+
+    gens = [torch.Generator().manual_seed(i) for i in (1, 2)]
+    draw = _split(torch.rand, gens, 0)
+    got = draw((2, 3), generator=None)
+    np.testing.assert_array_equal(
+        got[1], torch.rand((1, 3), generator=torch.Generator().manual_seed(2))[0]
+    )
+    with pytest.raises(RuntimeError, match="not batch-major over 2 elements"):
+        draw((3, 3))

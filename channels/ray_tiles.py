@@ -15,7 +15,7 @@ SHARED_TILE_BYTES = 256 << 20  # the process-wide tile store (runs of one seed s
 
 @dataclass(frozen=True)
 class RayTile:
-    """The rays Sionna drew for the TILE² nodes of one tile in one link state (node-major)."""
+    """The rays Sionna drew for the nodes of one tile in one link state (node-major)."""
 
     node_pos: np.ndarray  # [N, 3] m, where each node's rays were drawn
     turns: np.ndarray  # [N, 3, R] UT-side unit vectors × k / 2π (cycles per metre), by axis

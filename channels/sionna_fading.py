@@ -4,8 +4,10 @@ Sionna (`sionna.phy.channel.tr38901`, uplink) draws the clusters and rays of a l
 UT-side and BS-side angles, delays and the Rician K-factor of LoS links (38.901 §7.5 steps 1-9).
 Here they are drawn once per node of a square lattice over the plane (spacing: the 38.901
 cluster correlation distance of the link state, Table 7.6.3.1-2), per link state (LoS, NLoS,
-O2I), in tiles of TILE × TILE nodes: one Sionna call per tile, seeded by (seed, state, tile),
-so a node's rays never depend on which other nodes were drawn or when. Every client gives each
+O2I), in tiles of `tile` × `tile` nodes (8 by default; 1: every node on its own), each tile
+seeded by (seed, state, tile) and drawn as one Sionna topology (the tiles a call needs in one
+batched Sionna call, channels.sionna_batch), so a node's rays never depend on which other
+nodes were drawn or when. Every client gives each
 node's rays its own random initial phases (step 10), from a stream keyed by (seed, client,
 state, node). The channel at position p is the 38.901 ray sum (eq. 7.5-22/28/30, one
 V-polarised omni UT antenna, the BS array of the scenario) of the nodes around p, each ray
@@ -34,11 +36,12 @@ RAY_CORRELATION_M = {
     "uma": (40.0, 50.0, 15.0),
     "rma": (50.0, 60.0, 15.0),
 }
-TILE = 8  # nodes per tile side: one Sionna topology of TILE² UTs (set_topology grows as N³)
+TILE = 8  # nodes per tile side by default: one Sionna topology of 64 UTs (set_topology ~ N³)
 LOS, NLOS, O2I = 0, 1, 2  # link states, in the order of RAY_CORRELATION_M
 KEY_OFFSET = 2**31  # lattice indices are signed; seed keys are not
 TWO_PI = np.float32(2.0 * np.pi)
-BATCH_TILES = 32  # tiles per batched Sionna call (measured: 7.5 ms a tile, +110 MB at 32)
+PAD_UTS = 64  # a batched call's UTs, a multiple of this (see draw_tiles)
+BATCH_NODES = 2048  # nodes per batched Sionna call (32 tiles of 8 x 8: 7.5 ms a tile, +110 MB)
 
 
 def panel_array(carrier_hz: float, columns: int = 1) -> object:
@@ -115,11 +118,17 @@ class SionnaRayFading:
         phase_rng: Callable[..., np.random.Generator],
         min_d2d_m: float = 10.0,
         shared_key: Hashable | None = None,
+        tile: int = TILE,
     ) -> None:
         """``shared_key`` (e.g. the run's seed): when given, tiles go through a store that
         every model in this process with the same key and cell shares, so that the runs of a
         study with one seed draw each tile once (a tile is a pure function of the seed, the
-        cell and its own key); None keeps them in this model alone."""
+        cell and its own key); None keeps them in this model alone. ``tile``: lattice nodes
+        per tile side (the realisation depends on it: nodes of one tile share a Sionna
+        topology, so their large-scale parameters are correlated as Sionna correlates UTs)."""
+        if not 1 <= int(tile) <= 16:
+            raise ValueError(f"tile (nodes per ray tile side) must be 1-16, got {tile}")
+        self.tile_side = int(tile)
         import torch
 
         self._torch = torch
@@ -144,7 +153,7 @@ class SionnaRayFading:
         self._sionna.return_rays = True
         self.ant_pos = np.asarray(self._bs_array.ant_pos.detach().cpu(), dtype=float)  # [A, 3]
         # tiles are a pure function of (seed, state, tile): a cache, rebuilt after a resume
-        cell_key = (cell, float(carrier_hz), tuple(self.bs), self.antennas)
+        cell_key = (cell, float(carrier_hz), tuple(self.bs), self.antennas, self.tile_side)
         self._shared_key = (shared_key, cell_key, self.ut_height_m, self.min_d2d_m)
         self._shared = shared_key is not None
         self._tiles = TileCache()
@@ -198,7 +207,8 @@ class SionnaRayFading:
             nodes, w = node_weights(pos[..., :2], self.spacing[int(s)])
             kk, tt, qq = np.nonzero((state == s)[..., None] & (w > 0.0))
             at = nodes[kk, tt, qq]  # [P, 2]
-            self.prefetch(int(s), np.unique(np.floor_divide(at, TILE), axis=0).tolist())
+            tiles = np.unique(np.floor_divide(at, self.tile_side), axis=0)
+            self.prefetch(int(s), tiles.tolist())
             key = _pack(kk, at[:, 0], at[:, 1])
             order = np.argsort(key, kind="stable")
             sorted_key = key[order]
@@ -232,8 +242,9 @@ class SionnaRayFading:
         """The scattered ray sum of node (ix, iy) for ``client`` at positions [m, 3] — [m, A],
         or [m, F] x A at offsets ``freqs`` [F] Hz — before its K-factor weight, and the node's
         K-factor."""
-        tile = self.tile(state, ix // TILE, iy // TILE)
-        n = (ix % TILE) * TILE + iy % TILE
+        side = self.tile_side
+        tile = self.tile(state, ix // side, iy // side)
+        n = (ix % side) * side + iy % side
         r = tile.turns.shape[2]
         phi = self._phase_rng(client, state, ix + KEY_OFFSET, iy + KEY_OFFSET).random(r)
         rot_c, rot_s = np.cos(2.0 * np.pi * phi), np.sin(2.0 * np.pi * phi)
@@ -278,10 +289,11 @@ class SionnaRayFading:
         return np.exp(-1j * self.k * d3d)[:, None] * steer
 
     def node_positions(self, state: int, tx: int, ty: int) -> np.ndarray:
-        """Where the TILE² nodes of tile (tx, ty) draw their rays [N, 3]: the lattice point at
+        """Where the tile² nodes of tile (tx, ty) draw their rays [N, 3]: the lattice point at
         the UT height, moved out to the 38.901 minimum 2D distance from the BS if nearer."""
-        a, b = np.meshgrid(np.arange(TILE), np.arange(TILE), indexing="ij")
-        ix, iy = (tx * TILE + a).ravel(), (ty * TILE + b).ravel()
+        side = self.tile_side
+        a, b = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+        ix, iy = (tx * side + a).ravel(), (ty * side + b).ravel()
         xy = np.stack([ix, iy], 1) * self.spacing[state] - self.bs[:2]
         d = np.linalg.norm(xy, axis=1)
         far = np.where(d > 0, np.maximum(d, self.min_d2d_m) / np.maximum(d, 1e-12), 0.0)
@@ -299,7 +311,7 @@ class SionnaRayFading:
     def prefetch(self, state: int, tiles: list[tuple[int, int]]) -> None:
         """Hold ``tiles`` [(tx, ty)] of ``state``: from this model, else from the process-wide
         store (with a shared key), else drawn — the missing ones in batched Sionna calls of
-        at most BATCH_TILES (a tile is the same whichever batch draws it)."""
+        at most BATCH_NODES nodes (a tile is the same whichever batch draws it)."""
         missing = []
         for tx, ty in dict.fromkeys((int(a), int(b)) for a, b in tiles):
             if (state, tx, ty) in self._tiles:
@@ -309,8 +321,9 @@ class SionnaRayFading:
                 missing.append((tx, ty))
             else:
                 self._tiles.keep((state, tx, ty), got)
-        for i in range(0, len(missing), BATCH_TILES):
-            part = missing[i : i + BATCH_TILES]
+        per_call = max(1, BATCH_NODES // self.tile_side**2)
+        for i in range(0, len(missing), per_call):
+            part = missing[i : i + per_call]
             for (tx, ty), tile in zip(part, self.draw_tiles(state, part), strict=True):
                 self._tiles.keep((state, tx, ty), tile)
                 if self._shared:
@@ -321,9 +334,15 @@ class SionnaRayFading:
         tiles, each drawing from the stream its own key seeds (channels.sionna_batch), so a
         tile is the same alone or in any batch."""
         torch, f = self._torch, self._torch.float32
-        p = np.stack([self.node_positions(state, tx, ty) for tx, ty in tiles])  # [B, N, 3]
-        b, m = p.shape[:2]
-        seeds = [partial(self._reseed, state, tx + KEY_OFFSET, ty + KEY_OFFSET) for tx, ty in tiles]
+        # Sionna's matrix products run over all the batch's UTs at once, and their float32
+        # results depend on how many rows there are below 64: the batch is padded to a
+        # multiple of 64 UTs with spare copies of the last tile (drawn, not kept)
+        m = self.tile_side**2
+        spare = -len(tiles) % max(1, PAD_UTS // m)
+        keys = [*tiles, *[tiles[-1]] * spare]
+        p = np.stack([self.node_positions(state, tx, ty) for tx, ty in keys])  # [B, N, 3]
+        b = len(keys)
+        seeds = [partial(self._reseed, state, tx + KEY_OFFSET, ty + KEY_OFFSET) for tx, ty in keys]
         self._sionna.reset_topology()
         with per_element_streams(seeds):
             self._sionna.set_topology(
@@ -348,7 +367,7 @@ class SionnaRayFading:
         kf, powers, delays = arr(lsp.k_factor), arr(rays.powers), arr(rays.delays)
         return [
             self._tile_of(state, p[i], kf[i], powers[i], delays[i], ut_dirs[i], bs_dirs[i], n_rays)
-            for i in range(b)
+            for i in range(len(tiles))
         ]
 
     def _tile_of(

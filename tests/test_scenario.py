@@ -67,6 +67,8 @@ def test_scenario_is_frozen():
         ({"channel": {"dt": 5.0}, "deadline": {"seconds": 1.0}}, "channel.dt (5.0) must be <="),
         ({"compute": {"min_tflops": 2.0, "max_tflops": 1.0}}, "compute.max_tflops (1.0)"),
         ({"model": {"lora_targets": ["query", "a b"]}}, "each a name matching"),
+        ({"channel": {"model": "umi", "ray_tile": 0}}, "channel.ray_tile = 0"),
+        ({"channel": {"model": "rayleigh", "ray_tile": 1}}, "needs a 38.901 cell model"),
     ],
 )
 def test_bad_values_name_field_value_and_allowed(data, needle):

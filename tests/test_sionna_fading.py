@@ -10,7 +10,7 @@ from cosim.world.seeding import SeedBank
 Z = 4.0
 
 
-def _fading(k=None, antennas=1, seed=0, cell="umi"):
+def _fading(k=None, antennas=1, seed=0, cell="umi", tile=8):
     bank = SeedBank(seed)
     return SionnaRayFading(
         cell,
@@ -20,6 +20,7 @@ def _fading(k=None, antennas=1, seed=0, cell="umi"):
         1.5,
         reseed=bank.seed_sionna,
         phase_rng=lambda *key: bank.rng("ray_phases", *key),
+        tile=tile,
     )
 
 
@@ -43,13 +44,14 @@ def _gains(f, k, steps, pos, los=False, indoor=False):
     )
 
 
-def test_mean_power_is_one_over_drops():
+@pytest.mark.parametrize("tile", [8, 1])
+def test_mean_power_is_one_over_drops(tile):
     k = 1500
-    f = _fading(k)
+    f = _fading(k, tile=tile)
     g = _gains(f, k, [0], _walk(k, 1, 0.0))[:, 0]
-    print(f"38.901 UMi NLoS fading: mean gain {g.mean():.3f} over {k} drops")
+    print(f"38.901 UMi NLoS fading, ray tiles of {tile}: mean gain {g.mean():.3f} over {k} drops")
     assert abs(g.mean() - 1.0) < Z * g.std() / np.sqrt(k)
-    los = _gains(_fading(k, seed=1), k, [0], _walk(k, 1, 0.0), los=True)[:, 0]
+    los = _gains(_fading(k, seed=1, tile=tile), k, [0], _walk(k, 1, 0.0), los=True)[:, 0]
     assert abs(los.mean() - 1.0) < Z * los.std() / np.sqrt(k)
     assert los.std() < g.std()  # the LoS ray steadies the channel
 
@@ -64,11 +66,12 @@ def test_static_client_keeps_its_fading_and_moving_client_fades():
     assert a[1].std() > 0.05
 
 
-def test_windows_agree_and_lattice_cross_fades_do_not_jump():
+@pytest.mark.parametrize("tile", [8, 1])
+def test_windows_agree_and_lattice_cross_fades_do_not_jump(tile):
     k, n = 20, 3000
     pos = _walk(k, n, 0.01)  # 30 m in 1 cm steps: UMi NLoS cells (15 m) and their cross-fades
-    one = _gains(_fading(k), k, np.arange(n), pos)
-    f = _fading(k)
+    one = _gains(_fading(k, tile=tile), k, np.arange(n), pos)
+    f = _fading(k, tile=tile)
     got = np.full((k, n), np.nan)
     for lo, hi in [(380, 600), (0, 200), (150, 400)]:  # out of order, overlapping
         lo, hi = 5 * lo, 5 * hi
@@ -78,11 +81,12 @@ def test_windows_agree_and_lattice_cross_fades_do_not_jump():
     assert np.isfinite(got).all()
 
 
-def test_no_jump_where_lattice_cells_meet():
+@pytest.mark.parametrize("tile", [8, 1])
+def test_no_jump_where_lattice_cells_meet(tile):
     """1 mm across a cell edge (7.5 m: UMi NLoS nodes are 15 m apart) the amplitude changes no
     more than 1 mm does at a node (a switch of ray sets would change it by about 1)."""
     k = 200
-    f = _fading(k)
+    f = _fading(k, tile=tile)
     y = np.random.default_rng(0).uniform(100.0, 160.0, k)
 
     def change(x):
@@ -185,3 +189,13 @@ def test_a_draw_the_batch_cannot_split_is_an_error():
     )
     with pytest.raises(RuntimeError, match="not batch-major over 2 elements"):
         draw((3, 3))
+
+
+def test_tiles_of_one_node_draw_only_the_nodes_clients_come_near():
+    """channel.ray_tile = 1: every node is its own tile, so a client standing still needs the
+    nodes its cross-fade reads and no others; another realisation than tiles of 8."""
+    pos = _walk(1, 1, 0.0)
+    one, eight = _fading(tile=1), _fading(tile=8)
+    g1, g8 = _gains(one, 1, [0], pos), _gains(eight, 1, [0], pos)
+    assert 1 <= len(one._tiles._tiles) <= 4 and len(eight._tiles._tiles) == 1
+    assert one.tile(1, 10, 0).node_pos.shape == (1, 3) and g1[0, 0] != g8[0, 0]

@@ -185,6 +185,9 @@ class ChannelSection(Section):
     delay_spread_s: Annotated[
         float, Field(ge=0.0, le=1e-5, description="rayleigh/rician exponential delay profile")
     ] = 1e-7
+    ray_tile: Annotated[
+        int, Field(ge=1, le=16, description="umi/uma/rma: lattice nodes per ray tile side")
+    ] = 8
     p0_dbm: Annotated[
         float, Field(ge=-130.0, le=0.0, strict=False, description="cells.layout = hex: P0")
     ] = -86.0
@@ -207,6 +210,11 @@ class ChannelSection(Section):
             raise ValueError(
                 f"channel.indoor_ratio / channel.in_car_ratio need a 38.901 cell model; "
                 f"channel.model = {self.model!r} has outdoor users only (set them to 0)"
+            )
+        if self.model in ("pathloss", "rayleigh", "rician") and self.ray_tile != 8:
+            raise ValueError(
+                f"channel.ray_tile = {self.ray_tile} needs a 38.901 cell model (umi, uma, rma); "
+                f"channel.model = {self.model!r} draws no rays (leave it at 8)"
             )
         if self.indoor_ratio + self.in_car_ratio > 1.0:
             raise ValueError(

@@ -88,6 +88,7 @@ def build_multicell(s: Scenario, seeds: SeedBank) -> MultiCellChannel:
                 reseed=lambda *k: seeds.seed_sionna(key, *k),
                 phase_rng=lambda *k: seeds.rng("ray_phases", key, *k),
                 shared_key=("seed", seeds.seed, "site", site),
+                tile=c.ray_tile,
             )
         return fadings[site]
 

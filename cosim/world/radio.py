@@ -67,6 +67,7 @@ def build_channel(s: Scenario, seeds: SeedBank, bs_position: np.ndarray) -> Chan
             reseed=seeds.seed_sionna,
             phase_rng=lambda *key: seeds.rng("ray_phases", *key),
             shared_key=("seed", seeds.seed),
+            tile=c.ray_tile,
         )
         return Cell38901(
             c.model,

@@ -7,12 +7,12 @@ cluster correlation distance of the link state, Table 7.6.3.1-2), per link state
 O2I), in tiles of `tile` × `tile` nodes (8 by default; 1: every node on its own), each tile
 seeded by (seed, state, tile) and drawn as one Sionna topology (the tiles a call needs in one
 batched Sionna call, channels.sionna_batch), so a node's rays never depend on which other
-nodes were drawn or when. Every client gives each
-node's rays its own random initial phases (step 10), from a stream keyed by (seed, client,
-state, node). The channel at position p is the 38.901 ray sum (eq. 7.5-22/28/30, one
-V-polarised omni UT antenna, the BS array of the scenario) of the nodes around p, each ray
-turned by k·r̂·(p − node) — the Doppler term of 7.5-22 written for any path — and cross-faded
-between neighbouring nodes with power-preserving weights (channels.lattice). So the fading is a
+nodes were drawn or when. Every client gives each node's rays its own random initial phases
+(step 10), from a stream keyed by (seed, client, state, node). The channel at position p is
+the 38.901 ray sum (eq. 7.5-22/28/30, one V-polarised omni UT antenna, the BS array of the
+scenario) of the nodes around p, each ray turned by k·r̂·(p − node) — the Doppler term of
+7.5-22 written for any path — and cross-faded between neighbouring nodes with
+power-preserving weights (channels.lattice). So the fading is a
 function of the seed, the client and its position only: continuous, constant for a client that
 stands still, Doppler from the actual motion, and the same in any run whatever its schedule.
 Narrowband: the gain is the ray sum at the carrier, averaged over the BS antennas (MRC, mean 1).

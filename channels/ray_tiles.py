@@ -39,6 +39,9 @@ class TileCache:
     def __contains__(self, key: tuple[int, int, int]) -> bool:
         return key in self._tiles
 
+    def __len__(self) -> int:
+        return len(self._tiles)
+
     def keep(self, key: tuple[int, int, int], tile: RayTile) -> None:
         self._tiles[key] = tile
 

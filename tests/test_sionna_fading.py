@@ -109,7 +109,7 @@ def test_clients_at_one_place_fade_independently_but_share_rays():
     g = _gains(f, k, [0], pos)[:, 0]
     assert len(np.unique(g)) == k
     assert abs(g.mean() - 1.0) < Z * g.std() / np.sqrt(k)
-    assert len(f._tiles._tiles) == 1
+    assert len(f._tiles) == 1
 
 
 def test_same_seed_same_fading_and_mrc_narrows_it():
@@ -198,5 +198,5 @@ def test_tiles_of_one_node_draw_only_the_nodes_clients_come_near():
     pos = _walk(1, 1, 0.0)
     one, eight = _fading(tile=1), _fading(tile=8)
     g1, g8 = _gains(one, 1, [0], pos), _gains(eight, 1, [0], pos)
-    assert 1 <= len(one._tiles._tiles) <= 4 and len(eight._tiles._tiles) == 1
+    assert 1 <= len(one._tiles) <= 4 and len(eight._tiles) == 1
     assert one.tile(1, 10, 0).node_pos.shape == (1, 3) and g1[0, 0] != g8[0, 0]

@@ -58,12 +58,7 @@ class Paths:
     # ---------------------------------------------------------------- queries
     def positions(self, t: np.ndarray, clients: np.ndarray | None = None) -> np.ndarray:
         """Positions [K, n, 3] at times t [n] (of ``clients`` only, when given)."""
-        t, rows, idx = self._locate(t, clients)
-        p0, v, t0 = self._gather(rows, idx)
-        p = p0 + v * (t[None, :, None] - t0[..., None])
-        if self.fold is not None:
-            p[..., :2] = self.fold(p[..., :2])
-        return p
+        return self.motion(t, clients)[0]
 
     def velocities(self, t: np.ndarray, clients: np.ndarray | None = None) -> np.ndarray:
         """Velocities [K, n, 3] at times t [n] (of ``clients`` only, when given)."""
@@ -73,8 +68,8 @@ class Paths:
     def motion(
         self, t: np.ndarray, clients: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Positions and velocities [K, n, 3] at times t [n], the legs looked up once: the
-        same arrays as ``positions`` and ``velocities``."""
+        """Positions and velocities [K, n, 3] at times t [n] (of ``clients`` only, when
+        given), the legs looked up once."""
         t, rows, idx = self._locate(t, clients)
         p0, v, t0 = self._gather(rows, idx)
         p = p0 + v * (t[None, :, None] - t0[..., None])

@@ -204,17 +204,17 @@ class ChannelSection(Section):
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
-        if self.model in ("pathloss", "rayleigh", "rician") and (
-            self.indoor_ratio or self.in_car_ratio
-        ):
+        no_cell = self.model in ("pathloss", "rayleigh", "rician")  # no 38.901 cell, no rays
+        if no_cell and (self.indoor_ratio or self.in_car_ratio):
             raise ValueError(
                 f"channel.indoor_ratio / channel.in_car_ratio need a 38.901 cell model; "
                 f"channel.model = {self.model!r} has outdoor users only (set them to 0)"
             )
-        if self.model in ("pathloss", "rayleigh", "rician") and self.ray_tile != 8:
+        default_tile = type(self).model_fields["ray_tile"].default
+        if no_cell and self.ray_tile != default_tile:
             raise ValueError(
                 f"channel.ray_tile = {self.ray_tile} needs a 38.901 cell model (umi, uma, rma); "
-                f"channel.model = {self.model!r} draws no rays (leave it at 8)"
+                f"channel.model = {self.model!r} draws no rays (leave it at {default_tile})"
             )
         if self.indoor_ratio + self.in_car_ratio > 1.0:
             raise ValueError(
